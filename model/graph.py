@@ -1,0 +1,303 @@
+"""The compute graph of the lecture as data: one registry, in forward order.
+
+Every node has the lecture's name, its kind, its inputs, its shape, and the
+forward line and hand-written backward line as the student writes them. Each
+entry also carries the two small functions that *do* those lines, side by
+side, so the code reads against the video one node at a time.
+
+`backward(v, g)` returns the node's gradient split by the consumer it comes
+from: {consumer name: contribution}. A node used twice in the forward
+(counts, logits, bndiff, hprebn) gets two contributions, and its gradient is
+their sum: that is why the lecture writes `+=` for them.
+
+`v` holds the forward values by name, `g` the gradients computed so far by
+name (without the 'd' prefix): g["probs"] is the lecture's dprobs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Tensors = dict[str, torch.Tensor]
+
+DATA, PARAM, ACTIVATION, LOSS = "data", "param", "activation", "loss"
+
+
+@dataclass(frozen=True)
+class Dims:
+    """The sizes a shape depends on: batch n, block, embedding, hidden, vocab."""
+
+    n: int = 32
+    block: int = 3
+    embd: int = 10
+    hidden: int = 64
+    vocab: int = 27
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    shape: Callable[[Dims], tuple[int, ...]]
+    forward: str
+    backward: str
+    # one-line explanation of the local rule, shown beside the code
+    explain: str = ""
+    fwd: Callable[[Tensors], torch.Tensor] | None = field(default=None, repr=False)
+    bwd: Callable[[Tensors, Tensors], Tensors] | None = field(default=None, repr=False)
+
+    @property
+    def grad_name(self) -> str:
+        return "d" + self.name
+
+
+def _n(v: Tensors) -> int:
+    return v["Xb"].shape[0]
+
+
+def _eps(v: Tensors) -> float:
+    return float(v.get("bn_eps", 1e-5))
+
+
+NODES: tuple[Node, ...] = (
+    # ---- data and parameters: the leaves -------------------------------
+    Node("Xb", DATA, (), lambda d: (d.n, d.block),
+         "Xb = Xtr[ix]", "",
+         "Integer contexts: indices carry no gradient."),
+    Node("Yb", DATA, (), lambda d: (d.n,),
+         "Yb = Ytr[ix]", "",
+         "The target characters: indices carry no gradient."),
+    Node("C", PARAM, (), lambda d: (d.vocab, d.embd),
+         "C = torch.randn((vocab_size, n_embd))",
+         "dC = torch.zeros_like(C)\n"
+         "dC.index_add_(0, Xb.view(-1), demb.view(-1, n_embd))  # for k,j: dC[Xb[k,j]] += demb[k,j]",
+         "A row lookup in the forward routes each row's gradient back to the row it read; "
+         "rows read several times add up.",
+         bwd=lambda v, g: {"emb": torch.zeros_like(v["C"]).index_add_(
+             0, v["Xb"].reshape(-1), g["emb"].reshape(-1, v["C"].shape[1]))}),
+    Node("W1", PARAM, (), lambda d: (d.block * d.embd, d.hidden),
+         "W1 = torch.randn((n_embd * block_size, n_hidden)) * (5/3) / (n_embd * block_size)**0.5",
+         "dW1 = embcat.T @ dhprebn",
+         "Matrix product: the shapes leave only one way to combine embcat and dhprebn.",
+         bwd=lambda v, g: {"hprebn": v["embcat"].T @ g["hprebn"]}),
+    Node("b1", PARAM, (), lambda d: (d.hidden,),
+         "b1 = torch.randn(n_hidden) * 0.1",
+         "db1 = dhprebn.sum(0)",
+         "A bias broadcast down the batch sums its gradient over the batch. "
+         "BatchNorm subtracts the mean right after, so db1 is ~0.",
+         bwd=lambda v, g: {"hprebn": g["hprebn"].sum(0)}),
+    Node("W2", PARAM, (), lambda d: (d.hidden, d.vocab),
+         "W2 = torch.randn((n_hidden, vocab_size)) * 0.1",
+         "dW2 = h.T @ dlogits",
+         "Matrix product: (h,n) @ (n,27) is the only product giving W2's shape.",
+         bwd=lambda v, g: {"logits": v["h"].T @ g["logits"]}),
+    Node("b2", PARAM, (), lambda d: (d.vocab,),
+         "b2 = torch.randn(vocab_size) * 0.1",
+         "db2 = dlogits.sum(0)",
+         "A bias broadcast down the batch sums its gradient over the batch.",
+         bwd=lambda v, g: {"logits": g["logits"].sum(0)}),
+    Node("bngain", PARAM, (), lambda d: (1, d.hidden),
+         "bngain = torch.randn((1, n_hidden)) * 0.1 + 1.0",
+         "dbngain = (bnraw * dhpreact).sum(0, keepdim=True)",
+         "Broadcast in the forward (one gain for the whole batch) is a sum in the backward.",
+         bwd=lambda v, g: {"hpreact": (v["bnraw"] * g["hpreact"]).sum(0, keepdim=True)}),
+    Node("bnbias", PARAM, (), lambda d: (1, d.hidden),
+         "bnbias = torch.randn((1, n_hidden)) * 0.1",
+         "dbnbias = dhpreact.sum(0, keepdim=True)",
+         "Broadcast in the forward is a sum in the backward.",
+         bwd=lambda v, g: {"hpreact": g["hpreact"].sum(0, keepdim=True)}),
+    # ---- the forward pass, one tensor a line -----------------------------
+    Node("emb", ACTIVATION, ("C", "Xb"), lambda d: (d.n, d.block, d.embd),
+         "emb = C[Xb]",
+         "demb = dembcat.view(emb.shape)",
+         "A view moves no numbers: the gradient is viewed back to the old shape.",
+         fwd=lambda v: v["C"][v["Xb"]],
+         bwd=lambda v, g: {"embcat": g["embcat"].view(v["emb"].shape)}),
+    Node("embcat", ACTIVATION, ("emb",), lambda d: (d.n, d.block * d.embd),
+         "embcat = emb.view(emb.shape[0], -1)",
+         "dembcat = dhprebn @ W1.T",
+         "Matrix product: (n,h) @ (h,30) is the only product giving embcat's shape.",
+         fwd=lambda v: v["emb"].view(v["emb"].shape[0], -1),
+         bwd=lambda v, g: {"hprebn": g["hprebn"] @ v["W1"].T}),
+    Node("hprebn", ACTIVATION, ("embcat", "W1", "b1"), lambda d: (d.n, d.hidden),
+         "hprebn = embcat @ W1 + b1",
+         "dhprebn = dbndiff.clone()\n"
+         "dhprebn += 1.0/n * torch.ones_like(hprebn) * dbnmeani",
+         "Used twice (directly in bndiff, and through the mean bnmeani), so the two "
+         "gradients add; the mean's sum becomes a 1/n broadcast.",
+         fwd=lambda v: v["embcat"] @ v["W1"] + v["b1"],
+         bwd=lambda v, g: {
+             "bndiff": g["bndiff"].clone(),
+             "bnmeani": 1.0 / _n(v) * torch.ones_like(v["hprebn"]) * g["bnmeani"]}),
+    Node("bnmeani", ACTIVATION, ("hprebn",), lambda d: (1, d.hidden),
+         "bnmeani = 1/n * hprebn.sum(0, keepdim=True)",
+         "dbnmeani = -dbndiff.sum(0, keepdim=True)",
+         "The mean was broadcast down the rows when subtracted: its gradient sums them, negated.",
+         fwd=lambda v: 1 / _n(v) * v["hprebn"].sum(0, keepdim=True),
+         bwd=lambda v, g: {"bndiff": -g["bndiff"].sum(0, keepdim=True)}),
+    Node("bndiff", ACTIVATION, ("hprebn", "bnmeani"), lambda d: (d.n, d.hidden),
+         "bndiff = hprebn - bnmeani",
+         "dbndiff = bnvar_inv * dbnraw\n"
+         "dbndiff += 2 * bndiff * dbndiff2",
+         "Used twice (in bnraw and, squared, in the variance), so two gradients add.",
+         fwd=lambda v: v["hprebn"] - v["bnmeani"],
+         bwd=lambda v, g: {
+             "bnraw": v["bnvar_inv"] * g["bnraw"],
+             "bndiff2": 2 * v["bndiff"] * g["bndiff2"]}),
+    Node("bndiff2", ACTIVATION, ("bndiff",), lambda d: (d.n, d.hidden),
+         "bndiff2 = bndiff**2",
+         "dbndiff2 = 1.0/(n-1) * torch.ones_like(bndiff2) * dbnvar",
+         "A sum over rows in the forward is a broadcast down the rows in the backward "
+         "(scaled by Bessel's 1/(n-1)).",
+         fwd=lambda v: v["bndiff"] ** 2,
+         bwd=lambda v, g: {"bnvar": 1.0 / (_n(v) - 1) * torch.ones_like(v["bndiff2"]) * g["bnvar"]}),
+    Node("bnvar", ACTIVATION, ("bndiff2",), lambda d: (1, d.hidden),
+         "bnvar = 1/(n-1) * bndiff2.sum(0, keepdim=True)",
+         "dbnvar = -0.5 * (bnvar + 1e-5)**-1.5 * dbnvar_inv",
+         "Power rule on (bnvar + eps)^(-1/2).",
+         fwd=lambda v: 1 / (_n(v) - 1) * v["bndiff2"].sum(0, keepdim=True),
+         bwd=lambda v, g: {"bnvar_inv": -0.5 * (v["bnvar"] + _eps(v)) ** -1.5 * g["bnvar_inv"]}),
+    Node("bnvar_inv", ACTIVATION, ("bnvar",), lambda d: (1, d.hidden),
+         "bnvar_inv = (bnvar + 1e-5)**-0.5",
+         "dbnvar_inv = (bndiff * dbnraw).sum(0, keepdim=True)",
+         "bnvar_inv was broadcast down the batch: its gradient sums over the batch.",
+         fwd=lambda v: (v["bnvar"] + _eps(v)) ** -0.5,
+         bwd=lambda v, g: {"bnraw": (v["bndiff"] * g["bnraw"]).sum(0, keepdim=True)}),
+    Node("bnraw", ACTIVATION, ("bndiff", "bnvar_inv"), lambda d: (d.n, d.hidden),
+         "bnraw = bndiff * bnvar_inv",
+         "dbnraw = bngain * dhpreact",
+         "Elementwise product: the local derivative is the other factor.",
+         fwd=lambda v: v["bndiff"] * v["bnvar_inv"],
+         bwd=lambda v, g: {"hpreact": v["bngain"] * g["hpreact"]}),
+    Node("hpreact", ACTIVATION, ("bngain", "bnraw", "bnbias"), lambda d: (d.n, d.hidden),
+         "hpreact = bngain * bnraw + bnbias",
+         "dhpreact = (1.0 - h**2) * dh",
+         "tanh' = 1 - tanh², written with the output h: saturated units (|h|≈1) pass no gradient.",
+         fwd=lambda v: v["bngain"] * v["bnraw"] + v["bnbias"],
+         bwd=lambda v, g: {"h": (1.0 - v["h"] ** 2) * g["h"]}),
+    Node("h", ACTIVATION, ("hpreact",), lambda d: (d.n, d.hidden),
+         "h = torch.tanh(hpreact)",
+         "dh = dlogits @ W2.T",
+         "Matrix product: (n,27) @ (27,h) is the only product giving h's shape.",
+         fwd=lambda v: torch.tanh(v["hpreact"]),
+         bwd=lambda v, g: {"logits": g["logits"] @ v["W2"].T}),
+    Node("logits", ACTIVATION, ("h", "W2", "b2"), lambda d: (d.n, d.vocab),
+         "logits = h @ W2 + b2",
+         "dlogits = dnorm_logits.clone()\n"
+         "dlogits += F.one_hot(logits.max(1).indices, num_classes=logits.shape[1]) * dlogit_maxes",
+         "Used twice (directly, and through the row max), so two gradients add; "
+         "the max passes its gradient only to the position that won.",
+         fwd=lambda v: v["h"] @ v["W2"] + v["b2"],
+         bwd=lambda v, g: {
+             "norm_logits": g["norm_logits"].clone(),
+             "logit_maxes": F.one_hot(v["logits"].max(1).indices, num_classes=v["logits"].shape[1]).to(
+                 v["logits"].dtype) * g["logit_maxes"]}),
+    Node("logit_maxes", ACTIVATION, ("logits",), lambda d: (d.n, 1),
+         "logit_maxes = logits.max(1, keepdim=True).values",
+         "dlogit_maxes = (-dnorm_logits).sum(1, keepdim=True)",
+         "Subtracting the max does not change the probabilities, so this is 0 up to rounding (~1e-9).",
+         fwd=lambda v: v["logits"].max(1, keepdim=True).values,
+         bwd=lambda v, g: {"norm_logits": (-g["norm_logits"]).sum(1, keepdim=True)}),
+    Node("norm_logits", ACTIVATION, ("logits", "logit_maxes"), lambda d: (d.n, d.vocab),
+         "norm_logits = logits - logit_maxes",
+         "dnorm_logits = counts * dcounts",
+         "exp is its own derivative, and counts already holds exp(norm_logits).",
+         fwd=lambda v: v["logits"] - v["logit_maxes"],
+         bwd=lambda v, g: {"counts": v["counts"] * g["counts"]}),
+    Node("counts", ACTIVATION, ("norm_logits",), lambda d: (d.n, d.vocab),
+         "counts = norm_logits.exp()",
+         "dcounts = counts_sum_inv * dprobs\n"
+         "dcounts += torch.ones_like(counts) * dcounts_sum",
+         "Used twice (in probs and in its own row sum), so two gradients add; "
+         "the row sum becomes a broadcast across the row.",
+         fwd=lambda v: v["norm_logits"].exp(),
+         bwd=lambda v, g: {
+             "probs": v["counts_sum_inv"] * g["probs"],
+             "counts_sum": torch.ones_like(v["counts"]) * g["counts_sum"]}),
+    Node("counts_sum", ACTIVATION, ("counts",), lambda d: (d.n, 1),
+         "counts_sum = counts.sum(1, keepdim=True)",
+         "dcounts_sum = (-counts_sum**-2) * dcounts_sum_inv",
+         "Power rule on x^-1.",
+         fwd=lambda v: v["counts"].sum(1, keepdim=True),
+         bwd=lambda v, g: {"counts_sum_inv": (-v["counts_sum"] ** -2) * g["counts_sum_inv"]}),
+    Node("counts_sum_inv", ACTIVATION, ("counts_sum",), lambda d: (d.n, 1),
+         "counts_sum_inv = counts_sum**-1",
+         "dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)",
+         "counts_sum_inv was broadcast across each row: its gradient sums across the row.",
+         fwd=lambda v: v["counts_sum"] ** -1,
+         bwd=lambda v, g: {"probs": (v["counts"] * g["probs"]).sum(1, keepdim=True)}),
+    Node("probs", ACTIVATION, ("counts", "counts_sum_inv"), lambda d: (d.n, d.vocab),
+         "probs = counts * counts_sum_inv",
+         "dprobs = (1.0 / probs) * dlogprobs",
+         "d log(x) = 1/x: a low probability on the right answer gets a big gradient.",
+         fwd=lambda v: v["counts"] * v["counts_sum_inv"],
+         bwd=lambda v, g: {"logprobs": (1.0 / v["probs"]) * g["logprobs"]}),
+    Node("logprobs", ACTIVATION, ("probs",), lambda d: (d.n, d.vocab),
+         "logprobs = probs.log()",
+         "dlogprobs = torch.zeros_like(logprobs)\n"
+         "dlogprobs[range(n), Yb] = -1.0/n",
+         "The loss reads one entry a row and averages: -1/n there, 0 everywhere else.",
+         fwd=lambda v: v["probs"].log(),
+         bwd=lambda v, g: {"loss": _dlogprobs(v, g)}),
+    Node("loss", LOSS, ("logprobs", "Yb"), lambda d: (),
+         "loss = -logprobs[range(n), Yb].mean()",
+         "dloss = 1.0",
+         "Backprop starts here: dloss/dloss = 1.",
+         fwd=lambda v: -v["logprobs"][torch.arange(_n(v)), v["Yb"]].mean(),
+         bwd=lambda v, g: {"": torch.ones_like(v["loss"])}),
+)
+
+
+def _dlogprobs(v: Tensors, g: Tensors) -> torch.Tensor:
+    n = _n(v)
+    d = torch.zeros_like(v["logprobs"])
+    d[torch.arange(n), v["Yb"]] = -1.0 / n * g["loss"]
+    return d
+
+
+BY_NAME: dict[str, Node] = {node.name: node for node in NODES}
+PARAMS: tuple[str, ...] = tuple(n.name for n in NODES if n.kind == PARAM)
+FORWARD_ORDER: tuple[str, ...] = tuple(n.name for n in NODES if n.fwd is not None)
+
+# The lecture's backward order, one node a step: a node comes only after every
+# node that consumes it, so its gradient is complete when it is computed.
+BACKWARD_ORDER: tuple[str, ...] = (
+    "loss", "logprobs", "probs", "counts_sum_inv", "counts_sum", "counts",
+    "norm_logits", "logit_maxes", "logits", "h", "W2", "b2", "hpreact",
+    "bngain", "bnbias", "bnraw", "bnvar_inv", "bnvar", "bndiff2", "bndiff",
+    "bnmeani", "hprebn", "embcat", "W1", "b1", "emb", "C",
+)
+
+
+def consumers(name: str) -> tuple[str, ...]:
+    """The nodes that take `name` as an input, in forward order."""
+    return tuple(n.name for n in NODES if name in n.inputs)
+
+
+def branches(name: str) -> int:
+    """How many gradient contributions a node receives (2 for the `+=` nodes)."""
+    return max(1, len(consumers(name)))
+
+
+def _validate() -> None:
+    # The registry is the single source of truth: check it is consistent once,
+    # at import, so a typo fails loudly rather than drawing a wrong graph.
+    seen: set[str] = set()
+    for node in NODES:
+        for inp in node.inputs:
+            assert inp in seen, f"{node.name} uses {inp} before it is defined"
+        seen.add(node.name)
+    done: set[str] = set()
+    for name in BACKWARD_ORDER:
+        for c in consumers(name):
+            assert c in done, f"d{name} needs d{c} first"
+        done.add(name)
+    grad_nodes = {n.name for n in NODES if n.kind != DATA}
+    assert set(BACKWARD_ORDER) == grad_nodes, grad_nodes ^ set(BACKWARD_ORDER)
+
+
+_validate()

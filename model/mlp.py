@@ -1,0 +1,325 @@
+"""`MLP`: the lecture's network with its data, generator and training state.
+
+Made for a notebook as much as for the server:
+
+    from model import MLP, Config
+    m = MLP(Config(n_hidden=64, dtype="float64"))   # built-in names data
+    m.forward()               # sample a batch, run the atomic forward
+    m.backward(nodes=1)       # dloss
+    m.backward(nodes=3)       # dlogprobs, dprobs, dcounts_sum_inv
+    m.grad("probs")           # the lecture's dprobs, by name
+    m.backward()              # the rest of exercise 1
+    m.checks()["hpreact"]     # Check(exact=False, approx=True, maxdiff=4.7e-10)
+    m.update()                # SGD with the hand-written gradients
+    m.train(1000)             # exercise 4: fused manual backward, no autograd
+    m.calibrate(); m.split_loss("val"); m.sample_names(10)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .atomic import BackwardStepper, forward as atomic_forward
+from .check import Check, check_all
+from .config import Config
+from .data import MARKER, Dataset, load_words
+from .fused import fused_backward, fused_forward
+from .graph import BACKWARD_ORDER, BY_NAME, PARAMS, Tensors
+from .params import count_params, init_params
+from .reference import autograd_grads
+
+BACKWARDS = ("fused", "atomic", "autograd")
+# What the fused backward computes, in the order the stepper reveals it.
+FUSED_ORDER = ("logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias",
+               "hprebn", "embcat", "W1", "b1", "emb", "C")
+
+
+class MLP:
+    """The 2-layer character MLP with BatchNorm of makemore part 4."""
+
+    def __init__(self, cfg: Config | None = None, data: Dataset | list[str] | str | Path | None = None):
+        self.cfg = cfg or Config()
+        if not isinstance(data, Dataset):
+            words = data if isinstance(data, list) else load_words(data)
+            data = Dataset.from_words(words, self.cfg.block_size, self.cfg.split_seed)
+        if data.block_size != self.cfg.block_size:
+            raise ValueError(f"dataset has block_size {data.block_size}, config {self.cfg.block_size}")
+        self.data = data
+        # One generator drives init and then batch sampling: same seed, same run.
+        self.g = torch.Generator().manual_seed(self.cfg.seed)
+        self.params: Tensors = init_params(self.cfg, data.vocab.size, self.g)
+        h = self.cfg.n_hidden
+        self.running_mean = torch.zeros(1, h, dtype=self.cfg.torch_dtype)
+        self.running_var = torch.ones(1, h, dtype=self.cfg.torch_dtype)
+        self.calibration: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.step = 0  # parameter updates done so far
+        self.values: Tensors = {}
+        self.stepper: BackwardStepper | None = None
+        self.mode = "atomic"
+        self._fused: Tensors = {}
+        self._reference: Tensors | None = None
+
+    # ---- stepping through one batch (exercise 1) -------------------------
+    @property
+    def n_params(self) -> int:
+        return count_params(self.params)
+
+    @property
+    def vocab(self):
+        return self.data.vocab
+
+    def sample_batch(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        X, Y = self.data.splits[split]
+        ix = torch.randint(0, X.shape[0], (self.cfg.batch_size,), generator=self.g)
+        return X[ix], Y[ix]
+
+    def forward(self, Xb: torch.Tensor | None = None, Yb: torch.Tensor | None = None) -> float:
+        """Sample the next batch (unless given) and run the atomic forward."""
+        if Xb is None or Yb is None:
+            Xb, Yb = self.sample_batch()
+        self.values = atomic_forward(self.params, Xb, Yb, self.cfg.bn_eps)
+        self.stepper = BackwardStepper(self.values, self.cfg.bn_eps)
+        self._fused, self._reference = {}, None
+        return float(self.values["loss"])
+
+    def _need_forward(self) -> BackwardStepper:
+        if self.stepper is None:
+            raise RuntimeError("run forward() first: there is no batch to backprop through")
+        return self.stepper
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return BACKWARD_ORDER if self.mode == "atomic" else FUSED_ORDER
+
+    @property
+    def computed(self) -> list[str]:
+        if self.mode == "atomic":
+            return self.stepper.computed if self.stepper else []
+        return list(self._fused)
+
+    @property
+    def remaining(self) -> list[str]:
+        done = set(self.computed)
+        return [n for n in self.order if n not in done]
+
+    @property
+    def grads(self) -> Tensors:
+        if self.mode == "atomic":
+            return self.stepper.grads if self.stepper else {}
+        return self._fused
+
+    def backward(self, nodes: int | None = None, mode: str = "atomic") -> list[str]:
+        """Compute the next `nodes` hand-written gradients (all for None).
+
+        mode "atomic" is exercise 1, one node at a time; "fused" is exercises
+        2 and 3 (dlogits and dhprebn in one expression each). Switching mode
+        starts the backward pass of this batch again."""
+        stepper = self._need_forward()
+        if mode not in ("atomic", "fused"):
+            raise ValueError(f"mode must be 'atomic' or 'fused', got {mode!r}")
+        if nodes is not None and nodes < 0:
+            raise ValueError(f"nodes must be >= 0 or None, got {nodes}")
+        if mode != self.mode:
+            self.mode = mode
+            stepper.__init__(self.values, self.cfg.bn_eps)
+            self._fused = {}
+        if mode == "atomic":
+            return stepper.run(nodes)
+        todo = self.remaining[: len(FUSED_ORDER) if nodes is None else nodes]
+        if todo:
+            cache = fused_forward(self.params, self.values["Xb"], self.values["Yb"], self.cfg.bn_eps)
+            all_grads = fused_backward(self.params, cache)
+            for name in todo:
+                self._fused[name] = all_grads[name]
+        return todo
+
+    def back(self) -> str | None:
+        """Undo the last backward node (atomic mode); returns its name."""
+        stepper = self._need_forward()
+        if self.mode == "fused":
+            return self._fused.popitem()[0] if self._fused else None
+        return stepper.back()
+
+    def reference(self) -> Tensors:
+        """Autograd's gradient of every node for the current batch (cached)."""
+        self._need_forward()
+        if self._reference is None:
+            _, self._reference = autograd_grads(self.params, self.values["Xb"], self.values["Yb"],
+                                                self.cfg.bn_eps)
+        return self._reference
+
+    def checks(self) -> dict[str, Check]:
+        """The lecture's cmp for every gradient computed so far."""
+        return check_all(self.grads, self.reference())
+
+    def value(self, name: str) -> torch.Tensor:
+        """A node's value by its lecture name (parameters, Xb and Yb too)."""
+        if name in self.params:
+            return self.params[name]
+        if name not in BY_NAME:
+            raise KeyError(f"no node {name!r}; nodes are {', '.join(BY_NAME)}")
+        if name not in self.values:
+            raise RuntimeError(f"{name} has no value yet: run forward() first")
+        return self.values[name]
+
+    def grad(self, name: str) -> torch.Tensor | None:
+        """d<name> if the backward has reached it, else None."""
+        if name not in BY_NAME:
+            raise KeyError(f"no node {name!r}; nodes are {', '.join(BY_NAME)}")
+        return self.grads.get(name)
+
+    def update(self, lr: float | None = None) -> int:
+        """SGD with the hand-written gradients of the current batch."""
+        self._need_forward()
+        missing = [p for p in PARAMS if p not in self.grads]
+        if missing:
+            raise RuntimeError(f"backward is not complete: no gradient yet for {', '.join(missing)}")
+        lr = self.lr_at(self.step) if lr is None else lr
+        with torch.no_grad():
+            for name in PARAMS:
+                self.params[name].add_(self.grads[name], alpha=-lr)
+        self._update_running(self.values["bnmeani"], self.values["bnvar"])
+        self.step += 1
+        self.stepper = None  # the values no longer match the parameters
+        self.values, self._fused, self._reference = {}, {}, None
+        return self.step
+
+    # ---- training (exercise 4) ------------------------------------------
+    def lr_at(self, step: int) -> float:
+        decay = self.cfg.lr_decay_step
+        return self.cfg.lr if decay is None or step < decay else self.cfg.lr * 0.1
+
+    def _update_running(self, mean: torch.Tensor, var: torch.Tensor) -> None:
+        m = self.cfg.bn_momentum
+        self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+        self.running_var.mul_(1 - m).add_(var.detach(), alpha=m)
+
+    @torch.no_grad()
+    def train_step(self, backward: str = "fused", lr: float | None = None) -> tuple[float, Tensors, Tensors]:
+        """One pure SGD step on a fresh batch; returns (loss, cache, grads)."""
+        lr = self.lr_at(self.step) if lr is None else lr
+        Xb, Yb = self.sample_batch()
+        eps = self.cfg.bn_eps
+        if backward == "fused":
+            cache = fused_forward(self.params, Xb, Yb, eps)
+            grads = fused_backward(self.params, cache)
+        elif backward == "atomic":
+            cache = atomic_forward(self.params, Xb, Yb, eps)
+            stepper = BackwardStepper(cache, eps)
+            stepper.run()
+            grads = stepper.grads
+        elif backward == "autograd":
+            cache, grads = autograd_grads(self.params, Xb, Yb, eps)
+        else:
+            raise ValueError(f"backward must be one of {', '.join(BACKWARDS)}, got {backward!r}")
+        torch._foreach_add_([self.params[k] for k in PARAMS], [grads[k] for k in PARAMS], alpha=-lr)
+        self._update_running(cache["bnmeani"], cache["bnvar"])
+        self.step += 1
+        self.stepper, self.values, self._fused, self._reference = None, {}, {}, None
+        return float(cache["loss"]), cache, grads
+
+    def train(self, steps: int, backward: str = "fused",
+              callback: Callable[[int, float], None] | None = None) -> list[float]:
+        """`steps` SGD steps; returns the batch losses."""
+        losses = []
+        for _ in range(steps):
+            loss, _, _ = self.train_step(backward)
+            losses.append(loss)
+            if callback is not None:
+                callback(self.step, loss)
+        return losses
+
+    # ---- evaluation and sampling ----------------------------------------
+    @torch.no_grad()
+    def calibrate(self) -> None:
+        """BatchNorm's mean and unbiased variance over the whole training set."""
+        X, _ = self.data.splits["train"]
+        hprebn = self._hprebn(X)
+        self.calibration = (hprebn.mean(0, keepdim=True), hprebn.var(0, keepdim=True, unbiased=True))
+
+    def _hprebn(self, X: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        return p["C"][X].view(X.shape[0], -1) @ p["W1"] + p["b1"]
+
+    def _bn_stats(self, stats: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if stats == "calibrated":
+            if self.calibration is None:
+                self.calibrate()
+            return self.calibration
+        if stats == "running":
+            return self.running_mean, self.running_var
+        raise ValueError(f"stats must be 'calibrated' or 'running', got {stats!r}")
+
+    @torch.no_grad()
+    def _eval_logits(self, X: torch.Tensor, stats: str) -> torch.Tensor:
+        mean, var = self._bn_stats(stats)
+        p = self.params
+        hpreact = p["bngain"] * (self._hprebn(X) - mean) * (var + self.cfg.bn_eps).rsqrt() + p["bnbias"]
+        return torch.tanh(hpreact) @ p["W2"] + p["b2"]
+
+    @torch.no_grad()
+    def split_loss(self, split: str, stats: str = "calibrated") -> float:
+        """Mean cross-entropy over a whole split, BatchNorm in inference mode."""
+        X, Y = self.data.splits[split]
+        if X.shape[0] == 0:
+            return float("nan")
+        total = 0.0
+        for i in range(0, X.shape[0], 65536):
+            total += float(F.cross_entropy(self._eval_logits(X[i:i + 65536], stats), Y[i:i + 65536],
+                                           reduction="sum"))
+        return total / X.shape[0]
+
+    @torch.no_grad()
+    def sample_names(self, k: int = 10, seed: int | None = None, max_len: int = 50,
+                     stats: str = "calibrated") -> list[str]:
+        """Draw k words: start from all-'.' context, sample until '.'."""
+        g = torch.Generator().manual_seed(self.cfg.seed + 10 if seed is None else seed)
+        out = []
+        for _ in range(k):
+            context, ix_out = [0] * self.cfg.block_size, []
+            for _ in range(max_len):
+                logits = self._eval_logits(torch.tensor([context]), stats)
+                ix = int(torch.multinomial(F.softmax(logits, 1).float(), 1, generator=g))
+                if ix == 0:
+                    break
+                ix_out.append(ix)
+                context = context[1:] + [ix]
+            out.append(self.vocab.decode(ix_out))
+        return out
+
+    # ---- snapshots -------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to resume bit-identically (words excluded)."""
+        return {
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "params": {k: t.clone() for k, t in self.params.items()},
+            "running_mean": self.running_mean.clone(),
+            "running_var": self.running_var.clone(),
+            "calibration": None if self.calibration is None else [t.clone() for t in self.calibration],
+            "generator": self.g.get_state(),
+            "vocab": "".join(self.vocab.chars),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["vocab"] != "".join(self.vocab.chars):
+            raise ValueError("snapshot was taken on a data set with another vocabulary")
+        for k in PARAMS:
+            want = tuple(self.params[k].shape)
+            got = tuple(state["params"][k].shape)
+            if got != want:
+                raise ValueError(f"snapshot parameter {k} has shape {got}, this model needs {want}")
+        self.params = {k: state["params"][k].to(self.cfg.torch_dtype).clone() for k in PARAMS}
+        self.running_mean = state["running_mean"].to(self.cfg.torch_dtype).clone()
+        self.running_var = state["running_var"].to(self.cfg.torch_dtype).clone()
+        cal = state.get("calibration")
+        self.calibration = None if cal is None else tuple(t.to(self.cfg.torch_dtype).clone() for t in cal)
+        self.g.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.stepper, self.values, self._fused, self._reference = None, {}, {}, None
+
+
+__all__ = ["MLP", "BACKWARDS", "FUSED_ORDER", "MARKER"]
