@@ -32,6 +32,9 @@ from .params import count_params, init_params
 from .reference import autograd_grads
 
 BACKWARDS = ("fused", "atomic", "autograd")
+# For benchmarks: the lecture's literal loop, the fused backward with dC
+# accumulated by its Python double loop instead of one index_add_.
+BENCH_BACKWARDS = BACKWARDS + ("literal",)
 # What the fused backward computes, in the order the stepper reveals it.
 FUSED_ORDER = ("logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias",
                "hprebn", "embcat", "W1", "b1", "emb", "C")
@@ -199,22 +202,25 @@ class MLP:
 
     @torch.no_grad()
     def train_step(self, backward: str = "fused", lr: float | None = None) -> tuple[float, Tensors, Tensors]:
-        """One pure SGD step on a fresh batch; returns (loss, cache, grads)."""
+        """One pure SGD step on a fresh batch; returns (loss, cache, grads).
+
+        backward: "fused" (exercise 4), "atomic" (exercise 1's chain),
+        "autograd" (the oracle) or "literal" (fused, dC by the lecture's loop)."""
+        if backward not in BENCH_BACKWARDS:  # before the batch draw moves the generator
+            raise ValueError(f"backward must be one of {', '.join(BENCH_BACKWARDS)}, got {backward!r}")
         lr = self.lr_at(self.step) if lr is None else lr
         Xb, Yb = self.sample_batch()
         eps = self.cfg.bn_eps
-        if backward == "fused":
+        if backward in ("fused", "literal"):
             cache = fused_forward(self.params, Xb, Yb, eps)
-            grads = fused_backward(self.params, cache)
+            grads = fused_backward(self.params, cache, loop_dC=backward == "literal")
         elif backward == "atomic":
             cache = atomic_forward(self.params, Xb, Yb, eps)
             stepper = BackwardStepper(cache, eps)
             stepper.run()
             grads = stepper.grads
-        elif backward == "autograd":
-            cache, grads = autograd_grads(self.params, Xb, Yb, eps)
         else:
-            raise ValueError(f"backward must be one of {', '.join(BACKWARDS)}, got {backward!r}")
+            cache, grads = autograd_grads(self.params, Xb, Yb, eps)
         torch._foreach_add_([self.params[k] for k in PARAMS], [grads[k] for k in PARAMS], alpha=-lr)
         self._update_running(cache["bnmeani"], cache["bnvar"])
         self.step += 1
@@ -322,4 +328,4 @@ class MLP:
         self.stepper, self.values, self._fused, self._reference = None, {}, {}, None
 
 
-__all__ = ["MLP", "BACKWARDS", "FUSED_ORDER", "MARKER"]
+__all__ = ["MLP", "BACKWARDS", "BENCH_BACKWARDS", "FUSED_ORDER", "MARKER"]
