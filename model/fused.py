@@ -43,12 +43,18 @@ def dlogits_fused(logits: torch.Tensor, Yb: torch.Tensor, probs: torch.Tensor | 
 
 
 def dhprebn_fused(dhpreact: torch.Tensor, bnraw: torch.Tensor, bngain: torch.Tensor,
-                  bnvar_inv: torch.Tensor) -> torch.Tensor:
+                  bnvar_inv: torch.Tensor, dy_xhat: torch.Tensor | None = None) -> torch.Tensor:
     """Exercise 3: BatchNorm's backward in one line, per column over the batch:
-    dx = γ·bnvar_inv/n · (n·dy − Σdy − n/(n−1)·x̂·Σ(dy·x̂))."""
+    dx = γ·bnvar_inv/n · (n·dy − Σdy − n/(n−1)·x̂·Σ(dy·x̂)),
+    computed as γ·bnvar_inv · (dy − mean(dy) − x̂·Σ(dy·x̂)/(n−1)): the same
+    formula with n cancelled, in 4 passes over (n, h) instead of 7.
+    `dy_xhat` may pass in dy·x̂ when the caller already has it (dbngain)."""
     n = dhpreact.shape[0]
-    return bngain * bnvar_inv / n * (
-        n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
+    if dy_xhat is None:
+        dy_xhat = dhpreact * bnraw
+    proj = dy_xhat.sum(0) / (n - 1)  # (h,)
+    centred = dhpreact - dhpreact.mean(0)
+    return torch.addcmul(centred, bnraw, proj, value=-1).mul_(bngain * bnvar_inv)
 
 
 def dC_vectorised(C: torch.Tensor, Xb: torch.Tensor, demb: torch.Tensor) -> torch.Tensor:
@@ -73,10 +79,11 @@ def fused_backward(p: Tensors, cache: Tensors, loop_dC: bool = False) -> Tensors
     dh = dlogits @ p["W2"].T
     dW2 = h.T @ dlogits
     db2 = dlogits.sum(0)
-    dhpreact = (1.0 - h * h) * dh
-    dbngain = (cache["bnraw"] * dhpreact).sum(0, keepdim=True)
+    dhpreact = torch.addcmul(dh, dh * h, h, value=-1)  # (1 - h²)·dh in two passes
+    dy_xhat = cache["bnraw"] * dhpreact
+    dbngain = dy_xhat.sum(0, keepdim=True)
     dbnbias = dhpreact.sum(0, keepdim=True)
-    dhprebn = dhprebn_fused(dhpreact, cache["bnraw"], p["bngain"], cache["bnvar_inv"])
+    dhprebn = dhprebn_fused(dhpreact, cache["bnraw"], p["bngain"], cache["bnvar_inv"], dy_xhat)
     dembcat = dhprebn @ p["W1"].T
     dW1 = cache["embcat"].T @ dhprebn
     db1 = dhprebn.sum(0)

@@ -40,6 +40,18 @@ FUSED_ORDER = ("logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias",
                "hprebn", "embcat", "W1", "b1", "emb", "C")
 
 
+def _autograd_step(params: Tensors, Xb: torch.Tensor, Yb: torch.Tensor,
+                   eps: float) -> tuple[Tensors, Tensors]:
+    """The baseline a student would write: the same fused forward, then
+    loss.backward(); only the parameters keep .grad (no retain_grad)."""
+    leaves = {k: t.detach().requires_grad_(True) for k, t in params.items()}
+    with torch.enable_grad():
+        cache = fused_forward(leaves, Xb, Yb, eps)
+        cache["loss"].backward()
+    cache = {k: t.detach() for k, t in cache.items()}
+    return cache, {k: leaves[k].grad for k in PARAMS}
+
+
 class MLP:
     """The 2-layer character MLP with BatchNorm of makemore part 4."""
 
@@ -127,8 +139,9 @@ class MLP:
             raise ValueError(f"nodes must be >= 0 or None, got {nodes}")
         if mode != self.mode:
             self.mode = mode
-            stepper.__init__(self.values, self.cfg.bn_eps)
+            self.stepper = BackwardStepper(self.values, self.cfg.bn_eps)
             self._fused = {}
+            stepper = self.stepper
         if mode == "atomic":
             return stepper.run(nodes)
         todo = self.remaining[: len(FUSED_ORDER) if nodes is None else nodes]
@@ -220,7 +233,7 @@ class MLP:
             stepper.run()
             grads = stepper.grads
         else:
-            cache, grads = autograd_grads(self.params, Xb, Yb, eps)
+            cache, grads = _autograd_step(self.params, Xb, Yb, eps)
         torch._foreach_add_([self.params[k] for k in PARAMS], [grads[k] for k in PARAMS], alpha=-lr)
         self._update_running(cache["bnmeani"], cache["bnvar"])
         self.step += 1
@@ -239,6 +252,10 @@ class MLP:
         return losses
 
     # ---- evaluation and sampling ----------------------------------------
+    def is_finite(self) -> bool:
+        """False once a too-large lr has made any parameter NaN or Inf."""
+        return all(bool(torch.isfinite(t).all()) for t in self.params.values())
+
     @torch.no_grad()
     def calibrate(self) -> None:
         """BatchNorm's mean and unbiased variance over the whole training set."""
@@ -282,6 +299,8 @@ class MLP:
     def sample_names(self, k: int = 10, seed: int | None = None, max_len: int = 50,
                      stats: str = "calibrated") -> list[str]:
         """Draw k words: start from all-'.' context, sample until '.'."""
+        if not self.is_finite():
+            raise RuntimeError("cannot sample: the parameters are not finite (training diverged)")
         g = torch.Generator().manual_seed(self.cfg.seed + 10 if seed is None else seed)
         out = []
         for _ in range(k):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -38,14 +39,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _whole(lo: int, hi: int | None = None):
+    """An argparse type: a whole number in [lo, hi]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+    return parse
+
+
+_positive = _whole(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,20 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=_positive, default=3, help="characters of context" + d)
     p.add_argument("--batch-size", type=_positive, default=32, help="examples a batch" + d)
     p.add_argument("--lr", type=float, default=0.1, help="lr of the first half; lr/10 after" + d)
-    p.add_argument("--seed", type=int, default=2147483647, help="drives init and batches" + d)
+    p.add_argument("--seed", type=_whole(0, 2**63 - 1), default=2147483647, help="init and batches" + d)
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="parameter dtype" + d)
     p.add_argument("--backward", choices=BACKWARDS, default="fused",
                    help="fused: exercise 4; atomic: exercise 1; autograd: the oracle" + d)
     p.add_argument("--report", type=Path, help="write a JSON report here")
-    p.add_argument("--samples", type=int, default=10, help="words to sample after training" + d)
+    p.add_argument("--samples", type=_whole(0), default=10, help="words to sample after training" + d)
     return p
 
 
 def make_config(args: argparse.Namespace) -> Config:
-    if not args.lr > 0:
-        raise UsageError(f"--lr must be > 0, got {args.lr}")
-    if args.samples < 0:
-        raise UsageError(f"--samples must be >= 0, got {args.samples}")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise UsageError(f"--lr must be a number > 0, got {args.lr}")
     if args.report is not None and not args.report.parent.is_dir():
         raise UsageError(f"--report: folder {args.report.parent} does not exist")
     try:
@@ -102,17 +108,25 @@ def evaluate(m: MLP, samples: int) -> dict:
     """Split losses with calibrated BatchNorm, and sampled words."""
     m.calibrate()
     losses = {split: m.split_loss(split) for split in ("train", "val", "test")}
+    if not m.is_finite():
+        print("warning: training diverged (parameters are NaN or Inf); try a smaller --lr", file=sys.stderr)
+        return {**losses, "samples": []}
     return {**losses, "samples": m.sample_names(samples)}
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN or Infinity: a diverged loss is reported as null."""
+    return x if math.isfinite(x) else None
 
 
 def make_report(m: MLP, args, losses: list[float], seconds: float, result: dict) -> dict:
     return {
-        **{k: result[k] for k in ("train", "val", "test")},
+        **{k: _finite(result[k]) for k in ("train", "val", "test")},
         "steps": len(losses),
         "seconds": round(seconds, 3),
         "steps_per_sec": len(losses) / seconds if seconds > 0 else None,
-        "final_batch_loss": losses[-1],
-        "initial_batch_loss": losses[0],
+        "final_batch_loss": _finite(losses[-1]),
+        "initial_batch_loss": _finite(losses[0]),
         "params": m.n_params,
         "samples": result["samples"],
         "backward": args.backward,
@@ -123,11 +137,15 @@ def make_report(m: MLP, args, losses: list[float], seconds: float, result: dict)
     }
 
 
+def _loss(x: float | None) -> str:
+    return "nan" if x is None else f"{x:.4f}"
+
+
 def print_summary(report: dict) -> None:
-    print(f"{report['steps']} steps in {report['seconds']:.1f} s "
-          f"({report['steps_per_sec']:.0f} steps/s); final batch loss {report['final_batch_loss']:.4f}")
+    print(f"{report['steps']} steps in {report['seconds']:.1f} s ({report['steps_per_sec']:.0f} steps/s); "
+          f"final batch loss {_loss(report['final_batch_loss'])}")
     print("BatchNorm calibrated on the training set; split losses:")
-    print("  " + "  ".join(f"{k} {report[k]:.4f}" for k in ("train", "val", "test")))
+    print("  " + "  ".join(f"{k} {_loss(report[k])}" for k in ("train", "val", "test")))
     if report["samples"]:
         print("samples:")
         for word in report["samples"]:
@@ -143,7 +161,7 @@ def run(args: argparse.Namespace) -> dict:
     report = make_report(m, args, losses, seconds, evaluate(m, args.samples))
     print_summary(report)
     if args.report is not None:
-        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
 
 
