@@ -1,0 +1,27 @@
+# backprop-ninja: the server and its front end on port 8000.
+#   docker build -t backprop-ninja . && docker run -p 8000:8000 backprop-ninja
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+# Dependencies first, so code edits do not reinstall torch. torch==2.13.0
+# (pinned in pyproject.toml) must be the CPU wheel: the extra index serves
+# it; from PyPI alone pip would pull a multi-GB CUDA build.
+COPY pyproject.toml README.md ./
+RUN mkdir model server \
+ && touch model/__init__.py server/__init__.py \
+ && pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
+ && pip uninstall -y backprop-ninja
+
+COPY model ./model
+COPY server ./server
+COPY frontend ./frontend
+# editable: the server finds frontend/ next to its package, as in the repo
+RUN pip install --no-deps -e .
+
+# the image has no browser and must answer from outside the container
+USER nobody
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health')"
+CMD ["backprop-ninja", "--host", "0.0.0.0", "--port", "8000", "--no-open"]

@@ -1,0 +1,401 @@
+// The compute graph: a deterministic left-to-right layout of the registry
+// (pure), the Plotly figure for one state (pure), and a thin mount.
+import { COLORS, DIVERGING, FONT, MONO, baseLayout, fmt, memo, mount, sci } from './theme.js';
+
+// Fused view (exercises 2 and 3): these chains collapse into one node each.
+export const FUSED_GROUPS = {
+  batchnorm: ['bnmeani', 'bndiff', 'bndiff2', 'bnvar', 'bnvar_inv', 'bnraw'],
+  cross_entropy: ['logit_maxes', 'norm_logits', 'counts', 'counts_sum', 'counts_sum_inv', 'probs', 'logprobs'],
+};
+// The gradient a fused node produces in one expression.
+export const FUSED_OUTPUT = { batchnorm: 'hprebn', cross_entropy: 'logits' };
+
+/** The nodes to draw: the registry, or with the two chains collapsed. */
+export function viewNodes(graph, fused) {
+  const nodes = graph.nodes.map((n) => ({ ...n }));
+  if (!fused) return nodes;
+  const groupOf = {};
+  for (const [g, members] of Object.entries(FUSED_GROUPS)) for (const m of members) groupOf[m] = g;
+  const out = [];
+  const seen = new Set();
+  for (const n of nodes) {
+    const g = groupOf[n.name];
+    if (!g) {
+      out.push({ ...n, inputs: dedupe(n.inputs.map((i) => groupOf[i] || i)) });
+      continue;
+    }
+    if (seen.has(g)) continue;
+    seen.add(g);
+    const members = FUSED_GROUPS[g];
+    const inputs = dedupe(members.flatMap((m) => graph.nodes.find((x) => x.name === m).inputs)
+      .filter((i) => !members.includes(i)).map((i) => groupOf[i] || i));
+    const last = graph.nodes.find((x) => x.name === members[members.length - 1]);
+    out.push({ name: g, kind: 'fused', inputs, shape: last.shape, members, branches: 1 });
+  }
+  return out;
+}
+
+function dedupe(xs) {
+  return [...new Set(xs)];
+}
+
+const shapeText = (shape) => (shape.length ? `(${shape.join(',')})` : 'scalar');
+// Rough label width in px at 12 px: used only to keep neighbouring labels apart.
+const labelWidth = (n) => Math.max(n.name.length, shapeText(n.shape).length) * 7.2 + 10;
+
+/**
+ * Place every node: column = forward depth, row 0 = the main path back from
+ * the loss, row -1 = side computations (drawn above), rows >= 1 = leaves
+ * (drawn below, one column left of their first consumer). Pure and
+ * deterministic: the same node list always gives the same picture.
+ */
+export function layoutGraph(nodes) {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const isLeaf = (n) => n.inputs.length === 0;
+  const depth = new Map();
+  for (const n of nodes) {
+    if (isLeaf(n)) continue;
+    const ds = n.inputs.map((i) => (isLeaf(byName.get(i)) ? 0 : depth.get(i)));
+    depth.set(n.name, 1 + Math.max(0, ...ds));
+  }
+  // The main path: from the last node, always step to the shallowest computed input.
+  const spine = new Set();
+  let cur = nodes[nodes.length - 1];
+  while (cur) {
+    spine.add(cur.name);
+    const ins = cur.inputs.map((i) => byName.get(i)).filter((x) => !isLeaf(x));
+    if (!ins.length) break;
+    cur = ins.reduce((a, b) => (depth.get(b.name) < depth.get(a.name) ? b : a));
+  }
+  const place = new Map(); // name -> {col, row}
+  const taken = new Set();
+  const key = (c, r) => `${c}:${r}`;
+  for (const n of nodes) {
+    if (isLeaf(n)) continue;
+    const col = depth.get(n.name);
+    let row = spine.has(n.name) ? 0 : -1;
+    while (taken.has(key(col, row))) row -= 1;
+    place.set(n.name, { col, row });
+    taken.add(key(col, row));
+  }
+  for (const n of nodes) {
+    if (isLeaf(n)) continue;
+    const col = depth.get(n.name) - 1;
+    for (const i of n.inputs) {
+      if (!isLeaf(byName.get(i)) || place.has(i)) continue;
+      let row = taken.has(key(col, 0)) ? 1 : 0;
+      while (taken.has(key(col, row))) row += 1;
+      place.set(i, { col, row });
+      taken.add(key(col, row));
+    }
+  }
+  // Columns as wide as their labels need, so long names do not collide.
+  const ncol = Math.max(...[...place.values()].map((p) => p.col)) + 1;
+  const widthAt = new Map();
+  for (const n of nodes) widthAt.set(key(place.get(n.name).col, place.get(n.name).row), labelWidth(n));
+  const xs = [0];
+  for (let c = 1; c < ncol; c += 1) {
+    let gap = 64;
+    for (const r of [-3, -2, -1, 0, 1, 2, 3]) {
+      const a = widthAt.get(key(c - 1, r));
+      const b = widthAt.get(key(c, r));
+      if (a && b) gap = Math.max(gap, (a + b) / 2 + 6);
+    }
+    xs.push(xs[c - 1] + gap);
+  }
+  const ROW = 64;
+  const placed = nodes.map((n) => {
+    const p = place.get(n.name);
+    return { ...n, col: p.col, row: p.row, x: xs[p.col], y: -p.row * ROW, label: shapeText(n.shape) };
+  });
+  const edges = [];
+  for (const n of nodes) for (const i of n.inputs) edges.push({ src: i, dst: n.name });
+  return { nodes: placed, edges, width: xs[ncol - 1], rows: [...place.values()].map((p) => p.row) };
+}
+
+/** Status of each drawn node: data, pending, done, current. */
+export function nodeStatus(state, vnodes) {
+  const done = new Set(state.computed);
+  const last = state.computed[state.computed.length - 1] || null;
+  const fused = state.mode === 'fused';
+  const out = {};
+  for (const n of vnodes) {
+    if (n.kind === 'data') { out[n.name] = 'data'; continue; }
+    let ref = n.name;
+    if (n.kind === 'fused') ref = FUSED_OUTPUT[n.name];
+    let isDone = done.has(ref);
+    if (fused && n.kind === 'loss') isDone = state.computed.length > 0;
+    out[n.name] = ref === last ? 'current' : isDone ? 'done' : 'pending';
+  }
+  return out;
+}
+
+/** Signed statistic for the node colour: mean / rms of the gradient, in [-1, 1]. */
+export function signedStat(summary) {
+  if (!summary || summary.mean === null || !summary.norm) return 0;
+  const rms = summary.norm / Math.sqrt(Math.max(1, summary.numel));
+  return Math.max(-1, Math.min(1, summary.mean / rms));
+}
+
+const sizeFor = (norm) => (norm ? Math.max(14, Math.min(36, 22 + 3.2 * Math.log10(norm))) : 18);
+const widthFor = (norm) => (norm ? Math.max(1, Math.min(8, 5 + 1.1 * Math.log10(norm))) : 1.5);
+
+export function badgeText(check) {
+  if (!check) return '';
+  if (check.exact) return '✓ exact';
+  return `${check.approx ? '≈' : '✗'} ${sci(check.maxdiff)}`;
+}
+
+const SYMBOL = { data: 'square', param: 'diamond', activation: 'circle', loss: 'circle', fused: 'hexagon' };
+
+/** Axes, size and margins shared by the graph and its label overlay, so the two line up. */
+export function frameLayout(lay, present) {
+  const ymin = -Math.max(...lay.rows) * 64 - 44;
+  const ymax = -Math.min(...lay.rows) * 64 + 118; // room above for the two-branch callout
+  return baseLayout(present, {
+    height: present ? 430 : 330,
+    // the right margin holds the colour bar (drawn by the overlay)
+    margin: { l: 12, r: present ? 112 : 86, t: 8, b: 8, autoexpand: false },
+    xaxis: { visible: false, range: [-50, lay.width + 60], fixedrange: true },
+    yaxis: { visible: false, range: [ymin, ymax], fixedrange: true },
+    font: { family: FONT, size: present ? 16 : 12, color: COLORS.ink },
+  });
+}
+
+const LABEL_CLEARANCE = 32; // px: labels sit clear of a node up to this size
+
+/**
+ * The static layer: node names and shapes, and the colour bar. It changes only
+ * with the layout, the width or presenter mode, never while stepping, so a
+ * step does not pay for re-measuring 29 rich-text labels.
+ */
+export function labelsFigure(lay, present, width = 1500) {
+  // Labels were spaced for 12 px text; bigger text only where the width allows it
+  // (the estimate is generous: 90% of the nominal spacing still clears them).
+  const fit = (12 * (width - 100)) / (lay.width + 110) / 0.9;
+  const labelPx = Math.max(9, Math.min(present ? 16 : 12, fit));
+  const vnodes = lay.nodes;
+  const layout = frameLayout(lay, present);
+  return {
+    data: [
+      {
+        type: 'scatter', mode: 'markers+text', hoverinfo: 'skip', name: 'labels',
+        x: vnodes.map((n) => n.x), y: vnodes.map((n) => n.y),
+        marker: { size: LABEL_CLEARANCE * (present ? 1.2 : 1), opacity: 0 },
+        text: vnodes.map((n) => `<b>${n.name}</b><br><span style="font-size:0.85em">${n.label}</span>`),
+        textposition: vnodes.map((n) => (n.row < 0 ? 'top center' : 'bottom center')),
+        textfont: { family: MONO, size: labelPx, color: COLORS.ink },
+        cliponaxis: false,
+      },
+      {
+        // one invisible point carries the colour bar of the node colours
+        type: 'scatter', mode: 'markers', hoverinfo: 'skip', x: [lay.nodes[0].x], y: [lay.nodes[0].y],
+        marker: {
+          size: 1, opacity: 0, color: [0], colorscale: DIVERGING, cmin: -1, cmax: 1, showscale: true,
+          colorbar: {
+            title: { text: 'mean/rms<br>of the grad', font: { size: present ? 14 : 10 } }, thickness: 8, len: 0.8,
+            tickvals: [-1, 0, 1], ticktext: ['−1', '0', '+1'], tickfont: { size: present ? 13 : 10 },
+            x: 1.01, xanchor: 'left', xpad: 4,
+          },
+        },
+      },
+    ],
+    layout,
+  };
+}
+
+/** Colour of a signed statistic in [-1, 1] on the diverging scale. */
+export function divergingColor(t) {
+  const u = (Math.max(-1, Math.min(1, t)) + 1) / 2;
+  for (let i = 1; i < DIVERGING.length; i += 1) {
+    const [u1, c1] = DIVERGING[i];
+    const [u0, c0] = DIVERGING[i - 1];
+    if (u <= u1) {
+      const f = (u - u0) / (u1 - u0);
+      const a = hex(c0);
+      const b = hex(c1);
+      return `rgb(${a.map((v, k) => Math.round(v + f * (b[k] - v))).join(',')})`;
+    }
+  }
+  return DIVERGING[DIVERGING.length - 1][1];
+}
+const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+
+/**
+ * The figure for one state. Pure: reads only its arguments.
+ * Edges: grey forward arrows while pending; once the gradient has flowed,
+ * purple arrows pointing backward (into the input), width by log-norm.
+ * Lines are layout shapes (redrawn alone, cheaply) and the arrowheads one
+ * marker trace; labels and the colour bar live in `labelsFigure`.
+ */
+export function graphFigure(lay, state) {
+  const { frame, checks, selected, present } = state;
+  const summaries = (frame && frame.nodes) || {};
+  const vnodes = lay.nodes;
+  const status = nodeStatus(state, vnodes);
+  const pos = new Map(vnodes.map((n) => [n.name, n]));
+  const gradOf = (n) => {
+    const ref = n.kind === 'fused' ? FUSED_OUTPUT[n.name] : n.name;
+    return summaries[ref] ? summaries[ref].grad : null;
+  };
+  const flows = new Map(((frame && frame.edges) || []).map((e) => [`${e.src}>${e.dst}`, e]));
+  const fusedMembers = Object.fromEntries(vnodes.filter((n) => n.members).map((n) => [n.name, n.members]));
+  const consumersShown = {};
+  for (const e of lay.edges) (consumersShown[e.src] ||= []).push(e.dst);
+
+  // Gradient carried by the edge src -> dst (backward: from dst into src).
+  function edgeNorm(e) {
+    const dsts = fusedMembers[e.dst] || [e.dst];
+    let sq = 0;
+    let found = false;
+    for (const d of dsts) {
+      const f = flows.get(`${e.src}>${d}`);
+      if (f) { sq += f.norm * f.norm; found = true; }
+    }
+    if (found) return Math.sqrt(sq);
+    const src = pos.get(e.src);
+    const g = src && gradOf(src);
+    return g && consumersShown[e.src].length === 1 ? g.norm : null;
+  }
+
+  const hover = (n) => {
+    const ref = n.kind === 'fused' ? FUSED_OUTPUT[n.name] : n.name;
+    const s = summaries[ref] || {};
+    const lines = [`<b>${n.name}</b> ${n.label}  <i>${n.kind}</i>`];
+    if (s.value) lines.push(`value  mean ${fmt(s.value.mean)}  std ${fmt(s.value.std)}`);
+    if (s.grad) {
+      lines.push(`d${ref}  ‖·‖ ${fmt(s.grad.norm)}  mean ${fmt(s.grad.mean)}`);
+      lines.push(`range [${fmt(s.grad.min)}, ${fmt(s.grad.max)}]`);
+    }
+    if (checks[ref]) lines.push(`vs autograd: ${badgeText(checks[ref])}`);
+    lines.push(status[n.name] === 'data' ? 'data: no gradient' : `status: ${status[n.name]}`);
+    return lines.join('<br>');
+  };
+
+  const scale = present ? 1.3 : 1;
+  const isDone = (n) => status[n.name] === 'done' || status[n.name] === 'current';
+  // a fused node is a whole chain: always drawn large
+  const drawnSize = (n) => (n.kind === 'fused' ? 30 : isDone(n) ? sizeFor(gradOf(n) && gradOf(n).norm) : 18) * scale;
+  const current = vnodes.filter((n) => status[n.name] === 'current');
+  const sel = vnodes.filter((n) => n.name === selected);
+  const last = current[0];
+
+  // One marker trace for every node: colour, size, outline per node.
+  const nodeTrace = {
+    type: 'scatter', mode: 'markers', name: 'nodes',
+    x: vnodes.map((n) => n.x), y: vnodes.map((n) => n.y),
+    customdata: vnodes.map((n) => n.name),
+    hovertext: vnodes.map(hover), hoverinfo: 'text',
+    marker: {
+      symbol: vnodes.map((n) => SYMBOL[n.kind] || 'circle'),
+      size: vnodes.map(drawnSize),
+      color: vnodes.map((n) => (status[n.name] === 'data' ? COLORS.data
+        : isDone(n) ? divergingColor(signedStat(gradOf(n))) : COLORS.pending)),
+      line: {
+        color: vnodes.map((n) => (status[n.name] === 'current' ? COLORS.ink : isDone(n) ? '#52606d' : COLORS.pendingLine)),
+        width: vnodes.map((n) => (status[n.name] === 'current' ? 3.5 : status[n.name] === 'data' ? 1 : 1.5)),
+      },
+    },
+  };
+
+  const shapes = [];
+  const annotations = [];
+  const heads = { x: [], y: [], size: [], standoff: [], color: [] };
+  const add = (color, width, tail, head) => {
+    shapes.push({ type: 'line', layer: 'below', xref: 'x', yref: 'y', x0: tail.x, y0: tail.y, x1: head.x, y1: head.y,
+      line: { color, width } });
+    // angleref 'previous': each head points away from the tail just before it
+    heads.x.push(tail.x, head.x);
+    heads.y.push(tail.y, head.y);
+    heads.size.push(0, 8 + 2 * width);
+    heads.standoff.push(0, drawnSize(head) / 2 + 1);
+    heads.color.push(color, color);
+  };
+  for (const e of lay.edges) {
+    const a = pos.get(e.src);
+    const b = pos.get(e.dst);
+    if (a.kind === 'data' || !isDone(a)) {
+      add('#b8c2cc', 1.1, a, b);
+      continue;
+    }
+    const norm = edgeNorm(e);
+    const into = last && e.src === last.name;
+    add(into ? COLORS.current : 'rgba(106,81,163,0.8)', Math.round(widthFor(norm) * scale * 2) / 2, b, a);
+    if (into && norm !== null) {
+      annotations.push({
+        x: (a.x + b.x) / 2, y: (a.y + b.y) / 2, xref: 'x', yref: 'y', showarrow: false,
+        text: `‖·‖ ${fmt(norm, 3)}`, font: { family: MONO, size: (present ? 14 : 11), color: COLORS.ink },
+        bgcolor: 'rgba(255,255,255,0.85)', borderpad: 1, yshift: 11,
+      });
+    }
+  }
+  // A node fed by two branches: a callout above it says its gradient is their sum.
+  const callout = Boolean(last && last.branches === 2 && state.mode === 'atomic');
+  if (callout) {
+    const parts = (consumersShown[last.name] || []).map((d) => ({ d, n: edgeNorm({ src: last.name, dst: d }) }));
+    const total = gradOf(last) ? gradOf(last).norm : null;
+    annotations.push({
+      // the box sits at the top edge, above every label; its stem points at the node
+      x: last.x, y: last.y, xref: 'x', yref: 'y', axref: 'x', ayref: 'y', ax: last.x,
+      ay: -Math.min(...lay.rows) * 64 + 100, yanchor: 'middle',
+      showarrow: true, arrowhead: 0, arrowwidth: 1.5, arrowcolor: COLORS.current, standoff: 16 * scale,
+      text: `<b>d${last.name}</b> = ${parts.map((p) => `(from ${p.d})`).join(' + ')}`
+        + `<br>‖·‖: ${parts.map((p) => fmt(p.n, 3)).join(' and ')} add up to ${fmt(total, 3)}`,
+      font: { family: MONO, size: present ? 14 : 11, color: COLORS.ink },
+      bgcolor: 'rgba(255,248,225,0.97)', bordercolor: COLORS.current, borderwidth: 1, borderpad: 4,
+    });
+  }
+
+  const data = [
+    // a soft halo behind the node being computed
+    {
+      type: 'scatter', mode: 'markers', x: current.map((n) => n.x), y: current.map((n) => n.y), hoverinfo: 'skip',
+      marker: { size: 54 * scale, color: 'rgba(240,180,41,0.35)', line: { width: 0 } },
+    },
+    {
+      type: 'scatter', mode: 'markers', name: 'arrows', hoverinfo: 'skip', x: heads.x, y: heads.y,
+      marker: { symbol: 'arrow', angleref: 'previous', size: heads.size, standoff: heads.standoff, color: heads.color, line: { width: 0 } },
+    },
+    nodeTrace,
+    // the inspected node: an open ring
+    {
+      type: 'scatter', mode: 'markers', x: sel.map((n) => n.x), y: sel.map((n) => n.y), hoverinfo: 'skip',
+      marker: { symbol: 'circle-open', size: 44 * scale, color: COLORS.flow, line: { width: 2.5, dash: 'dot' } },
+    },
+  ];
+  const layout = { ...frameLayout(lay, present), hovermode: 'closest', shapes, annotations };
+  return { data, layout };
+}
+
+/** The graph view: layout cached per (graph, mode); figure per state; labels static. */
+export function createGraphView(el, labelsEl, { onSelect }) {
+  const m = mount(el, {
+    onClick: (ev) => {
+      const p = ev.points && ev.points.find((q) => q.customdata);
+      if (p) onSelect(p.customdata);
+    },
+  });
+  const labels = mount(labelsEl);
+  const layoutFor = memo((graph, mode) => layoutGraph(viewNodes(graph, mode === 'fused')));
+  const figureFor = memo((lay, frame, computed, checks, selected, present, mode) =>
+    graphFigure(lay, { frame, computed, checks, selected, present, mode }));
+  const labelsFor = memo(labelsFigure);
+  return {
+    render(state) {
+      if (!state.graph) return Promise.resolve();
+      const lay = layoutFor(state.graph, state.mode);
+      const fig = figureFor(lay, state.frame, state.computed, state.checks, state.selected, state.present, state.mode);
+      const width = Math.round((el.clientWidth || 1500) / 40) * 40; // re-layout only on real size changes
+      const pos = state.computed.length;
+      const key = `${state.step}:${state.batch}:${state.mode}:${pos}`;
+      fig.after = () => {
+        el.dataset.renderedPos = String(pos);
+        el.dataset.renderedKey = key;
+      };
+      const drawn = m.show(fig);
+      labels.show(labelsFor(lay, state.present, width));
+      return drawn;
+    },
+    layoutFor,
+  };
+}

@@ -1,0 +1,115 @@
+// The one store: a single state object, replaced (never mutated) on every
+// change, and the shareable part of it as a URL query string.
+
+export const DEFAULT_CONFIG = Object.freeze({
+  seed: 2147483647, // the lecture's generator seed
+  dtype: 'float32',
+  n_hidden: 64,
+  n_embd: 10,
+  block_size: 3,
+  batch_size: 32,
+  dataset: 'default',
+});
+
+export function initialState(view = {}) {
+  return {
+    config: { ...DEFAULT_CONFIG, ...(view.config || {}) },
+    mode: view.mode || 'atomic', // 'atomic' (exercise 1) or 'fused' (exercises 2, 3)
+    session: null, // {id, vocab, n_params}
+    graph: null, // GraphPublic for this config
+    step: 0, // parameter updates done
+    loss: null, // of the current batch
+    forwarded: false, // a batch has been drawn at this step
+    batch: 0, // counts forwards: keys the tensor caches
+    computed: [], // gradients known, in backward order
+    remaining: [],
+    next: null,
+    checks: {}, // name -> {exact, approx, maxdiff}
+    frame: null, // FramePublic: per-node summaries and edge flows
+    selected: view.node || null, // node shown in the inspector
+    pinned: Boolean(view.node), // false: the inspector follows the backward pass
+    tensor: null, // TensorPublic of the inspected node
+    showDiff: false, // |manual - autograd| heatmap
+    rowData: null, // {Xb, Yb, probs, dlogits, fromServer} for the dlogits panel
+    row: view.row ?? null, // selected dlogits row (batch index)
+    sortByLoss: false,
+    playing: false,
+    present: Boolean(view.present),
+    help: false,
+    busy: false,
+    error: null,
+  };
+}
+
+export function createStore(initial) {
+  let state = initial;
+  const listeners = new Set();
+  return {
+    get: () => state,
+    /** Merge a patch (or patch(state)) and notify once. */
+    set(patch) {
+      const p = typeof patch === 'function' ? patch(state) : patch;
+      state = { ...state, ...p };
+      for (const f of listeners) f(state);
+      return state;
+    },
+    subscribe(f) {
+      listeners.add(f);
+      return () => listeners.delete(f);
+    },
+  };
+}
+
+const INT = /^\d+$/;
+
+/** The URL's view of the page: config, position, selection, presenter mode. */
+export function toQuery(state) {
+  const q = new URLSearchParams();
+  const c = state.config;
+  q.set('seed', c.seed);
+  q.set('dtype', c.dtype);
+  q.set('n_hidden', c.n_hidden);
+  q.set('batch', c.batch_size);
+  if (c.dataset !== 'default') q.set('dataset', c.dataset);
+  q.set('mode', state.mode);
+  q.set('step', state.step);
+  // pos: how many backward nodes are computed; absent = no batch drawn yet.
+  if (state.forwarded) q.set('pos', state.computed.length);
+  if (state.selected && state.pinned) q.set('node', state.selected);
+  if (state.row !== null && state.row !== undefined) q.set('row', state.row);
+  if (state.present) q.set('present', '1');
+  return q.toString();
+}
+
+function intParam(q, key, lo, hi) {
+  const v = q.get(key);
+  if (v === null || !INT.test(v)) return undefined;
+  const n = Number(v);
+  return n >= lo && n <= hi ? n : undefined;
+}
+
+/** Parse a query string; anything malformed falls back to the default. */
+export function fromQuery(search) {
+  const q = new URLSearchParams(search);
+  const config = {};
+  const seed = q.get('seed');
+  if (seed !== null && INT.test(seed) && seed.length <= 19) config.seed = Number(seed);
+  if (q.get('dtype') === 'float64' || q.get('dtype') === 'float32') config.dtype = q.get('dtype');
+  const nh = intParam(q, 'n_hidden', 1, 1024);
+  if (nh !== undefined) config.n_hidden = nh;
+  const b = intParam(q, 'batch', 2, 4096);
+  if (b !== undefined) config.batch_size = b;
+  const ds = q.get('dataset');
+  if (ds && /^[\w-]{1,64}$/.test(ds)) config.dataset = ds;
+  const mode = q.get('mode') === 'fused' ? 'fused' : q.get('mode') === 'atomic' ? 'atomic' : undefined;
+  return {
+    config,
+    mode,
+    step: intParam(q, 'step', 0, 1_000_000),
+    pos: intParam(q, 'pos', 0, 1000),
+    node: q.get('node') && /^[\w]{1,40}$/.test(q.get('node')) ? q.get('node') : null,
+    row: intParam(q, 'row', 0, 4095) ?? null,
+    present: q.get('present') === '1',
+    empty: [...q.keys()].length === 0,
+  };
+}

@@ -1,0 +1,223 @@
+// Pure "tensor -> Plotly figure" functions: heatmaps for matrices, bars for
+// vectors, one heatmap per context position for emb. Hover always names the
+// indices, the number and, on character axes, the character.
+import { COLORS, DIVERGING, MONO, SEQUENTIAL, baseLayout, fmt } from './theme.js';
+
+// Which axes of a node index the vocabulary (hover shows the character).
+const CHAR_AXES = {
+  C: [0], W2: [1], b2: [0], logits: [1], norm_logits: [1], counts: [1], probs: [1], logprobs: [1],
+};
+const PARAMS = new Set(['C', 'W1', 'b1', 'W2', 'b2', 'bngain', 'bnbias']);
+
+/** What each axis of a node means, for axis titles and hover. */
+export function axesOf(name, shape, ctx) {
+  const chars = CHAR_AXES[name] || [];
+  return shape.map((size, k) => {
+    if (chars.includes(k) && ctx.vocab && size === ctx.vocab.length) return { kind: 'char', title: 'character' };
+    if (k === 0 && !PARAMS.has(name) && size === ctx.batch && size > 1) return { kind: 'batch', title: 'example' };
+    if ((name === 'embcat' && k === 1) || (name === 'W1' && k === 0)) return { kind: 'embpos', title: 'context pos · emb dim' };
+    if (name === 'emb' && k === 2) return { kind: 'index', title: 'emb dim' };
+    if (size === ctx.hidden && name !== 'C') return { kind: 'index', title: 'hidden unit' };
+    if (name === 'C' && k === 1) return { kind: 'index', title: 'emb dim' };
+    return { kind: 'index', title: size === 1 ? '' : 'index' };
+  });
+}
+
+/** "emm→a": the context and target of batch row i. */
+export function exampleLabel(ctx, i) {
+  if (!ctx.Xb || !ctx.Yb || !ctx.vocab) return '';
+  const c = ctx.Xb[i].map((j) => ctx.vocab[j]).join('');
+  return `${c}→${ctx.vocab[ctx.Yb[i]]}`;
+}
+
+function describe(ax, idx, ctx) {
+  if (ax.kind === 'char') return `'${ctx.vocab[idx]}'`;
+  if (ax.kind === 'batch') {
+    const ex = exampleLabel(ctx, idx);
+    return ex ? `example ${idx} (${ex})` : `example ${idx}`;
+  }
+  if (ax.kind === 'embpos' && ctx.embd) return `pos ${Math.floor(idx / ctx.embd)} · dim ${idx % ctx.embd}`;
+  return '';
+}
+
+/**
+ * Character ticks. `span` is the axis length in px: on a vertical axis each
+ * label needs a line of text, on a horizontal one only a narrow letter.
+ */
+function tickFor(ax, size, ctx, span = 230, vertical = false) {
+  if (ax.kind === 'char') {
+    // 27 labels in a narrow panel: small and upright beats rotated; every k-th if still too tight
+    const font = ctx.present ? 11 : 9;
+    const need = vertical ? font + 2 : font * 0.75;
+    const every = Math.max(1, Math.ceil((size * need) / span));
+    const idx = [...Array(size).keys()].filter((i) => i % every === 0);
+    return { tickvals: idx, ticktext: idx.map((i) => ctx.vocab[i]), tickangle: 0, tickfont: { family: MONO, size: font } };
+  }
+  return {};
+}
+
+const absMax = (rows) => {
+  let m = 0;
+  for (const r of rows) for (const v of r) if (Number.isFinite(v) && Math.abs(v) > m) m = Math.abs(v);
+  return m || 1;
+};
+
+export function emptyFigure(text, present) {
+  return {
+    data: [],
+    layout: baseLayout(present, {
+      height: present ? 260 : 200,
+      xaxis: { visible: false }, yaxis: { visible: false },
+      annotations: [{ text, showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5,
+        font: { size: present ? 17 : 13, color: COLORS.muted } }],
+    }),
+  };
+}
+
+/**
+ * A figure for one tensor. opts: {name, label, shape, ctx, present,
+ * sequential (magnitudes), zmax (shared colour range), height}.
+ */
+export function tensorFigure(values, opts) {
+  const { shape, present } = opts;
+  if (!shape.length) return emptyFigure(`${opts.label} = ${fmt(values, 6)}`, present);
+  if (shape.length === 3) return stackFigure(values, opts);
+  const nonUnit = shape.filter((s) => s !== 1).length;
+  if (shape.length === 1 || nonUnit <= 1) return barFigure(values, opts);
+  return heatFigure(values, opts);
+}
+
+function flat(values, shape) {
+  if (shape.length === 1) return values;
+  return values.map((r) => (Array.isArray(r) ? r : [r])).flat();
+}
+
+function barFigure(values, opts) {
+  const { shape, ctx, name, label, present } = opts;
+  const ys = flat(values, shape);
+  const k = shape.length === 1 ? 0 : shape.findIndex((s) => s !== 1);
+  const ax = axesOf(name, shape, ctx)[k < 0 ? 0 : k];
+  const xs = ys.map((_, i) => i);
+  const text = ys.map((v, i) => {
+    const d = describe(ax, i, ctx);
+    const idx = shape.length === 1 ? `[${i}]` : shape[0] === 1 ? `[0, ${i}]` : `[${i}, 0]`;
+    return `${label}${idx} = ${fmt(v, 6)}${d ? `<br>${d}` : ''}`;
+  });
+  const seq = opts.sequential;
+  return {
+    data: [{
+      type: 'bar', x: xs, y: ys, text, hovertemplate: '%{text}<extra></extra>', textposition: 'none',
+      marker: { color: seq ? COLORS.flow : ys.map((v) => (v < 0 ? COLORS.neg : COLORS.pos)) },
+    }],
+    layout: baseLayout(present, {
+      height: opts.height || (present ? 260 : 200),
+      margin: { l: 56, r: 10, t: 30, b: 36 },
+      title: { text: `${label} ${shapeStr(shape)}`, font: { size: present ? 16 : 12 }, x: 0.02 },
+      bargap: 0.1,
+      xaxis: { title: { text: ax.title }, ...tickFor(ax, ys.length, ctx), zeroline: false },
+      yaxis: { zeroline: true, zerolinecolor: '#9aa5b1', exponentformat: 'e', gridcolor: COLORS.grid },
+    }),
+  };
+}
+
+const shapeStr = (s) => `(${s.join(', ')})`;
+
+function heatTrace(z, axes, opts, extra = {}) {
+  const { ctx, label } = opts;
+  const text = z.map((row, i) => row.map((v, j) => {
+    const a = describe(axes[0], i, ctx);
+    const b = describe(axes[1], j, ctx);
+    return `${label}[${i}, ${j}] = ${fmt(v, 6)}${a ? `<br>${a}` : ''}${b ? `<br>${b}` : ''}`;
+  }));
+  const m = opts.zmax || absMax(z);
+  return {
+    type: 'heatmap', z, text, hovertemplate: '%{text}<extra></extra>',
+    colorscale: opts.sequential ? SEQUENTIAL : DIVERGING,
+    zmin: opts.sequential ? 0 : -m, zmax: m,
+    colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', tickfont: { size: opts.present ? 13 : 10 } },
+    xgap: 0, ygap: 0,
+    ...extra,
+  };
+}
+
+function heatFigure(values, opts) {
+  const { shape, ctx, name, label, present } = opts;
+  const axes = axesOf(name, shape, ctx);
+  return {
+    data: [heatTrace(values, axes, opts)],
+    layout: baseLayout(present, {
+      height: opts.height || (present ? 320 : 250),
+      margin: { l: 44, r: 6, t: 30, b: 40 },
+      title: { text: `${label} ${shapeStr(shape)}`, font: { size: present ? 16 : 12 }, x: 0.02 },
+      xaxis: { title: { text: axes[1].title, standoff: 4 }, ...tickFor(axes[1], shape[1], ctx), ticks: '', showgrid: false },
+      yaxis: { title: { text: axes[0].title, standoff: 2 }, autorange: 'reversed', ...tickFor(axes[0], shape[0], ctx, (opts.height || (present ? 320 : 250)) - 70, true), ticks: '', showgrid: false },
+    }),
+  };
+}
+
+/** emb (n, block, embd): one heatmap (n x embd) per context position. */
+function stackFigure(values, opts) {
+  const { shape, present, label } = opts;
+  const [, block] = shape;
+  const m = opts.zmax || absMax(values.map((r) => r.flat()));
+  const data = [];
+  const layout = baseLayout(present, {
+    height: opts.height || (present ? 320 : 250),
+    margin: { l: 44, r: 6, t: 30, b: 40 },
+    title: { text: `${label} ${shapeStr(shape)}: one panel per context position (x: emb dim)`, font: { size: present ? 16 : 12 }, x: 0.02 },
+  });
+  const gap = 0.04;
+  const w = (1 - gap * (block - 1)) / block;
+  for (let p = 0; p < block; p += 1) {
+    const z = values.map((row) => row[p]);
+    const sfx = p === 0 ? '' : String(p + 1);
+    const axes = [{ kind: 'batch', title: 'example' }, { kind: 'index', title: `pos ${p}` }];
+    data.push(heatTrace(z, axes, { ...opts, zmax: m, label: `${label}[:, ${p}]` }, {
+      xaxis: `x${sfx}`, yaxis: `y${sfx}`, showscale: p === block - 1,
+    }));
+    layout[`xaxis${sfx}`] = { domain: [p * (w + gap), p * (w + gap) + w], title: { text: axes[1].title, standoff: 4 }, ticks: '', showgrid: false, anchor: `y${sfx}` };
+    layout[`yaxis${sfx}`] = { autorange: 'reversed', showticklabels: p === 0, ticks: '', showgrid: false, anchor: `x${sfx}` };
+  }
+  return { data, layout };
+}
+
+/** Side by side heatmaps on one shared colour range: the parts and their sum. */
+export function sumFigure(parts, opts) {
+  const { shape, present } = opts;
+  const zs = parts.map((p) => p.values);
+  const two = shape.length === 2 && shape.every((s) => s > 1);
+  if (!two) return null;
+  const m = Math.max(...zs.map(absMax));
+  const data = [];
+  const layout = baseLayout(present, {
+    height: opts.height || (present ? 300 : 220),
+    margin: { l: 40, r: 6, t: 48, b: 30 },
+    annotations: [],
+  });
+  const k = parts.length;
+  const gap = 0.05;
+  const w = (1 - gap * (k - 1)) / k;
+  const axes = axesOf(opts.name, shape, opts.ctx);
+  parts.forEach((p, i) => {
+    const sfx = i === 0 ? '' : String(i + 1);
+    data.push(heatTrace(p.values, axes, { ...opts, zmax: m, label: p.label }, {
+      xaxis: `x${sfx}`, yaxis: `y${sfx}`, showscale: i === k - 1,
+    }));
+    const x0 = i * (w + gap);
+    layout[`xaxis${sfx}`] = { domain: [x0, x0 + w], ...tickFor(axes[1], shape[1], opts.ctx), ticks: '', showgrid: false, anchor: `y${sfx}`, tickfont: { size: present ? 10 : 8, family: MONO } };
+    layout[`yaxis${sfx}`] = { autorange: 'reversed', showticklabels: i === 0, ticks: '', showgrid: false, anchor: `x${sfx}` };
+    layout.annotations.push({ text: p.title, x: x0 + w / 2, y: 1.0, yanchor: 'bottom', xref: 'paper', yref: 'paper',
+      showarrow: false, font: { family: MONO, size: present ? 13 : 11 } });
+    if (i < k - 1) {
+      layout.annotations.push({ text: i === k - 2 ? '=' : '+', x: x0 + w + gap / 2, y: 0.5, xref: 'paper', yref: 'paper',
+        showarrow: false, font: { size: present ? 28 : 20, color: COLORS.ink } });
+    }
+  });
+  return { data, layout };
+}
+
+/** |manual - autograd| elementwise, same nesting as the inputs. */
+export function absDiff(a, b) {
+  if (Array.isArray(a)) return a.map((x, i) => absDiff(x, b[i]));
+  return Math.abs(a - b);
+}

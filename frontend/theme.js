@@ -1,0 +1,139 @@
+// Colours, fonts, number formats and the Plotly mount shared by every view.
+// Views build plain {data, layout} objects with these; only `mount` touches Plotly.
+
+export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+export const MONO = 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace';
+
+// ColorBrewer RdBu (colour-blind safe), negative = blue, 0 = near white, positive = red.
+export const DIVERGING = [
+  [0.0, '#2166ac'], [0.17, '#4393c3'], [0.33, '#92c5de'], [0.5, '#f7f7f7'],
+  [0.67, '#f4a582'], [0.83, '#d6604d'], [1.0, '#b2182b'],
+];
+// For magnitudes (|manual - autograd|): light to dark, one hue.
+export const SEQUENTIAL = [[0, '#f7fbff'], [0.35, '#9ecae1'], [0.7, '#3182bd'], [1, '#08306b']];
+
+export const COLORS = {
+  ink: '#1f2933',
+  muted: '#616e7c',
+  grid: '#e4e7eb',
+  pending: '#e4e7eb',
+  pendingLine: '#9aa5b1',
+  data: '#cbd2d9',
+  flow: '#6a51a3', // gradient flowing backward along an edge
+  current: '#f0b429', // the node just computed
+  neg: '#2166ac',
+  pos: '#b2182b',
+  target: '#111111',
+};
+
+/** Numbers as a student reads them: 4 significant digits, exponent when tiny or huge. */
+export function fmt(x, digits = 4) {
+  if (x === null || x === undefined) return '–';
+  if (typeof x !== 'number') return String(x);
+  if (Number.isNaN(x)) return 'NaN';
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  const s = (a >= 1e-3 && a < 1e5) ? x.toPrecision(digits) : x.toExponential(digits - 2);
+  return s.replace('-', '−');
+}
+
+/** Short scientific form for badges: 4.7e-10. */
+export function sci(x) {
+  if (x === 0) return '0';
+  return x.toExponential(1).replace('-', '−');
+}
+
+export function baseLayout(present, extra = {}) {
+  const size = present ? 17 : 12;
+  return {
+    font: { family: FONT, size, color: COLORS.ink },
+    paper_bgcolor: 'rgba(0,0,0,0)',
+    plot_bgcolor: 'rgba(0,0,0,0)',
+    margin: { l: 40, r: 10, t: 28, b: 30 },
+    hoverlabel: { font: { family: MONO, size: present ? 16 : 12 } },
+    showlegend: false,
+    dragmode: false,
+    ...extra,
+  };
+}
+
+export const PLOT_CONFIG = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: false };
+
+/**
+ * A thin mount around one div: the latest figure wins, Plotly.react only
+ * (never newPlot), and a figure equal by identity to the last one is skipped.
+ * `after(fig)` runs once the figure is on screen (for render markers).
+ */
+export function mount(el, { onClick } = {}) {
+  let pending = null;
+  let running = null;
+  let shown = null;
+  let wired = false;
+  async function loop() {
+    await null; // let `running` be assigned before the loop can finish
+    try {
+      while (pending) {
+        const fig = pending;
+        pending = null;
+        if (fig !== shown) {
+          await window.Plotly.react(el, fig.data, fig.layout, fig.config || PLOT_CONFIG);
+          shown = fig;
+          if (!wired && onClick) {
+            el.on('plotly_click', (ev) => onClick(ev));
+            wired = true;
+          }
+        }
+        if (fig.after) fig.after(fig);
+      }
+    } catch (err) {
+      // a broken figure must not stop later ones from drawing
+      console.error('plot failed', el.dataset.testid || el.id, err);
+      shown = null;
+    } finally {
+      running = null;
+    }
+  }
+  return {
+    show(fig) {
+      pending = fig;
+      if (!running) running = loop();
+      return running;
+    },
+    clear() {
+      if (shown) window.Plotly.purge(el);
+      shown = null;
+      wired = false;
+    },
+    get el() { return el; },
+  };
+}
+
+/** Memoise a pure figure function on the identity of its inputs. */
+export function memo(fn) {
+  let lastArgs = null;
+  let last = null;
+  return (...args) => {
+    if (lastArgs && args.length === lastArgs.length && args.every((a, i) => a === lastArgs[i])) return last;
+    lastArgs = args;
+    last = fn(...args);
+    return last;
+  };
+}
+
+/** Tiny DOM builder: h('div', {class: 'x'}, child, 'text'). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}

@@ -1,0 +1,83 @@
+"""`create_app(settings)`: assembles the FastAPI app, nothing more."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from . import static
+from .datasets import DatasetStore
+from .errors import ApiError
+from .routes import datasets, graph, inspect, sessions, stream
+from .sessions import SessionStore
+from .settings import Settings
+
+
+def _validation_message(err: RequestValidationError) -> str:
+    # one readable line per problem: "n_hidden: Input should be <= 1024 (got 5000)"
+    parts = []
+    for e in err.errors():
+        loc = [str(x) for x in e.get("loc", ())]
+        where = ".".join(loc[1:]) or (loc[0] if loc else "request")
+        got = e.get("input")
+        shown = f" (got {got!r})" if isinstance(got, (int, float, str, bool)) and len(repr(got)) < 60 else ""
+        parts.append(f"{where}: {e.get('msg', 'invalid')}{shown}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _openapi_with_string_errors(app: FastAPI):
+    """/openapi.json as FastAPI builds it, but with 422 answers documented as
+    they are sent: {"detail": "one readable line"} (see bad_request below)."""
+    base = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = base()
+            schema.get("components", {}).get("schemas", {})["HTTPValidationError"] = {
+                "title": "HTTPValidationError", "type": "object", "required": ["detail"],
+                "properties": {"detail": {"type": "string", "title": "Detail"}}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+    return openapi
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    # reads the default word list now: a bad --data file fails at start, not later
+    ds = DatasetStore(settings.data, settings.max_datasets)
+    store = SessionStore(settings, ds)
+
+    async def expire_idle():
+        # requests expire idle sessions too; this frees memory when none come
+        while True:
+            await asyncio.sleep(min(60.0, settings.idle_ttl / 2))
+            await run_in_threadpool(store.expire)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        janitor = asyncio.create_task(expire_idle())
+        yield
+        janitor.cancel()
+        store.close_all()  # stop live-training threads before the process exits
+
+    app = FastAPI(title="backprop-ninja", version="0.1.0", lifespan=lifespan,
+                  description="Step the lecture's MLP node by node and stream every tensor.")
+    app.state.settings, app.state.datasets, app.state.sessions = settings, ds, store
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError):
+        return JSONResponse({"detail": err.message}, status_code=err.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, err: RequestValidationError):
+        return JSONResponse({"detail": _validation_message(err)}, status_code=422)
+
+    for module in (graph, datasets, sessions, inspect, stream):
+        app.include_router(module.router)
+    static.mount(app)
+    app.openapi = _openapi_with_string_errors(app)
+    return app

@@ -1,0 +1,32 @@
+"""Errors the API turns into 4xx answers; their text is shown to the user
+as is, so each names what was wrong and what is allowed."""
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    """The request is fine but the session is not in a state to do it."""
+    status = 409
+
+
+class TooLarge(ApiError):
+    status = 413
+
+
+class Unprocessable(ApiError):
+    status = 422
+
+
+class TooMany(ApiError):
+    status = 429

@@ -1,0 +1,212 @@
+"""Frames: the summary of a session at one moment (FramePublic), and the
+binary layout that carries subscribed tensors to the browser as float32.
+
+Binary frame (also documented in schemas.py):
+    [uint32 LE header length L][L bytes UTF-8 JSON][0-3 zero bytes][float32 LE buffer]
+The padding puts the buffer on a 4-byte boundary so the browser can view it
+as a Float32Array without copying."""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from model.check import Check
+from model.diagnostics import bn_stats, param_stats, tanh_stats
+from model.graph import BY_NAME, PARAMS, Tensors, consumers
+
+from .schemas import FRAME_ALIGN, FRAME_HEADER_BYTES
+from .summaries import Summaries
+
+# In fused mode a two-branch node's gradient is not split by branch: draw it
+# along the branch that carries (nearly) all of it.
+FUSED_EDGE = {"logits": "norm_logits", "hprebn": "bndiff"}
+
+
+@dataclass
+class FrameSource:
+    """What a frame is built from; tensors are read, never written."""
+    step: int
+    loss: float | None
+    lr: float
+    mode: str
+    playing: bool
+    computed: list[str]
+    remaining: list[str]
+    values: Tensors  # parameters, Xb, Yb and the activations known now
+    grads: Tensors
+    params: Tensors
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    checks: dict[str, Check] = field(default_factory=dict)
+    contributions: dict[str, Tensors] | None = None  # atomic mode: per consumer
+    steps_per_sec: float | None = None
+
+
+class _Stats:
+    """Summaries of every tensor a frame shows, computed in one batch."""
+
+    def __init__(self, src: FrameSource):
+        self.index: dict[int, int] = {}
+        ts = []
+        parts = [t for p in (src.contributions or {}).values() for t in p.values()]
+        for t in [*src.values.values(), *src.grads.values(), *parts]:
+            if id(t) not in self.index:
+                self.index[id(t)] = len(ts)
+                ts.append(t)
+        self.s = Summaries(ts)
+
+    def plain(self, *tables: Tensors) -> bool:
+        """True when every tensor of the tables went the fast, finite way."""
+        return not any(self.index[id(t)] in self.s.slow for table in tables for t in table.values())
+
+    def json(self, t: torch.Tensor | None) -> str:
+        return "null" if t is None else self.s.json(self.index[id(t)])
+
+    def norm_mean(self, t: torch.Tensor) -> tuple[float, float]:
+        norm, mean = self.s.norm_mean(self.index[id(t)])
+        return (math.nan, math.nan) if mean is None else (norm, mean)
+
+
+def _param_stats(src: FrameSource, st: _Stats) -> dict[str, dict]:
+    """model.diagnostics.param_stats, from the frame's batched standard deviations."""
+    out = {}
+    for name in PARAMS:
+        data_std = st.s.std[st.index[id(src.params[name])]]
+        g = src.grads.get(name)
+        if g is None:
+            out[name] = {"data_std": data_std, "grad_std": None, "grad_data": None, "update_data_log10": None}
+            continue
+        grad_std = st.s.std[st.index[id(g)]]
+        ratio = grad_std / data_std if data_std > 0 else math.inf
+        upd = src.lr * ratio
+        out[name] = {"data_std": data_std, "grad_std": grad_std, "grad_data": ratio,
+                     "update_data_log10": math.log10(upd) if 0 < upd < math.inf else None}
+    return out
+
+
+def _nodes_json(src: FrameSource, st: _Stats) -> str:
+    # every node in every frame: null where it holds nothing yet
+    return "{" + ",".join('"%s":{"value":%s,"grad":%s}' % (
+        name, st.json(src.values.get(name)), st.json(src.grads.get(name))) for name in BY_NAME) + "}"
+
+
+def _edges(src: FrameSource, st: _Stats) -> list[dict]:
+    out = []
+    for name in src.computed:
+        if src.contributions is not None:
+            parts = src.contributions.get(name, {})
+        else:
+            cons = consumers(name)
+            parts = {FUSED_EDGE.get(name, cons[0] if cons else ""): src.grads[name]}
+        for dst, t in parts.items():
+            if dst:  # the loss has no consumer: its "edge" is the start of backprop
+                norm, mean = st.norm_mean(t)
+                out.append({"src": name, "dst": dst, "norm": norm, "mean": mean})
+    return out
+
+
+NODES_SLOT = "\0nodes\0"  # replaced by the nodes' JSON, written apart for speed
+
+
+def frame_dict(src: FrameSource) -> tuple[dict, str]:
+    """FramePublic as plain data without tensors, and its "nodes" as JSON text."""
+    st = _Stats(src)
+    d = {
+        "type": "frame", "step": src.step, "loss": src.loss, "lr": src.lr, "mode": src.mode,
+        "playing": src.playing, "computed": src.computed, "remaining": src.remaining,
+        "next": src.remaining[0] if src.remaining else None,
+        "checks": {k: c.to_dict() for k, c in src.checks.items()},
+        "nodes": NODES_SLOT,
+        "edges": _edges(src, st),
+        "tanh": tanh_stats(src.values["h"]) if "h" in src.values else None,
+        "batchnorm": bn_stats(src.values, src.running_mean, src.running_var),
+        "params": _param_stats(src, st) if st.plain(src.params, src.grads) else
+        param_stats(src.params, src.grads, src.lr),
+        "steps_per_sec": src.steps_per_sec,
+    }
+    return d, _nodes_json(src, st)
+
+
+def _tensor_list(src: FrameSource, nodes: list[str]) -> list[tuple[str, str, torch.Tensor]]:
+    out = []
+    for name in nodes:
+        for fld, table in (("value", src.values), ("grad", src.grads)):
+            t = table.get(name)
+            if t is not None:
+                out.append((name, fld, t))
+    return out
+
+
+def build(src: FrameSource, nodes: list[str] = (), fmt: str = "json", record=None) -> str | bytes:
+    """One frame, ready to send: JSON text, or bytes in the binary layout.
+    `record(d)`, if given, sees the frame's data first (live training keeps
+    its statistics in the history)."""
+    d, nodes_json = frame_dict(src)
+    if record is not None:
+        record(d)
+    tensors = _tensor_list(src, list(nodes))
+    if fmt == "json":
+        d["tensors"] = [{"name": n, "field": f, "shape": list(t.shape), "offset": None, "length": None,
+                         "data": t.tolist()} for n, f, t in tensors]
+        return to_json(d, nodes_json)
+    refs, chunks, offset = [], [], 0
+    for n, f, t in tensors:
+        flat = t.detach().reshape(-1).to(torch.float32)
+        refs.append({"name": n, "field": f, "shape": list(t.shape), "offset": offset, "length": flat.numel(),
+                     "data": None})
+        chunks.append(flat)
+        offset += flat.numel()
+    d["tensors"] = refs
+    header = to_json(d, nodes_json).encode()
+    buf = torch.cat(chunks).numpy().astype("<f4", copy=False).tobytes() if chunks else b""
+    return encode_binary(header, buf)
+
+
+def _finite(x):
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def to_json(d: dict, nodes_json: str) -> str:
+    """JSON of a frame dict shaped like FramePublic (the tests validate it).
+    Validating with pydantic here would cost ~2 ms a frame; NaN and Inf, not
+    JSON, become null as pydantic would make them (rarely: only diverged runs)."""
+    text = json.dumps(d, separators=(",", ":"))
+    if "NaN" in text or "Infinity" in text:
+        text = json.dumps(_finite(d), separators=(",", ":"))
+    return text.replace(json.dumps(NODES_SLOT), nodes_json, 1)
+
+
+def encode_binary(header: bytes, buffer: bytes) -> bytes:
+    pad = (-(FRAME_HEADER_BYTES + len(header))) % FRAME_ALIGN
+    return struct.pack("<I", len(header)) + header + b"\0" * pad + buffer
+
+
+def decode_binary(data: bytes) -> tuple[dict, np.ndarray]:
+    """(FramePublic as a dict, the float32 buffer): for tests and scripts."""
+    (n,) = struct.unpack_from("<I", data, 0)
+    header = json.loads(data[FRAME_HEADER_BYTES:FRAME_HEADER_BYTES + n])
+    start = FRAME_HEADER_BYTES + n + (-(FRAME_HEADER_BYTES + n)) % FRAME_ALIGN
+    return header, np.frombuffer(data, dtype="<f4", offset=start)
+
+
+def tensor_from_frame(header: dict, buf: np.ndarray, name: str, fld: str = "value") -> np.ndarray | None:
+    for ref in header["tensors"]:
+        if ref["name"] == name and ref["field"] == fld:
+            return buf[ref["offset"]:ref["offset"] + ref["length"]].reshape(ref["shape"])
+    return None
+
+
+def check_names(nodes: list[str]) -> list[str]:
+    """The unknown names among `nodes` (empty when all are fine)."""
+    return [n for n in nodes if n not in BY_NAME]

@@ -1,0 +1,124 @@
+"""A session's past: a few numbers for every step, full state for the last K.
+
+Every step costs three array entries (step, loss, lr: ~24 bytes, so a
+200,000-step run is ~5 MB); the costlier statistics (saturation,
+update:data ratios, val loss) are sampled, so they live in a dict by step.
+A missing statistic goes out as null."""
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+
+from model.graph import PARAMS
+
+from .schemas import HistoryPoint
+
+NO_RATIOS = dict.fromkeys(PARAMS)
+
+
+class History:
+    def __init__(self, max_points: int, full_steps: int, max_bytes: int):
+        self.max_points, self.full_steps, self.max_bytes = max_points, full_steps, max_bytes
+        self.steps, self.loss, self.lr = array("q"), array("d"), array("d")
+        # step -> [saturated, {param: update:data log10}, val_loss], for sampled steps
+        self.extra: dict[int, list] = {}
+        # (step, state_dict, bytes): the seek targets, oldest first
+        self.snapshots: deque[tuple[int, dict, int]] = deque()
+        self._snap_bytes = 0
+
+    # ---- points ------------------------------------------------------------
+    def add_point(self, step: int, loss: float, lr: float, saturated: float | None = None,
+                  ratios: dict[str, float | None] | None = None, val_loss: float | None = None) -> None:
+        # the hot path of live training: three appends unless statistics came along
+        if self.steps and self.steps[-1] >= step:
+            self.truncate_after(step - 1)  # a new step after a seek: the old future is gone
+        self.steps.append(step)
+        self.loss.append(loss)
+        self.lr.append(lr)
+        if saturated is not None or ratios is not None or val_loss is not None:
+            self.extra[step] = [saturated, ratios, val_loss]
+        if len(self.steps) > self.max_points:
+            self._drop_points(len(self.steps) - self.max_points + self.max_points // 10)
+
+    def set_stats(self, step: int, saturated: float | None, ratios: dict[str, float | None]) -> None:
+        """Fill in the costly statistics of the newest point, if it is `step`."""
+        if not self.steps or self.steps[-1] != step:
+            return
+        old = self.extra.get(step)
+        self.extra[step] = [saturated, ratios, None if old is None else old[2]]
+
+    def _drop_points(self, n: int) -> None:
+        # in chunks of 10%: deleting from the front of an array is O(length)
+        first = self.steps[n]
+        for col in (self.steps, self.loss, self.lr):
+            del col[:n]
+        self.extra = {k: v for k, v in self.extra.items() if k >= first}
+
+    def points(self, since: int = -1, max_points: int | None = None) -> list[HistoryPoint]:
+        idx = [i for i in range(len(self.steps)) if self.steps[i] > since]
+        if max_points is not None and len(idx) > max_points:
+            # thin evenly, always keeping the newest point
+            stride = math.ceil(len(idx) / max_points)
+            idx = idx[::-1][::stride][::-1]
+        out = []
+        for i in idx:
+            step = self.steps[i]
+            sat, ratios, val = self.extra.get(step, (None, None, None))
+            out.append(HistoryPoint(step=step, loss=self.loss[i], lr=self.lr[i], saturated=sat, val_loss=val,
+                                    update_data_log10={**NO_RATIOS, **(ratios or {})}))
+        return out
+
+    def lr_changes(self) -> list[int]:
+        lr, s = self.lr, self.steps
+        return [s[i] for i in range(1, len(s)) if lr[i] != lr[i - 1]]
+
+    # ---- full snapshots -------------------------------------------------------
+    # Live training snapshots only every few steps (a clone costs ~7% of a
+    # step); any step after a snapshot is rebuilt exactly by replaying the
+    # fused steps in between (deterministic on CPU). Steps that were not plain
+    # fused steps (manual updates, training after a seek) are snapshotted.
+    @property
+    def last_step(self) -> int:
+        newest = self.snapshots[-1][0] if self.snapshots else 0
+        return max(newest, self.steps[-1]) if self.steps else newest
+
+    def add_snapshot(self, step: int, state: dict) -> None:
+        self._drop_snapshots_after(step - 1)
+        size = sum(t.numel() * t.element_size() for t in state["params"].values()) + 8192
+        self.snapshots.append((step, state, size))
+        self._snap_bytes += size
+        self._retain()
+
+    def _retain(self) -> None:
+        first_kept = self.last_step - self.full_steps + 1
+        while len(self.snapshots) > 1 and (self.snapshots[1][0] <= first_kept
+                                           or self._snap_bytes > self.max_bytes):
+            self._snap_bytes -= self.snapshots.popleft()[2]
+
+    def locate(self, step: int) -> tuple[int, dict] | None:
+        """The newest snapshot at or before `step`, if `step` is kept."""
+        if step > self.last_step:
+            return None
+        found = None
+        for s, state, _ in self.snapshots:
+            if s > step:
+                break
+            found = (s, state)
+        return found
+
+    def full_steps_list(self) -> list[int]:
+        first = self.snapshots[0][0] if self.snapshots else 0
+        return list(range(max(first, self.last_step - self.full_steps + 1), self.last_step + 1))
+
+    def truncate_after(self, step: int) -> None:
+        """Forget the future of `step` (a new step after a seek branches the timeline)."""
+        keep = sum(1 for s in self.steps if s <= step)
+        for col in (self.steps, self.loss, self.lr):
+            del col[keep:]
+        self.extra = {k: v for k, v in self.extra.items() if k <= step}
+        self._drop_snapshots_after(step)
+
+    def _drop_snapshots_after(self, step: int) -> None:
+        while self.snapshots and self.snapshots[-1][0] > step:
+            self._snap_bytes -= self.snapshots.pop()[2]

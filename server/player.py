@@ -1,0 +1,138 @@
+"""Live training: one worker thread per playing session, at full speed.
+
+The worker steps the model under the session lock. Frames are built only
+when a sender asks for one (its client is due a frame), and by the worker
+itself, between two steps: a frame is ~40 small torch ops, and building it
+in another thread makes the two threads hand the GIL back and forth on
+every op, which slowed both ~4x when measured. Requests that need the lock
+get it promptly: the worker checks for waiters after every step."""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+
+from model.mlp import FUSED_ORDER
+
+from . import frames
+
+YIELD_SLEEP = 0.0005  # seconds the worker waits for a waiter to take the lock
+SPEED_WINDOW = 0.5  # seconds over which steps/s is measured
+
+
+class Player:
+    def __init__(self, session, val_every: int = 0):
+        self.session, self.val_every = session, val_every
+        self._stop = threading.Event()
+        self.steps_per_sec: float | None = None
+        self.error: str | None = None
+        # frame requests: (min_step, nodes, fmt, future of (step, frame) or None)
+        self._requests: list[tuple[int, list, str, Future]] = []
+        self._req_lock = threading.Lock()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name=f"train-{session.id[:6]}", daemon=True)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the worker to finish its step and wait for it (not from the worker)."""
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        s = self.session
+        lock = s.lock
+        t0, n0 = time.perf_counter(), 0
+        try:
+            while not self._stop.is_set():
+                lock.acquire_quiet()
+                try:
+                    while not self._stop.is_set() and not lock.waiting:
+                        loss, cache, grads, lr = s.train_one(self.val_every)
+                        if self._requests:
+                            self._serve((s.mlp.step, loss, lr, cache, grads))
+                        # drop this step's tensors now, not after the next step:
+                        # the allocator then reuses the same (cached) memory
+                        del cache, grads
+                        n0 += 1
+                        now = time.perf_counter()
+                        if now - t0 >= SPEED_WINDOW:
+                            self.steps_per_sec, t0, n0 = n0 / (now - t0), now, 0
+                finally:
+                    lock.release()
+                if lock.waiting:
+                    time.sleep(YIELD_SLEEP)
+        except Exception as err:  # noqa: BLE001 - reported to the client, never lost
+            self.error = f"live training stopped: {type(err).__name__}: {err}"
+            self._stop.set()
+        finally:
+            with self._req_lock:
+                self._done, pending, self._requests = True, self._requests, []
+            for *_, fut in pending:  # the sender falls back to a frame of the paused state
+                if fut.set_running_or_notify_cancel():
+                    fut.set_result(None)
+
+    def request_frame(self, min_step: int, nodes, fmt: str) -> Future:
+        """A frame built after a step >= min_step; resolves to (step, frame),
+        or to None when training stops first."""
+        fut: Future = Future()
+        with self._req_lock:
+            if self._done:
+                fut.set_result(None)
+            else:
+                self._requests.append((min_step, list(nodes), fmt, fut))
+        return fut
+
+    def _serve(self, latest: tuple) -> None:
+        step = latest[0]
+        with self._req_lock:
+            ready = [r for r in self._requests if step >= r[0]]
+            self._requests = [r for r in self._requests if step < r[0]]
+        for _, nodes, fmt, fut in ready:
+            if not fut.set_running_or_notify_cancel():
+                continue  # its connection closed meanwhile
+            try:
+                fut.set_result((step, frames.build(self.source(latest), nodes, fmt, self._record)))
+            except Exception as err:  # noqa: BLE001 - goes to the one who asked
+                fut.set_exception(err)
+
+    def _record(self, d: dict) -> None:
+        # the frame computed what the history samples every stats_every steps: keep it
+        sat = d["tanh"]["saturated"] if d["tanh"] else None
+        self.session.history.set_stats(d["step"], sat, {k: v["update_data_log10"] for k, v in d["params"].items()})
+
+    def source(self, latest: tuple) -> frames.FrameSource:
+        """A frame source for the step just taken: (step, loss, lr, cache, grads)."""
+        step, loss, lr, cache, grads = latest
+        m = self.session.mlp
+        return frames.FrameSource(
+            step=step, loss=loss, lr=lr, mode="fused", playing=self.alive, computed=list(FUSED_ORDER),
+            remaining=[], values={**m.params, **cache}, grads=grads, params=m.params,
+            running_mean=m.running_mean, running_var=m.running_var, steps_per_sec=self.steps_per_sec)
+
+
+def play(session, val_every: int = 0) -> None:
+    """Start live training (a no-op when it already runs)."""
+    with session.lock:
+        session._touch()
+        if session.playing:
+            return
+        session.player = Player(session, val_every)
+        session.player.start()
+
+
+def pause(session) -> str | None:
+    """Stop live training; returns the worker's error, if it died of one.
+    Must not hold the session lock: the worker needs it to finish its step."""
+    player = session.player
+    if player is None:
+        return None
+    player.stop()
+    session.player = None
+    return player.error

@@ -1,0 +1,1 @@
+"""Thin route modules: parse, call the session, return a schema object."""

@@ -1,0 +1,30 @@
+"""Shared route helpers: the stores live on app.state, built by create_app."""
+from __future__ import annotations
+
+from fastapi import Request
+
+from ..datasets import DatasetStore
+from ..errors import ApiError, NotFound
+from ..schemas import ErrorPublic
+from ..session import Session
+from ..sessions import SessionStore
+
+
+def sessions(request: Request) -> SessionStore:
+    return request.app.state.sessions
+
+
+def datasets(request: Request) -> DatasetStore:
+    return request.app.state.datasets
+
+
+def session(sid: str, request: Request) -> Session:
+    return request.app.state.sessions.get(sid)
+
+
+def errors(*codes: int) -> dict:
+    """OpenAPI entries for the error answers a route can give."""
+    return {c: {"model": ErrorPublic} for c in codes}
+
+
+__all__ = ["sessions", "datasets", "session", "errors", "ApiError", "NotFound"]

@@ -1,0 +1,57 @@
+"""Look inside a session: tensors, frames, history, losses, samples, snapshots."""
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+
+from .. import evaluate, snapshots
+from ..schemas import (FramePublic, HistoryPublic, SamplesPublic, SamplesRequest, SnapshotPublic,
+                       SplitLossesPublic, TensorPublic)
+from ..session import Session
+from ..sessions import SessionStore
+from . import deps
+
+router = APIRouter(prefix="/api/sessions", tags=["inspect"])
+
+
+@router.get("/{sid}/tensors/{name}", response_model=TensorPublic, responses=deps.errors(404, 409))
+def tensor(name: str, reference: bool = Query(False, description="add autograd's gradient"),
+           s: Session = Depends(deps.session)) -> TensorPublic:
+    """A node's value and gradient as nested lists (parameters, Xb and Yb too)."""
+    return s.tensor(name, reference)
+
+
+@router.get("/{sid}/frame", response_model=FramePublic, responses=deps.errors(404))
+def frame(s: Session = Depends(deps.session)) -> Response:
+    """The summary every stream frame carries, as JSON, without tensors."""
+    return Response(s.frame(), media_type="application/json")
+
+
+@router.get("/{sid}/history", response_model=HistoryPublic, responses=deps.errors(404, 422))
+def history(since: int = Query(-1, ge=-1, description="only steps after this one"),
+            max_points: int = Query(10_000, ge=1, le=1_000_000, description="thinned evenly beyond this"),
+            s: Session = Depends(deps.session)) -> HistoryPublic:
+    """A point for every step (loss, lr, ...) and the steps seek can go to."""
+    return evaluate.history(s, since, max_points)
+
+
+@router.get("/{sid}/losses", response_model=SplitLossesPublic, responses=deps.errors(404, 422))
+def losses(stats: Literal["calibrated", "running"] = "calibrated",
+           s: Session = Depends(deps.session)) -> SplitLossesPublic:
+    """Loss over the whole train, val and test splits, BatchNorm in inference mode."""
+    return evaluate.split_losses(s, stats)
+
+
+@router.post("/{sid}/samples", response_model=SamplesPublic, responses=deps.errors(404, 422))
+def samples(body: SamplesRequest | None = Body(None), s: Session = Depends(deps.session)) -> SamplesPublic:
+    """Words drawn from the model; `seen` = it is in the training words."""
+    body = body or SamplesRequest()
+    return evaluate.samples(s, body.k, body.seed)
+
+
+@router.get("/{sid}/snapshot", response_model=SnapshotPublic, responses=deps.errors(404))
+def snapshot(sid: str, store: SessionStore = Depends(deps.sessions)) -> SnapshotPublic:
+    """Everything to resume this session elsewhere (POST /api/sessions/import)."""
+    s = store.get(sid)
+    return snapshots.export(s, store.words_of(s))

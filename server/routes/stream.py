@@ -1,0 +1,206 @@
+"""WebSocket /api/sessions/{id}/stream: the HTTP commands plus live training.
+
+Per connection: a receive loop runs commands one at a time (each answered by
+a StreamReply, then a frame), and a sender task that, while the session
+trains live, sends a frame whenever one is due: at most `fps` a second and
+`steps_per_frame` steps apart. A frame is built only when due, by the
+trainer between two steps, from its latest step (latest wins); at most one
+send is in flight, so a slow client slows only itself and nothing queues.
+
+While live training runs, frames show mode "fused" (the training pass) and
+the HTTP/stream commands that change the model answer 409 until "pause"."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
+
+from .. import frames
+from ..errors import ApiError
+from ..player import pause, play
+from ..schemas import MAX_WS_MESSAGE, StreamCommand, StreamError, StreamReply
+
+router = APIRouter()
+log = logging.getLogger("server.stream")
+COMMANDS = TypeAdapter(StreamCommand)
+CMD_NAMES = ("forward", "backward", "back", "update", "train", "play", "pause", "seek", "subscribe", "frame")
+IDLE_POLL = 0.05  # seconds between checks for live training started elsewhere
+
+
+def origin_allowed(ws: WebSocket) -> bool:
+    """Browsers send Origin: refuse other sites' pages (they could drive the
+    model of anyone who has this server open); scripts send none."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    allowed = ws.app.state.settings.allowed_origins
+    if "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return urlsplit(origin).netloc == ws.headers.get("host")
+
+
+def _problem(err: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'command'}: {e['msg']}" for e in err.errors())
+
+
+class Connection:
+    def __init__(self, ws: WebSocket, session):
+        self.ws, self.s = ws, session
+        self.nodes: list[str] = []
+        self.fmt = "binary"
+        self.fps, self.spf = 30.0, 10
+        self.sent_step: int | None = None
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, *messages) -> None:
+        async with self.send_lock:  # a reply and its frame go out together
+            for m in messages:
+                if isinstance(m, bytes):
+                    await self.ws.send_bytes(m)
+                else:
+                    await self.ws.send_text(m)
+
+    async def error(self, message: str, cmd: str | None = None) -> None:
+        await self.send(StreamError(message=message, cmd=cmd).model_dump_json())
+
+    def parse(self, msg: dict):
+        """The command in a message, or a string saying what is wrong with it."""
+        text = msg.get("text")
+        if text is None:
+            return "binary messages are not commands: send JSON text like {\"cmd\": \"forward\"}"
+        if len(text.encode()) > MAX_WS_MESSAGE:
+            return f"message of {len(text.encode())} bytes; at most {MAX_WS_MESSAGE} are allowed"
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as err:
+            return f"not JSON ({err.msg} at character {err.pos}): send a JSON object like {{\"cmd\": \"forward\"}}"
+        if not isinstance(obj, dict) or obj.get("cmd") not in CMD_NAMES:
+            got = obj.get("cmd") if isinstance(obj, dict) else obj
+            return f"unknown command {got!r}: send an object with \"cmd\" one of {', '.join(CMD_NAMES)}"
+        try:
+            return COMMANDS.validate_python(obj)
+        except ValidationError as err:
+            return f"{obj['cmd']}: {_problem(err)}"
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self.sender())
+        try:
+            while True:
+                msg = await self.ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return
+                cmd = self.parse(msg)
+                if isinstance(cmd, str):
+                    await self.error(cmd, self._cmd_of(msg))
+                    continue
+                try:
+                    result = await self.execute(cmd)
+                except ApiError as err:
+                    await self.error(err.message, cmd.cmd)
+                    if self.s.closed:
+                        return
+                    continue
+                except Exception as err:  # noqa: BLE001 - a bug must not kill the connection
+                    log.exception("stream command %s failed", cmd.cmd)
+                    await self.error(f"internal error in {cmd.cmd}: {type(err).__name__}: {err}", cmd.cmd)
+                    continue
+                reply = StreamReply(cmd=cmd.cmd, result=result).model_dump_json()
+                await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt))
+        finally:
+            sender.cancel()
+
+    @staticmethod
+    def _cmd_of(msg: dict) -> str | None:
+        try:
+            obj = json.loads(msg.get("text") or "null")
+            return str(obj["cmd"])[:40] if isinstance(obj, dict) and "cmd" in obj else None
+        except (ValueError, TypeError):
+            return None
+
+    async def execute(self, cmd) -> dict:
+        s, name = self.s, cmd.cmd
+        if name in ("forward", "back", "update"):
+            return (await run_in_threadpool(getattr(s, name))).model_dump(mode="json")
+        if name == "backward":
+            return (await run_in_threadpool(s.backward, cmd.mode, cmd.nodes)).model_dump(mode="json")
+        if name == "train":
+            return (await run_in_threadpool(s.train, cmd.steps)).model_dump(mode="json")
+        if name == "seek":
+            return (await run_in_threadpool(s.seek, cmd.step)).model_dump(mode="json")
+        if name == "play":
+            self.fps, self.spf, self.sent_step = cmd.fps, cmd.steps_per_frame, None
+            await run_in_threadpool(play, s, cmd.val_every)
+            return {"playing": True, "fps": cmd.fps, "steps_per_frame": cmd.steps_per_frame}
+        if name == "pause":
+            err = await run_in_threadpool(pause, s)
+            return {"playing": False, "step": s.mlp.step, "error": err}
+        if name == "subscribe":
+            unknown = frames.check_names(cmd.nodes)
+            if unknown:
+                raise ApiError(f"unknown nodes {', '.join(map(repr, unknown))}; nodes are: "
+                               f"{', '.join(frames.BY_NAME)}")
+            self.nodes, self.fmt = list(dict.fromkeys(cmd.nodes)), cmd.format
+            return {"nodes": self.nodes, "format": self.fmt}
+        return {}  # "frame": the frame follows the reply
+
+    async def sender(self) -> None:
+        """While the session trains live, ask for a frame whenever one is due.
+        A frame is sent while the next one is built: at most one send in
+        flight, so a slow client holds back only its own frames."""
+        loop = asyncio.get_running_loop()
+        last, sending = 0.0, None
+        try:
+            while True:
+                player = self.s.player
+                if player is None or not player.alive:
+                    if player is not None and player.error:
+                        err = await run_in_threadpool(pause, self.s)
+                        if err:
+                            await self.error(err, "play")
+                    await asyncio.sleep(IDLE_POLL)
+                    continue
+                now = loop.time()
+                if now < last + 1.0 / self.fps:
+                    await asyncio.sleep(last + 1.0 / self.fps - now)
+                    continue
+                last = now
+                min_step = 0 if self.sent_step is None else self.sent_step + self.spf
+                got = await asyncio.wrap_future(player.request_frame(min_step, self.nodes, self.fmt))
+                if got is None:
+                    continue
+                if sending is not None:
+                    await sending
+                self.sent_step = got[0]
+                sending = asyncio.create_task(self.send(got[1]))
+        finally:
+            if sending is not None:
+                sending.cancel()
+
+
+@router.websocket("/api/sessions/{sid}/stream")
+async def stream(ws: WebSocket, sid: str) -> None:
+    if not origin_allowed(ws):
+        await ws.close(code=1008)  # before accept: the handshake gets 403
+        return
+    await ws.accept()
+    try:
+        s = ws.app.state.sessions.get(sid)
+    except ApiError as err:
+        await ws.send_text(StreamError(message=err.message).model_dump_json())
+        await ws.close(code=1008)
+        return
+    s.connections += 1
+    try:
+        await Connection(ws, s).run()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        s.connections -= 1
+        if s.connections == 0:  # nobody watches: stop burning CPU
+            await run_in_threadpool(pause, s)

@@ -1,0 +1,277 @@
+"""One session: a `model.MLP`, its history, and the lock that serialises
+everything done to it (HTTP requests, stream commands, live training).
+
+Every public method takes the lock and returns a schema object; errors are
+`ApiError`s whose text names what was wrong and what is allowed."""
+from __future__ import annotations
+
+import functools
+import threading
+import time
+
+from model import MLP
+from model.diagnostics import SATURATION, param_stats, tanh_stats
+from model.graph import BY_NAME, DATA, PARAMS, branches
+
+from . import frames
+from .errors import Conflict, NotFound, Unprocessable
+from .history import History
+from .schemas import (MAX_TRAIN_STEPS, BackwardResult, ConfigPublic, ForwardResult, SessionState,
+                      TensorPublic, TrainResult, UpdateResult)
+from .settings import Settings
+
+
+# steps x batch_size x n_hidden one train request may do: the schema's
+# 20,000 steps at batch 32 and the lecture's 200 hidden units (~20 s here)
+TRAIN_WORK = MAX_TRAIN_STEPS * 32 * 200
+
+
+class SessionLock:
+    """A lock that counts its waiters, so live training can step aside for them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = threading.Lock()
+        self.waiting = 0
+
+    def __enter__(self):
+        with self._count:
+            self.waiting += 1
+        self._lock.acquire()
+        with self._count:
+            self.waiting -= 1
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+    # the trainer's own way in: it does not count as a waiter
+    def acquire_quiet(self):
+        self._lock.acquire()
+
+    def release(self):
+        self._lock.release()
+
+
+def locked(fn):
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            self._touch()
+            return fn(self, *args, **kwargs)
+    return wrapper
+
+
+def mutating(fn):
+    """Locked, and refused while live training owns the model."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            self._touch()
+            if self.playing:
+                raise Conflict(f"session is training live: pause it first, then {fn.__name__}")
+            return fn(self, *args, **kwargs)
+    return wrapper
+
+
+def update_ratios(params, grads, lr) -> dict[str, float | None]:
+    return {k: v["update_data_log10"] for k, v in param_stats(params, grads, lr).items()}
+
+
+class Session:
+    def __init__(self, sid: str, mlp: MLP, dataset_id: str, settings: Settings):
+        self.id, self.mlp, self.dataset_id, self.settings = sid, mlp, dataset_id, settings
+        self.lock = SessionLock()
+        self.history = History(settings.history_max_points, settings.history_full_steps,
+                               settings.history_max_bytes)
+        self.last_loss: float | None = None
+        self.last_used = time.monotonic()
+        self.connections = 0  # open streams: a watched session never expires
+        self.player = None  # a server.player.Player while training live
+        self.closed = False
+        # True when the generator moved since the last snapshot other than by a
+        # fused step (a forward, a seek): replay from that snapshot would differ
+        self._dirty = False
+        self._vocab = "".join(mlp.vocab.chars)
+        self.history.add_snapshot(mlp.step, self.light_state())
+
+    # ---- bookkeeping ------------------------------------------------------
+    def _touch(self) -> None:
+        if self.closed:
+            raise NotFound(f"session {self.id} was deleted")
+        self.last_used = time.monotonic()
+
+    @property
+    def playing(self) -> bool:
+        return self.player is not None and self.player.alive
+
+    def idle_for(self, now: float) -> float:
+        return 0.0 if self.playing or self.connections else now - self.last_used
+
+    def light_state(self) -> dict:
+        """What `MLP.load_state_dict` needs, cloned: a seek target (~10 us)."""
+        m = self.mlp
+        return {"step": m.step, "params": {k: t.clone() for k, t in m.params.items()},
+                "running_mean": m.running_mean.clone(), "running_var": m.running_var.clone(),
+                "calibration": None, "generator": m.g.get_state(), "vocab": self._vocab}
+
+    def config(self) -> ConfigPublic:
+        c = self.mlp.cfg
+        return ConfigPublic(seed=c.seed, n_embd=c.n_embd, n_hidden=c.n_hidden, block_size=c.block_size,
+                            batch_size=c.batch_size, lr=c.lr, lr_decay_step=c.lr_decay_step, dtype=c.dtype,
+                            dataset=self.dataset_id, vocab_size=self.mlp.vocab.size)
+
+    def _need_forward(self) -> None:
+        if self.mlp.stepper is None:
+            raise Conflict("there is no batch to backprop through: "
+                           f"POST /api/sessions/{self.id}/forward first")
+
+    def _state(self) -> SessionState:
+        m = self.mlp
+        rem = m.remaining
+        return SessionState(id=self.id, config=self.config(), step=m.step, loss=self.last_loss, mode=m.mode,
+                            computed=m.computed, remaining=rem, next=rem[0] if rem else None,
+                            vocab=list(m.vocab.chars), n_params=m.n_params, playing=self.playing)
+
+    @locked
+    def state(self) -> SessionState:
+        return self._state()
+
+    # ---- stepping through one batch ----------------------------------------
+    @mutating
+    def forward(self) -> ForwardResult:
+        self.last_loss = self.mlp.forward()
+        self._dirty = True
+        return ForwardResult(step=self.mlp.step, loss=self.last_loss)
+
+    def _backward_result(self) -> BackwardResult:
+        m = self.mlp
+        checks = m.checks() if m.computed else {}
+        return BackwardResult(mode=m.mode, computed=m.computed, remaining=m.remaining,
+                              checks={k: c.to_dict() for k, c in checks.items()})
+
+    @mutating
+    def backward(self, mode: str = "atomic", nodes: int | None = None) -> BackwardResult:
+        self._need_forward()
+        self.mlp.backward(nodes, mode)
+        return self._backward_result()
+
+    @mutating
+    def back(self) -> BackwardResult:
+        self._need_forward()
+        self.mlp.back()
+        return self._backward_result()
+
+    @mutating
+    def update(self) -> UpdateResult:
+        self._need_forward()
+        m = self.mlp
+        missing = [p for p in PARAMS if p not in m.grads]
+        if missing:
+            raise Conflict(f"backward is not complete: no gradient yet for {', '.join(missing)}; "
+                           f"{len(m.remaining)} nodes remain (POST /api/sessions/{self.id}/backward)")
+        lr = m.lr_at(m.step)
+        sat = tanh_stats(m.values["h"])["saturated"]
+        ratios, loss = update_ratios(m.params, m.grads, lr), float(m.values["loss"])
+        m.update()
+        self.history.add_point(m.step, loss, lr, sat, ratios)
+        self.history.add_snapshot(m.step, self.light_state())
+        self._dirty = False
+        return UpdateResult(step=m.step)
+
+    # ---- training -------------------------------------------------------------
+    def train_one(self, val_every: int = 0):
+        """One fused SGD step, recorded in the history; the caller holds the lock."""
+        m = self.mlp
+        if self._dirty:
+            self.history.add_snapshot(m.step, self.light_state())
+            self._dirty = False
+        lr = m.lr_at(m.step)
+        loss, cache, grads = m.train_step("fused")
+        sat = ratios = val = None
+        if m.step % self.settings.stats_every == 0:
+            sat = float((cache["h"].abs() > SATURATION).float().mean())
+            ratios = update_ratios(m.params, grads, lr)
+        if val_every and m.step % val_every == 0:
+            val = m.split_loss("val", "running")
+        self.history.add_point(m.step, loss, lr, sat, ratios, val)
+        if m.step % self.settings.snapshot_every == 0:
+            self.history.add_snapshot(m.step, self.light_state())
+        self.last_loss = loss
+        return loss, cache, grads, lr
+
+    @mutating
+    def train(self, steps: int) -> TrainResult:
+        c = self.mlp.cfg
+        most = max(1, TRAIN_WORK // (c.batch_size * c.n_hidden))
+        if steps > most:  # one request must not hold the session (and a thread) for minutes
+            raise Unprocessable(f"steps: at most {most} a request for batch_size {c.batch_size} and n_hidden "
+                                f"{c.n_hidden} ({MAX_TRAIN_STEPS} at the lecture's size); send several "
+                                "requests, or train live with play")
+        for _ in range(steps):
+            loss = self.train_one()[0]
+        return TrainResult(step=self.mlp.step, loss=loss)
+
+    @mutating
+    def seek(self, step: int) -> SessionState:
+        kept = self.history.full_steps_list()
+        where = (f"steps {kept[0]}..{kept[-1]} are kept in full (the last "
+                 f"{self.settings.history_full_steps} at most)")
+        if step > kept[-1]:
+            raise NotFound(f"step {step} has not happened: this session's history ends at step {kept[-1]}; {where}")
+        found = self.history.locate(step) if step >= kept[0] else None
+        if found is None:
+            raise Conflict(f"step {step} is no longer kept; {where}")
+        m = self.mlp
+        m.load_state_dict(found[1])
+        for _ in range(step - found[0]):  # only fused steps lie between snapshots
+            m.train_step("fused")
+        # show that step whole: the batch it would train on, and every gradient
+        self.last_loss = m.forward()
+        m.backward()
+        self._dirty = True
+        return self._state()
+
+    # ---- looking inside -----------------------------------------------------------
+    @locked
+    def tensor(self, name: str, reference: bool = False) -> TensorPublic:
+        m = self.mlp
+        if name not in BY_NAME:
+            raise NotFound(f"no node {name!r}; nodes are: {', '.join(BY_NAME)}")
+        try:
+            value = m.value(name)
+        except RuntimeError:
+            raise Conflict(f"{name} has no value yet: run forward first "
+                           f"(POST /api/sessions/{self.id}/forward)") from None
+        grad = m.grad(name)
+        ref = None
+        if reference and m.stepper is not None and BY_NAME[name].kind != DATA:
+            ref = m.reference().get(name)
+        contrib = None
+        if branches(name) == 2 and m.mode == "atomic" and m.stepper and name in m.stepper.contributions:
+            contrib = {k: t.tolist() for k, t in m.stepper.contributions[name].items()}
+        return TensorPublic(name=name, shape=list(value.shape), value=value.tolist(),
+                            grad=None if grad is None else grad.tolist(),
+                            reference=None if ref is None else ref.tolist(), contributions=contrib)
+
+    def _source(self) -> frames.FrameSource:
+        m = self.mlp
+        atomic = m.mode == "atomic" and m.stepper is not None
+        return frames.FrameSource(
+            step=m.step, loss=self.last_loss, lr=m.lr_at(m.step), mode=m.mode, playing=self.playing,
+            computed=m.computed, remaining=m.remaining, values={**m.params, **m.values},
+            grads=dict(m.grads), params=m.params, running_mean=m.running_mean,
+            running_var=m.running_var, checks=m.checks() if m.computed else {},
+            contributions=m.stepper.contributions if atomic else None)
+
+    def frame(self, nodes=(), fmt: str = "json") -> str | bytes:
+        """The current frame; while training live, built by the trainer
+        between two steps (see player.py for why)."""
+        self._touch()
+        player = self.player
+        if player is not None and player.alive:
+            got = player.request_frame(0, nodes, fmt).result()
+            if got is not None:
+                return got[1]
+        with self.lock:
+            return frames.build(self._source(), nodes, fmt)

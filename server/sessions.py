@@ -1,0 +1,109 @@
+"""All sessions of the server: unguessable ids, a cap, idle expiry."""
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+
+from model import MLP, Config
+from model.data import DataError, parse_words
+
+from . import snapshots
+from .datasets import DEFAULT, DatasetStore
+from .errors import NotFound, TooMany, Unprocessable
+from .player import pause
+from .schemas import SessionCreate, SnapshotPublic
+from .session import Session
+from .settings import Settings
+
+
+class SessionStore:
+    def __init__(self, settings: Settings, datasets: DatasetStore):
+        self.settings, self.datasets = settings, datasets
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def expire(self) -> int:
+        """Drop sessions idle for longer than the TTL; returns how many."""
+        now = time.monotonic()
+        with self._lock:
+            old = [s for s in self._sessions.values() if s.idle_for(now) > self.settings.idle_ttl]
+            for s in old:
+                del self._sessions[s.id]
+        for s in old:
+            self._close(s)
+        return len(old)
+
+    def get(self, sid: str) -> Session:
+        self.expire()
+        s = self._sessions.get(sid)
+        if s is None:
+            raise NotFound(f"no session {sid!r}: it never existed, was deleted, or expired after "
+                           f"{self.settings.idle_ttl:g} s unused; create one with POST /api/sessions")
+        return s
+
+    def create(self, body: SessionCreate) -> Session:
+        self.expire()
+        cap = self.settings.max_sessions
+        if len(self._sessions) >= cap:  # checked early, before the costly build
+            raise TooMany(f"the server holds {cap} sessions, its limit: delete one "
+                          f"(DELETE /api/sessions/{{id}}) or wait for idle ones to expire")
+        data = self.datasets.get(body.dataset, body.block_size)
+        cfg = Config(n_embd=body.n_embd, n_hidden=body.n_hidden, block_size=body.block_size,
+                     batch_size=body.batch_size, lr=body.lr, lr_decay_step=body.lr_decay_step,
+                     seed=body.seed, dtype=body.dtype)
+        sid = secrets.token_urlsafe(16)
+        session = Session(sid, MLP(cfg, data), body.dataset, self.settings)
+        with self._lock:
+            if len(self._sessions) >= cap:
+                raise TooMany(f"the server holds {cap} sessions, its limit")
+            self._sessions[sid] = session
+        return session
+
+    def delete(self, sid: str) -> None:
+        with self._lock:
+            s = self._sessions.pop(sid, None)
+        if s is None:
+            raise NotFound(f"no session {sid!r} to delete")
+        self._close(s)
+
+    @staticmethod
+    def _close(s: Session) -> None:
+        pause(s)
+        s.closed = True
+
+    def close_all(self) -> None:
+        with self._lock:
+            all_ = list(self._sessions.values())
+            self._sessions.clear()
+        for s in all_:
+            self._close(s)
+
+    def words_of(self, s: Session) -> list[str] | None:
+        """The session's word list for a snapshot; None for the default one."""
+        return None if s.dataset_id == DEFAULT else list(self.datasets.words(s.dataset_id))
+
+    def import_snapshot(self, snap: SnapshotPublic) -> Session:
+        c = snap.config
+        dataset = DEFAULT
+        if snap.dataset_words is not None:
+            try:
+                dataset = self.datasets.add_words(parse_words("\n".join(snap.dataset_words), "snapshot words"))
+            except DataError as err:
+                raise Unprocessable(str(err)) from None
+        try:
+            body = SessionCreate(seed=c.seed, n_embd=c.n_embd, n_hidden=c.n_hidden, block_size=c.block_size,
+                                 batch_size=c.batch_size, lr=c.lr, lr_decay_step=c.lr_decay_step,
+                                 dtype=c.dtype, dataset=dataset)
+        except ValueError as err:
+            raise Unprocessable(f"snapshot config is out of bounds: {err}") from None
+        session = self.create(body)
+        try:
+            snapshots.restore(session, snap)
+        except (ValueError, RuntimeError, TypeError) as err:
+            self.delete(session.id)
+            raise Unprocessable(f"snapshot does not fit its config: {err}") from None
+        return session

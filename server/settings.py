@@ -1,0 +1,42 @@
+"""Server settings: command-line flags override these, which read BPN_* env vars."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BPN_", extra="ignore")
+
+    # loopback unless told otherwise: the API runs arbitrary training on request
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # word list used as the "default" data set; None = built-in census names
+    data: Path | None = None
+    max_sessions: int = Field(64, ge=1)
+    idle_ttl: float = Field(3600.0, gt=0, description="seconds before an unused session is dropped")
+    max_datasets: int = Field(32, ge=1)
+    # full parameter snapshots (seek targets): the last K steps, under a byte cap
+    history_full_steps: int = Field(200, ge=1)
+    history_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # live training clones the parameters every N steps only; seek replays the rest
+    snapshot_every: int = Field(25, ge=1)
+    # per-step summaries (loss, lr, ...): oldest dropped beyond this many
+    history_max_points: int = Field(200_000, ge=100)
+    # saturation and update:data ratios cost ~30% of a training step, so live
+    # training records them every N steps and with every frame it sends
+    # (manual updates always record them)
+    stats_every: int = Field(100, ge=1)
+    # extra Origins allowed to open the stream ("*" = any); same-origin always is
+    allowed_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split(cls, v):
+        # env vars come as "http://a:1,http://b:2"; lists pass through
+        if isinstance(v, str):
+            return [s.strip().rstrip("/") for s in v.split(",") if s.strip()]
+        return v

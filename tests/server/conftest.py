@@ -1,0 +1,32 @@
+"""Server test fixtures: the app in-process (TestClient) with test settings."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what we have
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+
+
+def make_client(**settings) -> TestClient:
+    return TestClient(create_app(Settings(**settings)))
+
+
+@pytest.fixture(scope="module")
+def client():
+    with make_client(max_sessions=200) as c:
+        yield c
+
+
+@pytest.fixture
+def sid(client) -> str:
+    """A fresh session with the lecture's defaults."""
+    r = client.post("/api/sessions")
+    assert r.status_code == 201, r.text
+    yield r.json()["id"]
+    client.delete(f"/api/sessions/{r.json()['id']}")

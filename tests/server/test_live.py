@@ -1,0 +1,139 @@
+"""Against the real server (uvicorn subprocess on loopback): many clients at
+once, the stream over a real socket, and the command line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from server.frames import decode_binary
+from tests.conftest import REPO, free_port, start_server, stop_server, wait_healthy
+
+CLIENTS = 20
+ROUNDS = 5
+
+
+def one_client(base: str, k: int) -> list[int]:
+    """Create a session, step it ROUNDS times; return the steps the server reported."""
+    seen = []
+    with httpx.Client(base_url=base, timeout=60) as c:
+        r = c.post("/api/sessions", json={"seed": k, "n_hidden": 32})
+        assert r.status_code == 201, r.text
+        sid = r.json()["id"]
+        for i in range(ROUNDS):
+            assert c.post(f"/api/sessions/{sid}/forward").json()["step"] == i
+            assert c.post(f"/api/sessions/{sid}/backward", json={"mode": ["atomic", "fused"][k % 2]}).json()[
+                "remaining"] == []
+            seen.append(c.post(f"/api/sessions/{sid}/update").json()["step"])
+        points = c.get(f"/api/sessions/{sid}/history").json()["points"]
+        assert [p["step"] for p in points] == list(range(1, ROUNDS + 1))
+        assert c.get(f"/api/sessions/{sid}").json()["config"]["seed"] == k
+        assert c.delete(f"/api/sessions/{sid}").status_code == 204
+    return seen
+
+
+def test_twenty_concurrent_clients_lose_nothing(live_server):
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        results = list(pool.map(lambda k: one_client(live_server, k), range(CLIENTS)))
+    assert results == [list(range(1, ROUNDS + 1))] * CLIENTS
+
+
+def test_concurrent_requests_to_one_session_are_serialised(live_server):
+    sid = httpx.post(f"{live_server}/api/sessions").json()["id"]
+
+    def train(_):
+        return httpx.post(f"{live_server}/api/sessions/{sid}/train", json={"steps": 3}, timeout=60).json()["step"]
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        steps = sorted(pool.map(train, range(CLIENTS)))
+    assert steps == list(range(3, 3 * CLIENTS + 1, 3))  # every request saw a distinct state
+
+
+def test_stream_over_real_socket(live_server):
+    sid = httpx.post(f"{live_server}/api/sessions").json()["id"]
+    url = live_server.replace("http", "ws") + f"/api/sessions/{sid}/stream"
+    with connect(url, max_size=None) as ws:
+        ws.send(json.dumps({"cmd": "subscribe", "nodes": ["W2"]}))
+        assert json.loads(ws.recv())["type"] == "reply"
+        header, buf = decode_binary(ws.recv())
+        assert header["tensors"][0]["length"] == 64 * 27 == buf.size
+        ws.send(json.dumps({"cmd": "play", "fps": 120, "steps_per_frame": 1}))
+        assert json.loads(ws.recv())["type"] == "reply"
+        t0, frames = time.monotonic(), []
+        while time.monotonic() - t0 < 1.5:
+            msg = ws.recv()
+            if isinstance(msg, bytes):
+                frames.append(decode_binary(msg)[0]["step"])
+        assert len(frames) > 20 and frames[-1] > frames[0]
+        ws.send(json.dumps({"cmd": "pause"}))
+        while True:
+            msg = ws.recv()
+            if isinstance(msg, str) and json.loads(msg)["type"] == "reply":
+                break
+    assert httpx.get(f"{live_server}/api/sessions/{sid}").json()["playing"] is False
+
+
+def test_foreign_origin_refused_by_real_server(live_server):
+    sid = httpx.post(f"{live_server}/api/sessions").json()["id"]
+    url = live_server.replace("http", "ws") + f"/api/sessions/{sid}/stream"
+    with pytest.raises(InvalidStatus) as err:
+        connect(url, origin="http://evil.example").close()
+    assert err.value.response.status_code == 403
+    with connect(url, origin=live_server) as ws:  # the page the server itself serves
+        ws.send(json.dumps({"cmd": "frame"}))
+        assert json.loads(ws.recv())["type"] == "reply"
+
+
+def test_cli_bad_data_file(tmp_path):
+    bad = tmp_path / "words.txt"
+    bad.write_text("a.b\n" * 20)
+    for path, says in ((bad, "reserved"), (tmp_path / "missing.txt", "not found")):
+        r = subprocess.run([sys.executable, "-m", "server", "--data", str(path), "--no-open", "--port", "1"],
+                           cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and says in lines[0], r.stderr
+
+
+def test_cli_data_file_is_the_default_dataset(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(["zed", "zoe", "zack", "zara", "zane", "zia", "zeb", "zola", "zuri", "zen"]))
+    port = free_port()
+    proc, log = start_server(port, args=("--data", str(words)))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, log)
+        g = httpx.get(f"{base}/api/graph").json()
+        assert {n["name"]: n["shape"] for n in g["nodes"]}["C"][0] == len(set("".join(
+            words.read_text().split()))) + 1
+    finally:
+        stop_server(proc, log)
+
+
+def test_a_stalled_client_does_not_hold_back_another(live_server):
+    ws_url = live_server.replace("http", "ws")
+    ids = [httpx.post(f"{live_server}/api/sessions").json()["id"] for _ in range(2)]
+    with connect(f"{ws_url}/api/sessions/{ids[0]}/stream", max_size=None, close_timeout=0.5) as stalled, \
+            connect(f"{ws_url}/api/sessions/{ids[1]}/stream", max_size=None, close_timeout=0.5) as reader:
+        # the stalled client asks for big frames as fast as allowed and never reads them
+        stalled.send(json.dumps({"cmd": "subscribe", "nodes": ["hprebn", "bnraw", "h", "logits", "probs"]}))
+        stalled.send(json.dumps({"cmd": "play", "fps": 240, "steps_per_frame": 1}))
+        reader.send(json.dumps({"cmd": "play", "fps": 60, "steps_per_frame": 5}))
+        t0, frames = time.monotonic(), 0
+        while time.monotonic() - t0 < 2.0:
+            if isinstance(reader.recv(), bytes):
+                frames += 1
+        assert frames > 40  # ~60/s wanted; the stalled neighbour costs it little
+        # the stalled session kept training: sends wait for the client, training does not
+        a = httpx.get(f"{live_server}/api/sessions/{ids[0]}").json()["step"]
+        time.sleep(0.3)
+        assert httpx.get(f"{live_server}/api/sessions/{ids[0]}").json()["step"] > a
+        # (closing without draining: these clients' own queues are full, so
+        # their close handshakes time out on their side, hence close_timeout)

@@ -1,0 +1,85 @@
+"""The batched summaries of frames agree with model.diagnostics.summary."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from model.diagnostics import summary
+from server.summaries import Summaries
+
+torch.manual_seed(0)
+CASES = [
+    torch.randn(32, 64), torch.randn(27, 10, dtype=torch.float64) * 1e-9, torch.tensor(2.5),
+    torch.zeros(3, 3), torch.full((5,), -2.0), torch.randint(0, 27, (32, 3)), torch.randn(1, 64) * 0.1 + 1,
+    torch.tensor([1.0, float("nan"), float("inf"), 3.0]), torch.tensor([float("nan")]), torch.zeros(0),
+    torch.tensor([-float("inf"), 1.0]), torch.randn(40000) * 1e3,
+]
+
+
+def close(a, b, rel=1e-6, scale=0.0):
+    """Equal up to float32 rounding: the reference sums float32 in float32,
+    so its mean is off by ~1e-7 of the data's scale, not of the mean."""
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=rel, abs_tol=max(1e-12, 1e-6 * scale))
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_same_as_model_diagnostics(order):
+    ts = CASES[::order]
+    s = Summaries(ts)
+    for i, t in enumerate(ts):
+        got, want = s.dict(i), summary(t)
+        assert json.loads(s.json(i))["numel"] == want["numel"]
+        for k in ("numel", "nan", "inf"):
+            assert got[k] == want[k], (i, k)
+        scale = max(abs(want["min"]), abs(want["max"])) if want["min"] is not None else 0.0
+        for k in ("mean", "std", "min", "max", "norm"):
+            assert close(got[k], want[k], scale=scale), (i, k, got[k], want[k])
+        hg, hw = got["hist"], want["hist"]
+        assert len(hg["edges"]) == len(hw["edges"]) and len(hg["counts"]) == len(hw["counts"])
+        assert all(close(a, b, 1e-12) for a, b in zip(hg["edges"], hw["edges"])), i
+        assert sum(hg["counts"]) == sum(hw["counts"])
+        # float64 vs histc's float32 binning may move an element at a bin edge
+        assert sum(abs(a - b) for a, b in zip(hg["counts"], hw["counts"])) <= 2, i
+
+
+def test_chunked_and_huge_tensors(monkeypatch):
+    import server.summaries as S
+    monkeypatch.setattr(S, "CHUNK", 3000)  # several batches
+    monkeypatch.setattr(S, "BIG", 20000)  # and some tensors alone
+    ts = [torch.randn(50, 40), torch.randn(1000), torch.randn(25000), torch.randn(7, 300), torch.randn(3)]
+    s = S.Summaries(ts)
+    assert set(s.slow) == {2}
+    for i, t in enumerate(ts):
+        got, want = s.dict(i), summary(t)
+        assert close(got["std"], want["std"]) and close(got["max"], want["max"]) and got["numel"] == t.numel()
+        assert sum(got["hist"]["counts"]) == t.numel()
+
+
+def test_json_is_valid_and_finite():
+    s = Summaries(CASES)
+    for i in range(len(CASES)):
+        def refuse(token):
+            raise AssertionError(f"{token} is not JSON")
+        d = json.loads(s.json(i), parse_constant=refuse)
+        assert d["nan"] == summary(CASES[i])["nan"]
+
+
+def test_frame_param_stats_match_model_diagnostics():
+    from model import MLP
+    from model.diagnostics import param_stats
+    from server.frames import FrameSource, frame_dict
+
+    m = MLP()
+    loss, cache, grads = m.train_step()
+    src = FrameSource(step=1, loss=loss, lr=0.1, mode="fused", playing=True, computed=list(grads), remaining=[],
+                      values={**m.params, **cache}, grads=grads, params=m.params,
+                      running_mean=m.running_mean, running_var=m.running_var)
+    got, want = frame_dict(src)[0]["params"], param_stats(m.params, grads, 0.1)
+    for name, w in want.items():
+        for k, v in w.items():
+            assert math.isclose(got[name][k], v, rel_tol=1e-5), (name, k)
