@@ -8,9 +8,10 @@ from .session import Session, locked
 
 
 @locked
-def history(s: Session, since: int = -1, max_points: int | None = None) -> HistoryPublic:
+def history(s: Session, since: int = -1, max_points: int | None = None,
+            until: int | None = None) -> HistoryPublic:
     h = s.history
-    return HistoryPublic(points=h.points(since, max_points), full_steps=h.full_steps_list(),
+    return HistoryPublic(points=h.points(since, max_points, until), full_steps=h.full_steps_list(),
                          lr_changes=h.lr_changes())
 
 

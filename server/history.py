@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_right
 from collections import deque
 
 from model.graph import PARAMS
@@ -23,6 +24,9 @@ class History:
         self.steps, self.loss, self.lr = array("q"), array("d"), array("d")
         # step -> [saturated, {param: update:data log10}, val_loss], for sampled steps
         self.extra: dict[int, list] = {}
+        # the kept steps whose lr differs from the previous kept step's, kept
+        # up to date by add_point / truncate_after / _drop_points
+        self._lr_changes: list[int] = []
         # (step, state_dict, bytes): the seek targets, oldest first
         self.snapshots: deque[tuple[int, dict, int]] = deque()
         self._snap_bytes = 0
@@ -33,6 +37,8 @@ class History:
         # the hot path of live training: three appends unless statistics came along
         if self.steps and self.steps[-1] >= step:
             self.truncate_after(step - 1)  # a new step after a seek: the old future is gone
+        if self.lr and self.lr[-1] != lr:
+            self._lr_changes.append(step)
         self.steps.append(step)
         self.loss.append(loss)
         self.lr.append(lr)
@@ -54,11 +60,17 @@ class History:
         for col in (self.steps, self.loss, self.lr):
             del col[:n]
         self.extra = {k: v for k, v in self.extra.items() if k >= first}
+        # the first kept point has no predecessor left: it is no change
+        del self._lr_changes[:bisect_right(self._lr_changes, first)]
 
-    def points(self, since: int = -1, max_points: int | None = None) -> list[HistoryPoint]:
-        idx = [i for i in range(len(self.steps)) if self.steps[i] > since]
+    def points(self, since: int = -1, max_points: int | None = None,
+               until: int | None = None) -> list[HistoryPoint]:
+        """Points with since < step <= until (steps are sorted: bisect), thinned
+        evenly to at most `max_points`, always keeping the newest of the range."""
+        lo = bisect_right(self.steps, since)
+        hi = len(self.steps) if until is None else bisect_right(self.steps, until)
+        idx = range(lo, max(lo, hi))
         if max_points is not None and len(idx) > max_points:
-            # thin evenly, always keeping the newest point
             stride = math.ceil(len(idx) / max_points)
             idx = idx[::-1][::stride][::-1]
         out = []
@@ -70,8 +82,8 @@ class History:
         return out
 
     def lr_changes(self) -> list[int]:
-        lr, s = self.lr, self.steps
-        return [s[i] for i in range(1, len(s)) if lr[i] != lr[i - 1]]
+        """Kept steps whose lr differs from the kept step before."""
+        return list(self._lr_changes)
 
     # ---- full snapshots -------------------------------------------------------
     # Live training snapshots only every few steps (a clone costs ~7% of a
@@ -113,10 +125,11 @@ class History:
 
     def truncate_after(self, step: int) -> None:
         """Forget the future of `step` (a new step after a seek branches the timeline)."""
-        keep = sum(1 for s in self.steps if s <= step)
+        keep = bisect_right(self.steps, step)
         for col in (self.steps, self.loss, self.lr):
             del col[keep:]
         self.extra = {k: v for k, v in self.extra.items() if k <= step}
+        del self._lr_changes[bisect_right(self._lr_changes, step):]
         self._drop_snapshots_after(step)
 
     def _drop_snapshots_after(self, step: int) -> None:

@@ -123,7 +123,16 @@ class TrainRequest(Strict):
 
 
 class SeekRequest(Strict):
-    step: int = Field(..., ge=0)
+    """Go back to step S (one of HistoryPublic.full_steps).
+
+    The parameters become exactly those after S updates (step S). The session
+    then runs a forward and a full atomic backward on the batch that update
+    S+1 draws in the original run, so the state and frame show: step S, the
+    loss of the step-S parameters on that batch (not HistoryPoint S's loss,
+    which is update S's batch before update S), and its gradients. POST
+    /update then applies update S+1 to that very batch; train or play instead
+    draw the batch after it, and the history from S+1 on is replaced."""
+    step: int = Field(..., ge=0, description="parameter updates done at the target: the params after update S")
 
 
 class SamplesRequest(Strict):
@@ -219,7 +228,20 @@ class ParamStats(BaseModel):
 
 
 class FramePublic(BaseModel):
-    """The state of a session at one moment, summaries of every node."""
+    """The state of a session at one moment, summaries of every node.
+
+    `step` is the number of parameter updates done: the parameters shown
+    (params, W1, ...) are those after update `step`. What the activations and
+    gradients are depends on `mode`:
+      * "fused" (while training live, and when paused after train/play): the
+        batch update `step` used, its forward with the parameters before that
+        update (step - 1), the gradients it applied, and `loss`/`lr` those of
+        update `step`, the same as HistoryPoint `step`.
+      * "atomic" or "fused" after forward/backward or seek: the batch of the
+        *next* update (step + 1), its forward with the current (step)
+        parameters and the gradients computed so far; `lr` is the lr update
+        step + 1 will use. After seek S this is the batch update S+1 drew.
+    """
     type: Literal["frame"] = "frame"
     step: int
     loss: float | None
@@ -255,18 +277,20 @@ FramePublic.model_rebuild()
 
 # ---- history, evaluation, samples, snapshots --------------------------------
 class HistoryPoint(BaseModel):
+    """One parameter update, named by the step it produced: point S is update S,
+    which took the parameters from step S-1 to step S."""
     step: int
-    loss: float
-    lr: float
+    loss: float  # of update S's batch, with the parameters before it (step S-1)
+    lr: float  # the lr update S applied: lr until lr_decay_step, so the first lr/10 is at point lr_decay_step + 1
     saturated: float | None
     update_data_log10: dict[NodeName, float | None]
-    val_loss: float | None = None  # evaluated every N steps while playing
+    val_loss: float | None = None  # evaluated every N steps while playing, with the params after update S
 
 
 class HistoryPublic(BaseModel):
     points: list[HistoryPoint]
     full_steps: list[int]  # steps whose full tensors are kept: seek works there
-    lr_changes: list[int]
+    lr_changes: list[int]  # kept points whose lr differs from the kept point before (not limited by since/until)
 
 
 class SplitLossesPublic(BaseModel):

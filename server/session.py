@@ -12,6 +12,7 @@ import time
 from model import MLP
 from model.diagnostics import SATURATION, param_stats, tanh_stats
 from model.graph import BY_NAME, DATA, PARAMS, branches
+from model.mlp import FUSED_ORDER
 
 from . import frames
 from .errors import Conflict, NotFound, Unprocessable
@@ -92,10 +93,19 @@ class Session:
         # True when the generator moved since the last snapshot other than by a
         # fused step (a forward, a seek): replay from that snapshot would differ
         self._dirty = False
+        # the last fused step (step, loss, cache, grads, lr): `MLP.train_step`
+        # clears `mlp.values`, so paused frames are built from this; only the
+        # newest step is kept, and anything else that moves the model drops it
+        self._trained: tuple | None = None
         self._vocab = "".join(mlp.vocab.chars)
         self.history.add_snapshot(mlp.step, self.light_state())
 
     # ---- bookkeeping ------------------------------------------------------
+    def model_changed(self) -> None:
+        """Forget the last fused step's tensors: the model moved another way
+        (forward, update, seek, import); the caller holds the lock."""
+        self._trained = None
+
     def _touch(self) -> None:
         if self.closed:
             raise NotFound(f"session {self.id} was deleted")
@@ -140,6 +150,7 @@ class Session:
     # ---- stepping through one batch ----------------------------------------
     @mutating
     def forward(self) -> ForwardResult:
+        self.model_changed()
         self.last_loss = self.mlp.forward()
         self._dirty = True
         return ForwardResult(step=self.mlp.step, loss=self.last_loss)
@@ -173,6 +184,7 @@ class Session:
         lr = m.lr_at(m.step)
         sat = tanh_stats(m.values["h"])["saturated"]
         ratios, loss = update_ratios(m.params, m.grads, lr), float(m.values["loss"])
+        self.model_changed()
         m.update()
         self.history.add_point(m.step, loss, lr, sat, ratios)
         self.history.add_snapshot(m.step, self.light_state())
@@ -183,11 +195,14 @@ class Session:
     def train_one(self, val_every: int = 0):
         """One fused SGD step, recorded in the history; the caller holds the lock."""
         m = self.mlp
+        # drop the previous step's tensors before this step allocates its own
+        self._trained = None
         if self._dirty:
             self.history.add_snapshot(m.step, self.light_state())
             self._dirty = False
         lr = m.lr_at(m.step)
         loss, cache, grads = m.train_step("fused")
+        self._trained = (m.step, loss, cache, grads, lr)
         sat = ratios = val = None
         if m.step % self.settings.stats_every == 0:
             sat = float((cache["h"].abs() > SATURATION).float().mean())
@@ -223,6 +238,7 @@ class Session:
         if found is None:
             raise Conflict(f"step {step} is no longer kept; {where}")
         m = self.mlp
+        self.model_changed()
         m.load_state_dict(found[1])
         for _ in range(step - found[0]):  # only fused steps lie between snapshots
             m.train_step("fused")
@@ -256,6 +272,14 @@ class Session:
 
     def _source(self) -> frames.FrameSource:
         m = self.mlp
+        t = self._trained
+        if t is not None and not m.values and t[0] == m.step:
+            # paused after training: show the step just taken, as live frames do
+            step, loss, cache, grads, lr = t
+            return frames.FrameSource(
+                step=step, loss=loss, lr=lr, mode="fused", playing=self.playing, computed=list(FUSED_ORDER),
+                remaining=[], values={**m.params, **cache}, grads=grads, params=m.params,
+                running_mean=m.running_mean, running_var=m.running_var)
         atomic = m.mode == "atomic" and m.stepper is not None
         return frames.FrameSource(
             step=m.step, loss=self.last_loss, lr=m.lr_at(m.step), mode=m.mode, playing=self.playing,

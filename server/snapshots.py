@@ -39,6 +39,7 @@ def restore(s: Session, snap: SnapshotPublic) -> None:
              "running_var": torch.tensor(snap.running_var, dtype=dt),
              "calibration": None if cal is None else [torch.tensor(t, dtype=dt) for t in cal],
              "generator": gen}
+    s.model_changed()
     s.mlp.load_state_dict(state)
     cfg = s.settings
     s.history = History(cfg.history_max_points, cfg.history_full_steps, cfg.history_max_bytes)

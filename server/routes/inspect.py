@@ -30,10 +30,15 @@ def frame(s: Session = Depends(deps.session)) -> Response:
 
 @router.get("/{sid}/history", response_model=HistoryPublic, responses=deps.errors(404, 422))
 def history(since: int = Query(-1, ge=-1, description="only steps after this one"),
-            max_points: int = Query(10_000, ge=1, le=1_000_000, description="thinned evenly beyond this"),
+            until: int | None = Query(None, ge=0, description="only steps up to this one (inclusive); "
+                                      "with since, one range of an old, thinned history in full"),
+            max_points: int = Query(10_000, ge=1, le=1_000_000,
+                                    description="thinned evenly beyond this, keeping the range's newest step"),
             s: Session = Depends(deps.session)) -> HistoryPublic:
-    """A point for every step (loss, lr, ...) and the steps seek can go to."""
-    return evaluate.history(s, since, max_points)
+    """A point for every step (loss, lr, ...) with since < step <= until, and
+    the steps seek can go to. full_steps and lr_changes are never limited by
+    since/until."""
+    return evaluate.history(s, since, max_points, until)
 
 
 @router.get("/{sid}/losses", response_model=SplitLossesPublic, responses=deps.errors(404, 422))

@@ -146,6 +146,59 @@ def test_frame(client, sid):
     assert len(f.batchnorm.batch_mean) == 64 and f.tensors == []
 
 
+
+def test_frame_after_train_shows_the_last_step(client, sid):
+    t = post(client, sid, "train", {"steps": 5})
+    f = FramePublic.model_validate(client.get(f"/api/sessions/{sid}/frame").json())
+    assert f.step == t["step"] == 5 and f.loss == t["loss"] and not f.playing
+    assert f.mode == "fused" and f.computed == list(FUSED_ORDER) and f.remaining == []
+    assert f.tanh is not None and f.nodes["h"].value is not None
+    assert f.nodes["h"].grad is not None and f.nodes["logits"].grad is not None
+    h = client.get(f"/api/sessions/{sid}/history", params={"since": 4}).json()["points"]
+    assert [p["step"] for p in h] == [5] and h[0]["loss"] == f.loss and h[0]["lr"] == f.lr
+    # anything else that moves the model drops the trained step
+    post(client, sid, "forward")
+    f = FramePublic.model_validate(client.get(f"/api/sessions/{sid}/frame").json())
+    assert f.mode == "atomic" and f.computed == [] and f.nodes["h"].grad is None and f.tanh is not None
+    post(client, sid, "seek", {"step": 3})
+    f = FramePublic.model_validate(client.get(f"/api/sessions/{sid}/frame").json())
+    assert f.step == 3 and f.mode == "atomic" and f.remaining == []
+
+
+def test_history_since_until_max_points(client, sid):
+    post(client, sid, "train", {"steps": 60})
+    url = f"/api/sessions/{sid}/history"
+
+    def steps(**params):
+        return [p["step"] for p in client.get(url, params=params).json()["points"]]
+
+    assert steps() == list(range(1, 61))
+    assert steps(since=10, until=20) == list(range(11, 21))
+    assert steps(until=5) == [1, 2, 3, 4, 5] and steps(until=0) == [] and steps(since=60) == []
+    assert steps(since=30, until=10) == [] and steps(since=55, until=1000) == list(range(56, 61))
+    assert steps(since=10, until=40, max_points=10) == list(range(13, 41, 3))  # thinned, newest kept
+    assert steps(max_points=7) == list(range(6, 61, 9))
+    assert client.get(url, params={"until": -1}).status_code == 422
+
+
+def test_lr_changes_across_the_decay(client):
+    sid = client.post("/api/sessions", json={"n_hidden": 16, "lr_decay_step": 20}).json()["id"]
+    url = f"/api/sessions/{sid}/history"
+    post(client, sid, "train", {"steps": 15})
+    assert client.get(url).json()["lr_changes"] == []
+    post(client, sid, "train", {"steps": 15})  # across the decay: update 21 is the first at lr/10
+    h = HistoryPublic.model_validate(client.get(url).json())
+    assert h.lr_changes == [21]
+    lrs = {p.step: p.lr for p in h.points}
+    assert lrs[20] == 0.1 and abs(lrs[21] - 0.01) < 1e-12 and abs(lrs[30] - 0.01) < 1e-12
+    assert client.get(url, params={"since": 25}).json()["lr_changes"] == [21]  # not limited by since
+    post(client, sid, "seek", {"step": 10})
+    post(client, sid, "train", {"steps": 5})  # a new timeline before the decay forgets it
+    assert client.get(url).json()["lr_changes"] == []
+    post(client, sid, "train", {"steps": 10})
+    assert client.get(url).json()["lr_changes"] == [21]
+    client.delete(f"/api/sessions/{sid}")
+
 def test_losses_samples(client, sid):
     post(client, sid, "train", {"steps": 30})
     for stats in ("calibrated", "running"):

@@ -134,6 +134,31 @@ def test_play_pause(client, sid):
     assert any(p["val_loss"] is not None for p in h["points"]) == (d["result"]["step"] >= 50)
 
 
+
+def test_frame_after_pause_shows_the_last_step(client, sid):
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        ws.send_text(json.dumps({"cmd": "play", "fps": 100, "steps_per_frame": 5, "val_every": 0}))
+        assert recv(ws)[0] == "reply"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until training has made a few steps
+            kind, f = recv(ws)
+            if f["step"] >= 3:
+                break
+        ws.send_text(json.dumps({"cmd": "pause"}))
+        while True:
+            kind, d = recv(ws)
+            if kind == "reply":
+                break
+        kind, f = recv(ws)
+        assert kind == "frame" and not f["playing"] and f["step"] == d["result"]["step"] >= 3
+        assert f["mode"] == "fused" and f["remaining"] == [] and f["tanh"] is not None
+        assert f["nodes"]["h"]["grad"] is not None and f["nodes"]["logits"]["grad"] is not None
+    last = client.get(f"/api/sessions/{sid}/history", params={"since": f["step"] - 1}).json()["points"]
+    assert [p["step"] for p in last] == [f["step"]] and last[0]["loss"] == f["loss"]
+    g = client.get(f"/api/sessions/{sid}/frame").json()  # the same over HTTP
+    assert g["step"] == f["step"] and g["loss"] == f["loss"] and g["tanh"] == f["tanh"]
+
 def test_disconnect_stops_training(client, sid):
     with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
         ws.send_text(json.dumps({"cmd": "play"}))
