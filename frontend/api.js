@@ -10,7 +10,8 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, { json, text } = {}) {
+/** fetch as JSON; a non-2xx answer throws ApiError with the server's detail. */
+export async function request(method, path, { json, text } = {}) {
   const init = { method, headers: {} };
   if (json !== undefined) {
     init.body = JSON.stringify(json);

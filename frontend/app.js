@@ -1,5 +1,6 @@
 // Wiring: the store, the server calls behind each action, the views, the
 // keyboard and the URL. Views are pure state -> figure; this file owns effects.
+import { reportError, toast } from './toast.js';
 import { ApiError, Stream, api } from './api.js';
 import { createControls } from './controls.js';
 import { createDlogitsView } from './dlogits.js';
@@ -46,21 +47,7 @@ function run(fn, { drop = false } = {}) {
   return chain;
 }
 
-function report(err) {
-  const msg = err instanceof ApiError ? (typeof err.detail === 'string' ? err.detail : err.message) : String(err && err.message ? err.message : err);
-  toast(msg, true);
-  // A warning, not an error: a refused action is part of normal use.
-  console.warn('[backprop-ninja]', msg);
-}
-
-let toastTimer = null;
-function toast(text, isError = false) {
-  const el = document.getElementById('toast');
-  el.textContent = text;
-  el.className = isError ? 'toast show error' : 'toast show';
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { el.className = 'toast'; }, 3200);
-}
+const report = (err) => reportError(err, 'backprop-ninja');
 
 // ---- commands: over the session's stream when it is open (reply and frame in
 // one round trip), else over HTTP (command, then GET /frame)

@@ -7,6 +7,7 @@
 // trainer right after update U; a step on screen while paused (Step, or the
 // history slider) is the server's frame at step U-1 with batch U drawn and
 // backpropagated, which the next Play or Step then applies.
+import { reportError, toast } from '../toast.js';
 import { h } from '../theme.js';
 import { actFigure, actNotes, tanhMaps } from './activations.js';
 import { createAfter } from './after.js';
@@ -65,20 +66,7 @@ function run(fn) {
   return chain;
 }
 
-function report(err) {
-  const msg = err instanceof ApiError ? (typeof err.detail === 'string' ? err.detail : err.message) : String(err && err.message ? err.message : err);
-  toast(msg, true);
-  console.warn('[train]', msg);
-}
-
-let toastTimer = null;
-function toast(text, isError = false) {
-  const el = document.getElementById('toast');
-  el.textContent = text;
-  el.className = isError ? 'toast show error' : 'toast show';
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { el.className = 'toast'; }, 3600);
-}
+const report = (err) => reportError(err, 'train');
 
 // ---- the session -------------------------------------------------------------------
 function readUrl() {

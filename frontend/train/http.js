@@ -1,19 +1,8 @@
 // The HTTP calls this page makes, one function each, shaped by server/schemas.py.
 // Same origin only. Errors carry the server's readable `detail`.
-import { ApiError } from '../api.js';
+import { ApiError, request as baseRequest } from '../api.js';
 
-async function request(method, path, json) {
-  const init = { method, headers: {} };
-  if (json !== undefined) {
-    init.body = JSON.stringify(json);
-    init.headers['content-type'] = 'application/json';
-  }
-  const res = await fetch(path, init);
-  if (res.status === 204) return null;
-  const body = await res.json().catch(() => null);
-  if (!res.ok) throw new ApiError(res.status, body && body.detail !== undefined ? body.detail : res.statusText, path);
-  return body;
-}
+const request = (method, path, json) => baseRequest(method, path, { json });
 
 const s = (id) => `/api/sessions/${encodeURIComponent(id)}`;
 
