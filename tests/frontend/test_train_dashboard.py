@@ -72,6 +72,13 @@ def drawn(page) -> None:
     page.wait_for_timeout(300)
 
 
+# Live training in a browser on 2 shared cores: timing-dependent. One rerun,
+# reported in the summary as "rerun" (never hidden), for intermittent
+# failures seen once in CI and not reproduced under load; see the issue note.
+LIVE = pytest.mark.flaky(reruns=1)
+
+
+@LIVE
 def test_play_trains_the_net_and_every_view_follows(train_page, live_server, shots):
     page = train_page
     assert status_step(page) == 0
@@ -150,6 +157,7 @@ def test_scrubbing_back_shows_what_the_api_reports_for_that_step(train_page, liv
     assert api(live_server, f"{s}/frame")["step"] == target
 
 
+@LIVE
 def test_samples_evaluation_png_and_snapshot_export_import_resume(train_page, live_server, shots, tmp_path):
     page = train_page
     play_for(page, 1.2, 100)
