@@ -165,11 +165,14 @@ class Connection:
                             await self.error(err, "play")
                     await asyncio.sleep(IDLE_POLL)
                     continue
-                now = loop.time()
-                if now < last + 1.0 / self.fps:
-                    await asyncio.sleep(last + 1.0 / self.fps - now)
+                now, period = loop.time(), 1.0 / self.fps
+                if now < last + period:
+                    await asyncio.sleep(last + period - now)
                     continue
-                last = now
+                # a fixed rate, not "period after the last wake-up": timer
+                # overshoot then does not add up, and a late frame is not
+                # followed by a burst (at most one period is caught up)
+                last = max(last + period, now - period)
                 min_step = 0 if self.sent_step is None else self.sent_step + self.spf
                 got = await asyncio.wrap_future(player.request_frame(min_step, self.nodes, self.fmt))
                 if got is None:
