@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from model.data import DataError
 
 EXIT_USAGE = 2
-SWITCH_INTERVAL = 0.001  # seconds
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,10 +32,6 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     # many small tensors: one thread is fastest, and leaves cores to other sessions
     torch.set_num_threads(1)
-    # The trainer thread holds the GIL between torch calls; the event loop
-    # waits up to this long for it each time a frame or request is due.
-    # Python's default, 5 ms, caps a stream near 200 frames/s.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     import uvicorn
 
     from .app import create_app
