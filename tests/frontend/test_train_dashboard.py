@@ -112,7 +112,9 @@ def test_play_trains_the_net_and_every_view_follows(train_page, live_server, sho
     hist = api(live_server, f"{sid(page)}/history")
     vals = [p for p in hist["points"] if p["val_loss"] is not None]
     if step >= 500:
-        assert vals and loss[2]["x"][: len(vals)] == [p["step"] for p in vals]
+        pts = hist["points"]
+        assert vals, f"no val loss in {len(pts)} points, steps {pts[0]['step']}..{pts[-1]['step']}"
+        assert loss[2]["x"][: len(vals)] == [p["step"] for p in vals]
     assert page.get_by_test_id("act-saturated").inner_text().startswith("saturated ")
     page.screenshot(path=str(shots / "train_live.png"), full_page=True)
 
