@@ -11,7 +11,7 @@ def forward(params: Tensors, Xb: torch.Tensor, Yb: torch.Tensor, bn_eps: float =
     """Every intermediate of the lecture's forward, by name (loss included)."""
     v: Tensors = dict(params)
     v["Xb"], v["Yb"] = Xb, Yb
-    v["bn_eps"] = torch.tensor(bn_eps)
+    v["bn_eps"] = bn_eps  # a plain float: exact 1e-5 in float64 too
     for name in FORWARD_ORDER:
         v[name] = BY_NAME[name].fwd(v)
     del v["bn_eps"]
@@ -33,7 +33,7 @@ class BackwardStepper:
 
     def __init__(self, values: Tensors, bn_eps: float = 1e-5):
         self.values = dict(values)
-        self.values["bn_eps"] = torch.tensor(bn_eps)
+        self.values["bn_eps"] = bn_eps
         self.grads: Tensors = {}
         self.contributions: dict[str, Tensors] = {}
         self.position = 0  # index into BACKWARD_ORDER of the next node

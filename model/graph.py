@@ -60,7 +60,7 @@ def _n(v: Tensors) -> int:
 
 
 def _eps(v: Tensors) -> float:
-    return float(v.get("bn_eps", 1e-5))
+    return v.get("bn_eps", 1e-5)
 
 
 NODES: tuple[Node, ...] = (

@@ -71,10 +71,15 @@ class MLP:
         self.running_var = torch.ones(1, h, dtype=self.cfg.torch_dtype)
         self.calibration: tuple[torch.Tensor, torch.Tensor] | None = None
         self.step = 0  # parameter updates done so far
+        self.mode = "atomic"
+        self._clear_batch()
+
+    def _clear_batch(self) -> None:
+        """Forget the current batch and everything computed on it."""
         self.values: Tensors = {}
         self.stepper: BackwardStepper | None = None
-        self.mode = "atomic"
-        self._fused: Tensors = {}
+        self._fused: Tensors = {}  # the fused gradients revealed so far
+        self._fused_all: Tensors | None = None  # the whole fused pass, computed once a batch
         self._reference: Tensors | None = None
 
     # ---- stepping through one batch (exercise 1) -------------------------
@@ -95,9 +100,9 @@ class MLP:
         """Sample the next batch (unless given) and run the atomic forward."""
         if Xb is None or Yb is None:
             Xb, Yb = self.sample_batch()
+        self._clear_batch()
         self.values = atomic_forward(self.params, Xb, Yb, self.cfg.bn_eps)
         self.stepper = BackwardStepper(self.values, self.cfg.bn_eps)
-        self._fused, self._reference = {}, None
         return float(self.values["loss"])
 
     def _need_forward(self) -> BackwardStepper:
@@ -145,11 +150,11 @@ class MLP:
         if mode == "atomic":
             return stepper.run(nodes)
         todo = self.remaining[: len(FUSED_ORDER) if nodes is None else nodes]
-        if todo:
+        if todo and self._fused_all is None:  # stepping one node at a time: one pass, not one a node
             cache = fused_forward(self.params, self.values["Xb"], self.values["Yb"], self.cfg.bn_eps)
-            all_grads = fused_backward(self.params, cache)
-            for name in todo:
-                self._fused[name] = all_grads[name]
+            self._fused_all = fused_backward(self.params, cache)
+        for name in todo:
+            self._fused[name] = self._fused_all[name]
         return todo
 
     def back(self) -> str | None:
@@ -199,8 +204,7 @@ class MLP:
                 self.params[name].add_(self.grads[name], alpha=-lr)
         self._update_running(self.values["bnmeani"], self.values["bnvar"])
         self.step += 1
-        self.stepper = None  # the values no longer match the parameters
-        self.values, self._fused, self._reference = {}, {}, None
+        self._clear_batch()  # the values no longer match the parameters
         return self.step
 
     # ---- training (exercise 4) ------------------------------------------
@@ -237,7 +241,7 @@ class MLP:
         torch._foreach_add_([self.params[k] for k in PARAMS], [grads[k] for k in PARAMS], alpha=-lr)
         self._update_running(cache["bnmeani"], cache["bnvar"])
         self.step += 1
-        self.stepper, self.values, self._fused, self._reference = None, {}, {}, None
+        self._clear_batch()
         return float(cache["loss"]), cache, grads
 
     def train(self, steps: int, backward: str = "fused",
@@ -344,7 +348,7 @@ class MLP:
         self.calibration = None if cal is None else tuple(t.to(self.cfg.torch_dtype).clone() for t in cal)
         self.g.set_state(state["generator"])
         self.step = int(state["step"])
-        self.stepper, self.values, self._fused, self._reference = None, {}, {}, None
+        self._clear_batch()
 
 
 __all__ = ["MLP", "BACKWARDS", "BENCH_BACKWARDS", "FUSED_ORDER", "MARKER"]

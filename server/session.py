@@ -10,7 +10,7 @@ import threading
 import time
 
 from model import MLP
-from model.diagnostics import SATURATION, param_stats, tanh_stats
+from model.diagnostics import param_stats, tanh_stats
 from model.graph import BY_NAME, DATA, PARAMS, branches
 from model.mlp import FUSED_ORDER
 
@@ -205,7 +205,7 @@ class Session:
         self._trained = (m.step, loss, cache, grads, lr)
         sat = ratios = val = None
         if m.step % self.settings.stats_every == 0:
-            sat = float((cache["h"].abs() > SATURATION).float().mean())
+            sat = tanh_stats(cache["h"])["saturated"]
             ratios = update_ratios(m.params, grads, lr)
         if val_every and m.step % val_every == 0:
             val = m.split_loss("val", "running")

@@ -16,9 +16,7 @@ import httpx
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `pytest` as well as `python -m pytest`
-    sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[1]  # on sys.path via pyproject's pythonpath
 
 torch.set_num_threads(1)  # as the server runs: results and timings comparable
 

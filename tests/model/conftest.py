@@ -1,22 +1,12 @@
-"""Shared fixtures of the model tests: one thread, the built-in data once."""
+"""Shared fixtures of the model tests: the built-in data, loaded once.
+(One torch thread is set for every test in tests/conftest.py.)"""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-import torch
 
-# `pytest` (not only `python -m pytest`) must find the repo's `model` package
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from model.config import Config  # noqa: E402
-from model.data import Dataset, load_words  # noqa: E402
-from model.mlp import MLP  # noqa: E402
-
-torch.set_num_threads(1)  # results and timings as on the 2-core CI machine
+from model.config import Config
+from model.data import Dataset, load_words
+from model.mlp import MLP
 
 
 @pytest.fixture(scope="session")
