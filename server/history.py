@@ -33,10 +33,16 @@ class History:
 
     # ---- points ------------------------------------------------------------
     def add_point(self, step: int, loss: float, lr: float, saturated: float | None = None,
-                  ratios: dict[str, float | None] | None = None, val_loss: float | None = None) -> None:
+                  ratios: dict[str, float | None] | None = None, val_loss: float | None = None,
+                  replayed: bool = False) -> None:
         # the hot path of live training: three appends unless statistics came along
         if self.steps and self.steps[-1] >= step:
-            self.truncate_after(step - 1)  # a new step after a seek: the old future is gone
+            # a new step after a seek: the old future is gone. `replayed`: the
+            # same update again (the page shows update n whole by seeking to
+            # n-1 and applying n), so the val loss measured at n still holds.
+            if replayed and val_loss is None:
+                val_loss = self.extra.get(step, (None, None, None))[2]
+            self.truncate_after(step - 1)
         if self.lr and self.lr[-1] != lr:
             self._lr_changes.append(step)
         self.steps.append(step)
@@ -48,8 +54,10 @@ class History:
             self._drop_points(len(self.steps) - self.max_points + self.max_points // 10)
 
     def set_stats(self, step: int, saturated: float | None, ratios: dict[str, float | None]) -> None:
-        """Fill in the costly statistics of the newest point, if it is `step`."""
-        if not self.steps or self.steps[-1] != step:
+        """Fill in the costly statistics of `step`, if it is kept (a live
+        frame computed them; it may arrive a few steps late)."""
+        i = bisect_right(self.steps, step) - 1
+        if i < 0 or self.steps[i] != step:
             return
         old = self.extra.get(step)
         self.extra[step] = [saturated, ratios, None if old is None else old[2]]
@@ -66,13 +74,14 @@ class History:
     def points(self, since: int = -1, max_points: int | None = None,
                until: int | None = None) -> list[HistoryPoint]:
         """Points with since < step <= until (steps are sorted: bisect), thinned
-        evenly to at most `max_points`, always keeping the newest of the range."""
+        to at most `max_points`: the points that carry statistics (val loss,
+        saturation, update ratios: sampled, so few) are kept, the rest evenly
+        strided, and the newest of the range always."""
         lo = bisect_right(self.steps, since)
         hi = len(self.steps) if until is None else bisect_right(self.steps, until)
-        idx = range(lo, max(lo, hi))
+        idx: list[int] | range = range(lo, max(lo, hi))
         if max_points is not None and len(idx) > max_points:
-            stride = math.ceil(len(idx) / max_points)
-            idx = idx[::-1][::stride][::-1]
+            idx = self._thin(idx, max_points)
         out = []
         for i in idx:
             step = self.steps[i]
@@ -80,6 +89,18 @@ class History:
             out.append(HistoryPoint(step=step, loss=self.loss[i], lr=self.lr[i], saturated=sat, val_loss=val,
                                     update_data_log10={**NO_RATIOS, **(ratios or {})}))
         return out
+
+    def _thin(self, idx: range, max_points: int) -> list[int]:
+        def even(seq, n):  # n of seq, evenly spread, its last one included
+            if n <= 0:
+                return []
+            return seq[::-1][::math.ceil(len(seq) / n)][::-1] if len(seq) > n else seq
+        first, last = self.steps[idx.start], self.steps[idx.stop - 1]
+        sampled = sorted(bisect_right(self.steps, s) - 1 for s in list(self.extra) if first <= s <= last)
+        # list(): live training adds to the dict meanwhile (one C call, atomic)
+        sampled = even(sampled, max_points // 2)  # at most half the budget
+        rest = even(idx, max_points - len(sampled))
+        return sorted(set(rest).union(sampled))[-max_points:]
 
     def lr_changes(self) -> list[int]:
         """Kept steps whose lr differs from the kept step before."""

@@ -1,10 +1,12 @@
 """Live training: one worker thread per playing session, at full speed.
 
-The worker steps the model under the session lock. Frames are built only
-when a sender asks for one (its client is due a frame), and by the worker
-itself, between two steps: a frame is ~40 small torch ops, and building it
-in another thread makes the two threads hand the GIL back and forth on
-every op, which slowed both ~4x when measured. Requests that need the lock
+The worker steps the model under the session lock. Frames are made only
+when a sender asks for one (its client is due a frame): the worker packs
+the step's tensors between two steps and the frame helper process
+(framebuilder.py) summarises them. Until the helper runs, the worker builds
+the frame itself: building it in another thread of this process makes the
+two threads hand the GIL back and forth on every torch op, which slowed
+both ~4x when measured. Requests that need the lock
 get it promptly: the worker checks for waiters after every step."""
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from concurrent.futures import Future
 
 from model.mlp import FUSED_ORDER
 
-from . import frames
+from . import framebuilder, frames
 
 YIELD_SLEEP = 0.0005  # seconds the worker waits for a waiter to take the lock
 SPEED_WINDOW = 0.5  # seconds over which steps/s is measured
@@ -93,19 +95,38 @@ class Player:
         step = latest[0]
         with self._req_lock:
             ready = [r for r in self._requests if step >= r[0]]
-            self._requests = [r for r in self._requests if step < r[0]]
-        for _, nodes, fmt, fut in ready:
+        builder = self.session.builder
+        for req in ready:
+            _, nodes, fmt, fut = req
+            job = None if builder is None else builder.submit(self.source(latest), nodes, fmt)
+            if job is None and builder is not None and builder.alive:
+                continue  # the helper is busy: serve this request after a later step
+            with self._req_lock:
+                self._requests.remove(req)
+            if job is not None:
+                job.add_done_callback(lambda j, fut=fut: self._finish(fut, step, j))
+                continue
             if not fut.set_running_or_notify_cancel():
                 continue  # its connection closed meanwhile
-            try:
+            try:  # no helper (yet): build here, between two steps
                 fut.set_result((step, frames.build(self.source(latest), nodes, fmt, self._record)))
             except Exception as err:  # noqa: BLE001 - goes to the one who asked
                 fut.set_exception(err)
 
+    def _finish(self, fut: Future, step: int, job: Future) -> None:
+        """A frame from the helper process: hand it on, keep its statistics."""
+        if not fut.set_running_or_notify_cancel():
+            return
+        if job.exception() is not None:
+            fut.set_exception(job.exception())
+            return
+        frame, (sat, ratios) = job.result()
+        self.session.history.set_stats(step, sat, ratios)
+        fut.set_result((step, frame))
+
     def _record(self, d: dict) -> None:
         # the frame computed what the history samples every stats_every steps: keep it
-        sat = d["tanh"]["saturated"] if d["tanh"] else None
-        self.session.history.set_stats(d["step"], sat, {k: v["update_data_log10"] for k, v in d["params"].items()})
+        self.session.history.set_stats(d["step"], *framebuilder.frame_stats(d))
 
     def source(self, latest: tuple) -> frames.FrameSource:
         """A frame source for the step just taken: (step, loss, lr, cache, grads)."""

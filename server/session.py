@@ -80,8 +80,9 @@ def update_ratios(params, grads, lr) -> dict[str, float | None]:
 
 
 class Session:
-    def __init__(self, sid: str, mlp: MLP, dataset_id: str, settings: Settings):
+    def __init__(self, sid: str, mlp: MLP, dataset_id: str, settings: Settings, builder=None):
         self.id, self.mlp, self.dataset_id, self.settings = sid, mlp, dataset_id, settings
+        self.builder = builder  # a server.framebuilder.FrameBuilder for live frames, or None
         self.lock = SessionLock()
         self.history = History(settings.history_max_points, settings.history_full_steps,
                                settings.history_max_bytes)
@@ -97,6 +98,9 @@ class Session:
         # clears `mlp.values`, so paused frames are built from this; only the
         # newest step is kept, and anything else that moves the model drops it
         self._trained: tuple | None = None
+        # set by seek(n): the next update, if nothing else moves the model
+        # first, is update n+1 again (same parameters, same batch)
+        self._replays: int | None = None
         self._vocab = "".join(mlp.vocab.chars)
         self.history.add_snapshot(mlp.step, self.light_state())
 
@@ -105,6 +109,7 @@ class Session:
         """Forget the last fused step's tensors: the model moved another way
         (forward, update, seek, import); the caller holds the lock."""
         self._trained = None
+        self._replays = None
 
     def _touch(self) -> None:
         if self.closed:
@@ -184,9 +189,10 @@ class Session:
         lr = m.lr_at(m.step)
         sat = tanh_stats(m.values["h"])["saturated"]
         ratios, loss = update_ratios(m.params, m.grads, lr), float(m.values["loss"])
+        replayed = self._replays == m.step + 1
         self.model_changed()
         m.update()
-        self.history.add_point(m.step, loss, lr, sat, ratios)
+        self.history.add_point(m.step, loss, lr, sat, ratios, replayed=replayed)
         self.history.add_snapshot(m.step, self.light_state())
         self._dirty = False
         return UpdateResult(step=m.step)
@@ -246,6 +252,7 @@ class Session:
         self.last_loss = m.forward()
         m.backward()
         self._dirty = True
+        self._replays = step + 1
         return self._state()
 
     # ---- looking inside -----------------------------------------------------------

@@ -10,6 +10,7 @@ from model.data import DataError, parse_words
 
 from . import snapshots
 from .datasets import DEFAULT, DatasetStore
+from .framebuilder import FrameBuilder
 from .errors import NotFound, TooMany, Unprocessable
 from .player import pause
 from .schemas import SessionCreate, SnapshotPublic
@@ -22,6 +23,8 @@ class SessionStore:
         self.settings, self.datasets = settings, datasets
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
+        # one helper process builds every session's live frames (framebuilder.py)
+        self.builder = FrameBuilder(settings.frame_process)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -56,7 +59,7 @@ class SessionStore:
                      batch_size=body.batch_size, lr=body.lr, lr_decay_step=body.lr_decay_step,
                      seed=body.seed, dtype=body.dtype)
         sid = secrets.token_urlsafe(16)
-        session = Session(sid, MLP(cfg, data), body.dataset, self.settings)
+        session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.builder)
         with self._lock:
             if len(self._sessions) >= cap:
                 raise TooMany(f"the server holds {cap} sessions, its limit")
@@ -81,6 +84,7 @@ class SessionStore:
             self._sessions.clear()
         for s in all_:
             self._close(s)
+        self.builder.close()
 
     def words_of(self, s: Session) -> list[str] | None:
         """The session's word list for a snapshot; None for the default one."""

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # training records them every N steps and with every frame it sends
     # (manual updates always record them)
     stats_every: int = Field(100, ge=1)
+    # live frames are summarised in a helper process (see framebuilder.py);
+    # off: the training thread builds them, costing it ~2 ms a frame
+    frame_process: bool = True
     # extra Origins allowed to open the stream ("*" = any); same-origin always is
     allowed_origins: Annotated[list[str], NoDecode] = []
 

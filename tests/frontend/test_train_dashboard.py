@@ -130,8 +130,17 @@ def test_scrubbing_back_shows_what_the_api_reports_for_that_step(train_page, liv
     box = page.get_by_test_id("scrub-input")
     box.fill(str(target))
     box.press("Enter")
-    page.wait_for_function(f"""() => {{ const e = document.querySelector('[data-testid=view-frame-step]');
-        return e && e.dataset.value === '{target - 1}' && window.__train.idle; }}""", timeout=15_000)
+    try:
+        page.wait_for_function(f"""() => {{ const e = document.querySelector('[data-testid=view-frame-step]');
+            return e && e.dataset.value === '{target - 1}' && window.__train.idle; }}""", timeout=15_000)
+    except Exception:
+        print("DEBUG target", target, page.evaluate("""() => { const t = window.__train, s = t.state; return {idle: t.idle,
+            view: s.view, status: s.status, pending: s.pending, shownUpdate: s.shown && s.shown.update,
+            shownStep: s.shown && s.shown.frame.step, last: s.series.lastStep, full: s.series.fullSteps,
+            info: document.querySelector('[data-testid=scrub-info]').textContent,
+            box: document.querySelector('[data-testid=scrub-input]').value}; }"""))
+        print("DEBUG api", api(live_server, sid(page))["step"], api(live_server, f"{sid(page)}/history")["full_steps"][-3:])
+        raise
     drawn(page)
     s = sid(page)
     frame = api(live_server, f"{s}/frame")

@@ -179,6 +179,12 @@ def test_history_since_until_max_points(client, sid):
     assert steps(since=10, until=40, max_points=10) == list(range(13, 41, 3))  # thinned, newest kept
     assert steps(max_points=7) == list(range(6, 61, 9))
     assert client.get(url, params={"until": -1}).status_code == 422
+    # thinning keeps the sparse points that carry statistics (here every 100th step)
+    post(client, sid, "train", {"steps": 190})
+    thin = client.get(url, params={"max_points": 20}).json()["points"]
+    assert len(thin) <= 20 and thin[-1]["step"] == 250
+    assert [p["step"] for p in thin if p["saturated"] is not None] == [100, 200]
+    assert steps(max_points=1) == [250] and len(steps(max_points=3)) == 3
 
 
 def test_lr_changes_across_the_decay(client):

@@ -159,6 +159,39 @@ def test_frame_after_pause_shows_the_last_step(client, sid):
     g = client.get(f"/api/sessions/{sid}/frame").json()  # the same over HTTP
     assert g["step"] == f["step"] and g["loss"] == f["loss"] and g["tanh"] == f["tanh"]
 
+def test_showing_an_update_again_keeps_its_val_loss(client, sid):
+    """The dashboard shows the newest update whole after a pause by seeking
+    to the step before it and applying it again: that replays the same
+    update, and the val loss measured at it must survive."""
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        ws.send_text(json.dumps({"cmd": "play", "fps": 100, "steps_per_frame": 5, "val_every": 5}))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            kind, f = recv(ws)
+            if kind == "frame" and f["step"] >= 12:
+                break
+        ws.send_text(json.dumps({"cmd": "pause"}))
+        while recv(ws)[0] != "reply":
+            pass
+    before = {p["step"]: p for p in client.get(f"/api/sessions/{sid}/history").json()["points"]}
+    n = max(s for s, p in before.items() if p["val_loss"] is not None)
+    assert n % 5 == 0 and n >= 10
+    assert client.post(f"/api/sessions/{sid}/seek", json={"step": n - 1}).status_code == 200
+    assert client.post(f"/api/sessions/{sid}/update").json()["step"] == n
+    after = {p["step"]: p for p in client.get(f"/api/sessions/{sid}/history").json()["points"]}
+    assert max(after) == n  # the steps after n are another future now
+    assert after[n]["val_loss"] == before[n]["val_loss"] and after[n - 5]["val_loss"] == before[n - 5]["val_loss"]
+    assert after[n]["loss"] == pytest.approx(before[n]["loss"], rel=1e-6)  # atomic forward, fused before
+    # a new batch drawn after the seek is another update at n: its own point, no val loss yet
+    assert client.post(f"/api/sessions/{sid}/seek", json={"step": n - 1}).status_code == 200
+    assert client.post(f"/api/sessions/{sid}/forward").status_code == 200
+    assert client.post(f"/api/sessions/{sid}/backward", json={"mode": "fused"}).status_code == 200
+    assert client.post(f"/api/sessions/{sid}/update").json()["step"] == n
+    last = client.get(f"/api/sessions/{sid}/history").json()["points"][-1]
+    assert last["step"] == n and last["loss"] != before[n]["loss"] and last["val_loss"] is None
+
+
 def test_disconnect_stops_training(client, sid):
     with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
         ws.send_text(json.dumps({"cmd": "play"}))

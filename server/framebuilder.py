@@ -1,0 +1,218 @@
+"""Live frames built in a helper process, so that they cost training a copy.
+
+Why a process: a frame is ~40 small torch ops plus ~1 ms of text
+formatting, ~2 ms in all. Built by the training thread it took 4-9% of the
+training speed at 20-60 frames/s; built by another thread of the server it
+is worse, as the two threads then trade the GIL on every torch op. A
+process has its own GIL: the trainer only packs the frame's tensors into
+one buffer per dtype (~0.1 ms), and the frame is summarised on the other
+core while training goes on.
+
+Protocol, over the helper's stdin/stdout: [uint32 LE length][pickle] each
+way. A job is (meta, {dtype: bytes}); an answer is ("ok", frame, stats) or
+("error", text). Jobs are answered in order. The helper is started on the
+first live frame; until it answers (~1-2 s, importing torch), and if it ever
+dies, frames are built in-process as before: same bytes, only slower."""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future
+from pathlib import Path
+
+import torch
+
+from . import frames
+
+log = logging.getLogger("server.framebuilder")
+LEN = struct.Struct("<I")
+MAX_IN_FLIGHT = 2  # jobs queued at the helper: more would only make frames late
+ROOT = Path(__file__).resolve().parents[1]  # the folder holding the server package
+
+
+# ---- packing: a FrameSource <-> (meta, buffers) ---------------------------
+def pack(src: frames.FrameSource, nodes: list[str], fmt: str) -> bytes:
+    """A live FrameSource as one message. Tensors shared by several names
+    (a parameter is in `values` and `params`) are sent once, so the helper's
+    summaries batch them exactly as the in-process build does."""
+    tables = {"values": src.values, "grads": src.grads, "params": src.params,
+              "bn": {"running_mean": src.running_mean, "running_var": src.running_var}}
+    slot: dict[int, int] = {}  # id(tensor) -> index in `tensors`
+    tensors: list[torch.Tensor] = []
+    refs = {}
+    for tname, table in tables.items():
+        refs[tname] = {}
+        for name, t in table.items():
+            if id(t) not in slot:
+                slot[id(t)] = len(tensors)
+                tensors.append(t.detach())
+            refs[tname][name] = slot[id(t)]
+    layout, by_dtype = [], {}
+    for t in tensors:
+        key = str(t.dtype).removeprefix("torch.")
+        group = by_dtype.setdefault(key, [])
+        offset = sum(x.numel() for x in group)
+        group.append(t)
+        layout.append((key, tuple(t.shape), offset, t.numel()))
+    bufs = {k: torch.cat([x.reshape(-1) for x in g]).numpy().tobytes() for k, g in by_dtype.items()}
+    meta = {"step": src.step, "loss": src.loss, "lr": src.lr, "mode": src.mode, "playing": src.playing,
+            "computed": src.computed, "remaining": src.remaining, "steps_per_sec": src.steps_per_sec,
+            "layout": layout, "refs": refs, "nodes": list(nodes), "fmt": fmt}
+    return pickle.dumps((meta, bufs), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(message: bytes) -> tuple[frames.FrameSource, list[str], str]:
+    meta, bufs = pickle.loads(message)
+    flat = {k: torch.frombuffer(bytearray(b), dtype=getattr(torch, k)) if b else None for k, b in bufs.items()}
+    tensors = [flat[k][off:off + n].view(shape) for k, shape, off, n in meta["layout"]]
+    table = {tname: {name: tensors[i] for name, i in refs.items()} for tname, refs in meta["refs"].items()}
+    src = frames.FrameSource(
+        step=meta["step"], loss=meta["loss"], lr=meta["lr"], mode=meta["mode"], playing=meta["playing"],
+        computed=meta["computed"], remaining=meta["remaining"], values=table["values"], grads=table["grads"],
+        params=table["params"], running_mean=table["bn"]["running_mean"],
+        running_var=table["bn"]["running_var"], steps_per_sec=meta["steps_per_sec"])
+    return src, meta["nodes"], meta["fmt"]
+
+
+def frame_stats(d: dict) -> tuple[float | None, dict[str, float | None]]:
+    """What the history keeps of a live frame: saturation and update:data ratios."""
+    sat = d["tanh"]["saturated"] if d["tanh"] else None
+    return sat, {k: v["update_data_log10"] for k, v in d["params"].items()}
+
+
+# ---- the helper process ----------------------------------------------------
+def _read(stream) -> bytes | None:
+    head = stream.read(LEN.size)
+    if len(head) < LEN.size:
+        return None
+    (n,) = LEN.unpack(head)
+    body = stream.read(n)
+    return body if len(body) == n else None
+
+
+def _write(stream, payload: bytes) -> None:
+    stream.write(LEN.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def helper_main() -> None:
+    torch.set_num_threads(1)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but answers may reach the pipe
+    _write(out, pickle.dumps(("ready",)))
+    while (msg := _read(inp)) is not None:
+        stats = []
+        try:
+            src, nodes, fmt = unpack(msg)
+            frame = frames.build(src, nodes, fmt, lambda d: stats.append(frame_stats(d)))
+            answer = ("ok", frame, stats[0])
+        except Exception as err:  # noqa: BLE001 - goes back to the one who asked
+            answer = ("error", f"{type(err).__name__}: {err}")
+        _write(out, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+# ---- the server's side -------------------------------------------------------
+class FrameBuilder:
+    """One helper process for the whole server, started on first use.
+
+    `submit` returns a Future of (frame, stats), or None when the helper
+    cannot take the job now (not started yet, busy, or dead): the caller
+    then builds in-process or waits for a later step."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._proc: subprocess.Popen | None = None
+        self._ready = threading.Event()
+        self._lock = threading.Lock()  # guards _pending and writes to the pipe
+        self._pending: deque[Future] = deque()
+        self._dead = False
+        self.error: str | None = None  # why the helper stopped, if it did
+        self.built = 0  # frames the helper has built
+
+    @property
+    def alive(self) -> bool:
+        return self._ready.is_set() and not self._dead
+
+    def start(self) -> None:
+        """Start the helper (returns at once; a no-op when started)."""
+        with self._lock:
+            if not self.enabled or self._proc is not None:
+                return
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+            self._proc = subprocess.Popen([sys.executable, "-m", "server.framebuilder"], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, env=env, cwd=ROOT)
+        threading.Thread(target=self._reader, name="frame-builder-reader", daemon=True).start()
+
+    def submit(self, src: frames.FrameSource, nodes: list[str], fmt: str) -> Future | None:
+        if not self.alive:
+            self.start()
+            return None
+        if len(self._pending) >= MAX_IN_FLIGHT:
+            return None
+        job = pack(src, nodes, fmt)  # outside the lock: trainers of other sessions go on
+        with self._lock:
+            if self._dead:
+                return None
+            fut: Future = Future()
+            try:
+                _write(self._proc.stdin, job)
+            except (OSError, ValueError) as err:  # the helper is gone
+                self._die(f"sending a job failed: {err}")
+                return None
+            self._pending.append(fut)
+            return fut
+
+    def _reader(self) -> None:
+        out = self._proc.stdout
+        first = _read(out)
+        if first is None:
+            with self._lock:
+                self._die("it exited while starting")
+            return
+        self._ready.set()
+        while (msg := _read(out)) is not None:
+            answer = pickle.loads(msg)
+            with self._lock:
+                fut = self._pending.popleft()
+            if answer[0] == "ok":
+                self.built += 1
+                fut.set_result(answer[1:])
+            else:
+                fut.set_exception(RuntimeError(f"frame helper: {answer[1]}"))
+        with self._lock:
+            self._die(f"it exited with code {self._proc.poll()}")
+
+    def _die(self, why: str) -> None:
+        # the caller holds _lock; waiting jobs fail, later ones build in-process
+        if not self._dead:
+            log.warning("frame helper stopped (%s): frames are built in the server process", why)
+        self._dead, self.error = True, why
+        while self._pending:
+            self._pending.popleft().set_exception(RuntimeError(f"frame helper stopped: {why}"))
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        with self._lock:
+            self._dead = True
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    helper_main()
