@@ -1,6 +1,7 @@
 """Live-training stream benchmark (prints, never asserts).
 
     python -m benchmarks.stream_bench [--seconds 0.5] [--rounds 15]
+    python -m benchmarks.stream_bench --compare-builders  # helper process vs in-thread frames
 
 1. headless: MLP.train_step (fused, one torch thread) in a plain loop, in
    this process, while the server's session is paused;
@@ -123,12 +124,13 @@ class Client:
         self.base = base
         self.sid = httpx.post(f"{base}/api/sessions").json()["id"]
         url = base.replace("http", "ws") + f"/api/sessions/{self.sid}/stream"
-        self.ws = connect(url, max_size=None, compression=None)
+        self._cm = connect(url, max_size=None, compression=None)
+        self.ws = self._cm.__enter__()
         self.ws.send(json.dumps({"cmd": "subscribe", "nodes": nodes}))
         recv_reply(self.ws, "subscribe")
 
     def close(self) -> None:
-        self.ws.close()
+        self._cm.__exit__(None, None, None)
         httpx.delete(f"{self.base}/api/sessions/{self.sid}")
 
 
@@ -136,8 +138,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=0.5, help="per window")
     p.add_argument("--rounds", type=int, default=15, help="alternations; medians are reported")
+    p.add_argument("--compare-builders", action="store_true",
+                   help="instead: frames from the helper process vs built by the training thread")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.compare_builders:
+        compare_builders(rounds=max(args.rounds, 10), seconds=args.seconds)
+        return
     proc, base = start_server()
     clients = {"20 fps": 20, "30 fps": 30, "60 fps": 60}
     # per client and round: (served wall/s, served CPU/s, headless wall/s, headless CPU/s)
@@ -172,6 +179,32 @@ def main() -> None:
         print(f"{'served, ' + k + ' client':24}{med(x[0] for x in v):10.0f}{med(x[2] for x in v):12.0f}"
               f"{med(x[0] / x[2] for x in v):12.3f}{med(x[1] / x[3] for x in v):11.3f}   (target >= 0.90)")
     print(f"frames to one client: {med(frames_per_s):.0f}/s (cap 240, 1 step a frame; target >= 200)")
+
+
+def compare_builders(rounds: int, seconds: float) -> None:
+    """Frames from the helper process against frames built by the training
+    thread (BPN_FRAME_PROCESS=false): two servers, windows alternating."""
+    servers = {}
+    try:
+        for name, flag in (("helper", "true"), ("in-process", "false")):
+            os.environ["BPN_FRAME_PROCESS"] = flag
+            servers[name] = start_server()
+        os.environ.pop("BPN_FRAME_PROCESS")
+        conns = {(n, f): Client(base, ["h", "logits"]) for n, (_, base) in servers.items() for f in (20, 60)}
+        served(conns["helper", 20].ws, servers["helper"][0].pid, 2.5, {"fps": 20, "steps_per_frame": 10})
+        ratios: dict[tuple, list[float]] = {k: [] for k in conns}
+        for _ in range(rounds):
+            for (name, fps), c in conns.items():
+                h = headless(seconds)[0]
+                w = served(c.ws, servers[name][0].pid, seconds, {"fps": fps, "steps_per_frame": 10})[0]
+                ratios[name, fps].append(w / h)
+        print(f"frames built by the helper process vs by the training thread; medians of {rounds} rounds")
+        for (name, fps), v in ratios.items():
+            print(f"  {name:12}{fps:4d} fps client   ratio {statistics.median(v):.3f}")
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait()
 
 
 if __name__ == "__main__":
