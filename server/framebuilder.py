@@ -53,12 +53,12 @@ def pack(src: frames.FrameSource, nodes: list[str], fmt: str) -> bytes:
                 slot[id(t)] = len(tensors)
                 tensors.append(t.detach())
             refs[tname][name] = slot[id(t)]
-    layout, by_dtype = [], {}
+    layout, by_dtype, ends = [], {}, {}
     for t in tensors:
         key = str(t.dtype).removeprefix("torch.")
-        group = by_dtype.setdefault(key, [])
-        offset = sum(x.numel() for x in group)
-        group.append(t)
+        by_dtype.setdefault(key, []).append(t)
+        offset = ends.get(key, 0)
+        ends[key] = offset + t.numel()
         layout.append((key, tuple(t.shape), offset, t.numel()))
     bufs = {k: torch.cat([x.reshape(-1) for x in g]).numpy().tobytes() for k, g in by_dtype.items()}
     meta = {"step": src.step, "loss": src.loss, "lr": src.lr, "mode": src.mode, "playing": src.playing,

@@ -96,8 +96,8 @@ class History:
                 return []
             return seq[::-1][::math.ceil(len(seq) / n)][::-1] if len(seq) > n else seq
         first, last = self.steps[idx.start], self.steps[idx.stop - 1]
-        sampled = sorted(bisect_right(self.steps, s) - 1 for s in list(self.extra) if first <= s <= last)
         # list(): live training adds to the dict meanwhile (one C call, atomic)
+        sampled = sorted(bisect_right(self.steps, s) - 1 for s in list(self.extra) if first <= s <= last)
         sampled = even(sampled, max_points // 2)  # at most half the budget
         rest = even(idx, max_points - len(sampled))
         return sorted(set(rest).union(sampled))[-max_points:]

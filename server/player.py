@@ -95,10 +95,10 @@ class Player:
         step = latest[0]
         with self._req_lock:
             ready = [r for r in self._requests if step >= r[0]]
-        builder = self.session.builder
+        builder, src = self.session.builder, self.source(latest)
         for req in ready:
             _, nodes, fmt, fut = req
-            job = None if builder is None else builder.submit(self.source(latest), nodes, fmt)
+            job = None if builder is None else builder.submit(src, nodes, fmt)
             if job is None and builder is not None and builder.alive:
                 continue  # the helper is busy: serve this request after a later step
             with self._req_lock:
@@ -109,7 +109,7 @@ class Player:
             if not fut.set_running_or_notify_cancel():
                 continue  # its connection closed meanwhile
             try:  # no helper (yet): build here, between two steps
-                fut.set_result((step, frames.build(self.source(latest), nodes, fmt, self._record)))
+                fut.set_result((step, frames.build(src, nodes, fmt, self._record)))
             except Exception as err:  # noqa: BLE001 - goes to the one who asked
                 fut.set_exception(err)
 

@@ -10,8 +10,8 @@ from model.data import DataError, parse_words
 
 from . import snapshots
 from .datasets import DEFAULT, DatasetStore
-from .framebuilder import FrameBuilder
 from .errors import NotFound, TooMany, Unprocessable
+from .framebuilder import FrameBuilder
 from .player import pause
 from .schemas import SessionCreate, SnapshotPublic
 from .session import Session

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from model import MLP, Config
-from model.mlp import FUSED_ORDER
 from server import frames
 from server.framebuilder import FrameBuilder, frame_stats, pack, unpack
+from server.player import Player
 from server.session import Session
 from server.settings import Settings
 from tests.server.conftest import make_client
@@ -25,11 +25,7 @@ def live_source(dtype: str, steps: int = 3) -> frames.FrameSource:
     s = Session("t" * 22, MLP(Config(dtype=dtype, n_hidden=16)), "default", Settings())
     for _ in range(steps):
         loss, cache, grads, lr = s.train_one()
-    m = s.mlp
-    return frames.FrameSource(step=m.step, loss=loss, lr=lr, mode="fused", playing=True,
-                              computed=list(FUSED_ORDER), remaining=[], values={**m.params, **cache},
-                              grads=grads, params=m.params, running_mean=m.running_mean,
-                              running_var=m.running_var, steps_per_sec=1234.5)
+    return Player(s).source((s.mlp.step, loss, lr, cache, grads))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
