@@ -29,7 +29,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.live import start_server  # noqa: E402
+from benchmarks.live import TICK, start_server, thread_cpu  # noqa: E402
 
 from model import MLP, Config  # noqa: E402
 
@@ -54,23 +54,11 @@ def headless(seconds: float) -> float:
 
 
 STATS = "() => { const t = window.__train; return {...t.stats, panels: {...t.stats.panels}}; }"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _cpu(path: str) -> float:
     fields = open(path).read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds used so far by each thread of a process."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            out[tid] = _cpu(f"/proc/{pid}/task/{tid}/stat")
-        except FileNotFoundError:  # the thread just ended
-            pass
-    return out
 
 
 def browser_cpu() -> float:
@@ -107,7 +95,7 @@ def dashboard(page, base: str, sid: str, seconds: float, pid: int, warmup: float
     trainer = max(c1[t] - c0.get(t, 0.0) for t in c1)  # the busiest thread
     return {
         "steps": (s1 - s0) / dt,
-        "cpu_steps": (s1 - s0) / max(trainer, 1 / TICK),  # per CPU second of the trainer thread
+        "cpu_steps": (s1 - s0) / max(trainer, 1 / TICK),  # per CPU second of the trainer
         "trainer_cores": trainer / dt,
         "browser_cores": (b1 - b0) / dt,
         "redraws": (p1["redraws"] - p0["redraws"]) / dt,

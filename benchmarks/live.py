@@ -1,4 +1,4 @@
-"""Start the real server on a free loopback port, for the benchmarks."""
+"""The real server on a free loopback port, and the CPU time of its threads, for the benchmarks."""
 from __future__ import annotations
 
 import os
@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -20,7 +21,8 @@ def free_port() -> int:
 
 
 def start_server(timeout: float = 60) -> tuple[subprocess.Popen, str]:
-    """(process, base URL) of `python -m server` once /api/health answers."""
+    """(process, base URL) of `python -m server` once /api/health answers
+    and its training process runs."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port), "--no-open"],
@@ -29,9 +31,40 @@ def start_server(timeout: float = 60) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+            r = httpx.get(f"{base}/api/health", timeout=1)
+            if r.status_code == 200 and r.json()["training"] != "starting":  # its training process too
                 return proc, base
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("server did not start")
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each thread of a process and of its
+    children (the server trains in a child process)."""
+    out = {}
+    for p in (pid, *children(pid)):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except FileNotFoundError:  # the child just ended
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # the thread just ended
+                continue
+            out[tid] = (int(fields[11]) + int(fields[12])) / TICK
+    return out

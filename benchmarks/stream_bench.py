@@ -2,10 +2,12 @@
 
     python -m benchmarks.stream_bench [--seconds 0.5] [--rounds 15]
     python -m benchmarks.stream_bench --compare-builders  # helper process vs in-thread frames
+    python -m benchmarks.stream_bench --compare-trainers  # training process vs training thread
 
 1. headless: MLP.train_step (fused, one torch thread) in a plain loop, in
    this process, while the server's session is paused;
-2. served: a real uvicorn subprocess trains the same config live while one
+2. served: a real uvicorn subprocess trains the same config live (in its
+   training process, server/trainer.py) while one
    WebSocket client reads frames at browser speed (20 fps, a little above
    the dashboard's default of 15; 30 fps, the play command's default; and 60 fps, a
    display's refresh rate; 10 steps a frame; two subscribed tensors in
@@ -17,7 +19,8 @@ This machine's speed drifts by +-30% over seconds (other tenants of the
 host), so headless and served windows are short and alternate: each served
 window is divided by the headless window just before it, and the median of
 those ratios is reported. Rates are also given per CPU-second of the
-training thread (read from /proc): the speed with a core of one's own.
+training thread (the busiest thread of the server and its child
+processes, read from /proc): the speed with a core of one's own.
 """
 from __future__ import annotations
 
@@ -37,11 +40,10 @@ from websockets.sync.client import connect
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.live import start_server  # noqa: E402
+from benchmarks.live import TICK, start_server, thread_cpu  # noqa: E402
 
 from model import MLP, Config  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 STEP = re.compile(rb'^\{"type":"frame","step":(\d+)')
 
 
@@ -62,19 +64,6 @@ def headless(seconds: float) -> tuple[float, float]:
     return n / (time.perf_counter() - t0), n / (time.thread_time() - c0)
 
 
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds used so far by each thread of a process."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # the thread just ended
-            continue
-        out[tid] = (int(fields[11]) + int(fields[12])) / TICK
-    return out
 
 
 def frame_step(msg) -> int | None:
@@ -139,15 +128,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=0.5, help="per window")
     p.add_argument("--rounds", type=int, default=15, help="alternations; medians are reported")
+    p.add_argument("--fps", type=int, nargs="+", default=[20, 30, 60], help="the clients' frame rates")
     p.add_argument("--compare-builders", action="store_true",
-                   help="instead: frames from the helper process vs built by the training thread")
+                   help="instead: frames from the helper process vs built where training runs")
+    p.add_argument("--compare-trainers", action="store_true",
+                   help="instead: training in its own process vs in a thread of the server")
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.compare_builders:
-        compare_builders(rounds=max(args.rounds, 10), seconds=args.seconds)
+        compare("BPN_FRAME_PROCESS", ("helper", "in-process"), max(args.rounds, 10), args.seconds)
+        return
+    if args.compare_trainers:
+        compare("BPN_TRAIN_PROCESS", ("train process", "train thread"), max(args.rounds, 10), args.seconds)
         return
     proc, base = start_server()
-    clients = {"20 fps": 20, "30 fps": 30, "60 fps": 60}
+    clients = {f"{f} fps": f for f in args.fps}
     # per client and round: (served wall/s, served CPU/s, headless wall/s, headless CPU/s)
     runs: dict[str, list[tuple]] = {k: [] for k in clients}
     frames_per_s = []
@@ -155,7 +150,8 @@ def main() -> None:
         conn = {k: Client(base, ["h", "logits"]) for k in clients}
         fast = Client(base, [])
         # the first play starts the frame helper process (~1.5 s): not measured
-        served(conn["20 fps"].ws, proc.pid, 2.5, {"fps": 20, "steps_per_frame": 10})
+        first = next(iter(conn.values()))
+        served(first.ws, proc.pid, 2.5, {"fps": 20, "steps_per_frame": 10})
         for r in range(args.rounds):
             for k, fps in clients.items():
                 hw, hc = headless(args.seconds)
@@ -182,26 +178,27 @@ def main() -> None:
     print(f"frames to one client: {med(frames_per_s):.0f}/s (cap 240, 1 step a frame; target >= 200)")
 
 
-def compare_builders(rounds: int, seconds: float) -> None:
-    """Frames from the helper process against frames built by the training
-    thread (BPN_FRAME_PROCESS=false): two servers, windows alternating."""
+def compare(env: str, names: tuple[str, str], rounds: int, seconds: float) -> None:
+    """Two servers, `env` true in the first and false in the second; their
+    ratios against the same alternating headless windows."""
     servers = {}
     try:
-        for name, flag in (("helper", "true"), ("in-process", "false")):
-            os.environ["BPN_FRAME_PROCESS"] = flag
+        for name, flag in zip(names, ("true", "false")):
+            os.environ[env] = flag
             servers[name] = start_server()
-        os.environ.pop("BPN_FRAME_PROCESS")
+        os.environ.pop(env)
         conns = {(n, f): Client(base, ["h", "logits"]) for n, (_, base) in servers.items() for f in (20, 60)}
-        served(conns["helper", 20].ws, servers["helper"][0].pid, 2.5, {"fps": 20, "steps_per_frame": 10})
+        for name in names:  # warm both up
+            served(conns[name, 20].ws, servers[name][0].pid, 2.5, {"fps": 20, "steps_per_frame": 10})
         ratios: dict[tuple, list[float]] = {k: [] for k in conns}
         for _ in range(rounds):
             for (name, fps), c in conns.items():
                 h = headless(seconds)[0]
                 w = served(c.ws, servers[name][0].pid, seconds, {"fps": fps, "steps_per_frame": 10})[0]
                 ratios[name, fps].append(w / h)
-        print(f"frames built by the helper process vs by the training thread; medians of {rounds} rounds")
+        print(f"{env}=true ({names[0]}) vs false ({names[1]}); medians of {rounds} rounds")
         for (name, fps), v in ratios.items():
-            print(f"  {name:12}{fps:4d} fps client   ratio {statistics.median(v):.3f}")
+            print(f"  {name:16}{fps:4d} fps client   ratio {statistics.median(v):.3f}")
     finally:
         for proc, _ in servers.values():
             proc.terminate()

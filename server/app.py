@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         janitor = asyncio.create_task(expire_idle())
+        store.start_helpers()
         yield
         janitor.cancel()
         store.close_all()  # stop live-training threads before the process exits

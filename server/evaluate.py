@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from .errors import Conflict
 from .schemas import HistoryPublic, SamplePublic, SamplesPublic, SplitLossesPublic
-from .session import Session, locked
+from .session import Session, locked, reads_history
 
 
-@locked
+@reads_history
 def history(s: Session, since: int = -1, max_points: int | None = None,
             until: int | None = None) -> HistoryPublic:
     h = s.history

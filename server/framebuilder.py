@@ -129,7 +129,11 @@ class FrameBuilder:
         self.enabled = enabled
         self._proc: subprocess.Popen | None = None
         self._ready = threading.Event()
-        self._lock = threading.Lock()  # guards _pending and writes to the pipe
+        # the reader never waits for a writer: a writer may block on a full
+        # pipe until the helper reads, and the helper may be blocked writing
+        # an answer until the reader reads
+        self._wlock = threading.Lock()  # held while writing a job
+        self._lock = threading.Lock()  # guards _pending and _dead; never held across I/O
         self._pending: deque[Future] = deque()
         self._dead = False
         self.error: str | None = None  # why the helper stopped, if it did
@@ -141,7 +145,7 @@ class FrameBuilder:
 
     def start(self) -> None:
         """Start the helper (returns at once; a no-op when started)."""
-        with self._lock:
+        with self._wlock:
             if not self.enabled or self._proc is not None:
                 return
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -156,25 +160,34 @@ class FrameBuilder:
             return None
         if len(self._pending) >= MAX_IN_FLIGHT:
             return None
-        job = pack(src, nodes, fmt)  # outside the lock: trainers of other sessions go on
-        with self._lock:
-            if self._dead:
-                return None
-            fut: Future = Future()
+        # packed outside the lock: trainers of other sessions go on
+        return self.submit_packed(pack(src, nodes, fmt))
+
+    def submit_packed(self, job: bytes) -> Future | None:
+        """As submit, for a job packed already (by the training process)."""
+        if not self.alive:
+            self.start()
+            return None
+        if len(self._pending) >= MAX_IN_FLIGHT:
+            return None
+        fut: Future = Future()
+        with self._wlock:
+            with self._lock:  # queued before it is sent: the answer may come at once
+                if self._dead:
+                    return None
+                self._pending.append(fut)
             try:
                 _write(self._proc.stdin, job)
             except (OSError, ValueError) as err:  # the helper is gone
                 self._die(f"sending a job failed: {err}")
                 return None
-            self._pending.append(fut)
-            return fut
+        return fut
 
     def _reader(self) -> None:
         out = self._proc.stdout
         first = _read(out)
         if first is None:
-            with self._lock:
-                self._die("it exited while starting")
+            self._die("it exited while starting")
             return
         self._ready.set()
         while (msg := _read(out)) is not None:
@@ -186,16 +199,17 @@ class FrameBuilder:
                 fut.set_result(answer[1:])
             else:
                 fut.set_exception(RuntimeError(f"frame helper: {answer[1]}"))
-        with self._lock:
-            self._die(f"it exited with code {self._proc.poll()}")
+        self._die(f"it exited with code {self._proc.poll()}")
 
     def _die(self, why: str) -> None:
-        # the caller holds _lock; waiting jobs fail, later ones build in-process
-        if not self._dead:
-            log.warning("frame helper stopped (%s): frames are built in the server process", why)
-        self._dead, self.error = True, why
-        while self._pending:
-            self._pending.popleft().set_exception(RuntimeError(f"frame helper stopped: {why}"))
+        """Waiting jobs fail; later ones are built in-process."""
+        with self._lock:
+            if not self._dead:
+                log.warning("frame helper stopped (%s): frames are built in the server process", why)
+            self._dead, self.error = True, why
+            waiting, self._pending = list(self._pending), deque()
+        for fut in waiting:
+            fut.set_exception(RuntimeError(f"frame helper stopped: {why}"))
 
     def close(self) -> None:
         proc = self._proc

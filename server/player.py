@@ -1,4 +1,6 @@
-"""Live training: one worker thread per playing session, at full speed.
+"""Live training in a thread of the server, at full speed: where sessions
+train when the training process (trainer.py, remote.py) is turned off, not
+ready yet, or dead. `play` and `pause` choose and stop either kind.
 
 The worker steps the model under the session lock. Frames are made only
 when a sender asks for one (its client is due a frame): the worker packs
@@ -14,9 +16,8 @@ import threading
 import time
 from concurrent.futures import Future
 
-from model.mlp import FUSED_ORDER
-
-from . import framebuilder, frames
+from . import framebuilder, frames, stepping
+from .remote import RemotePlayer
 
 YIELD_SLEEP = 0.0005  # seconds the worker waits for a waiter to take the lock
 SPEED_WINDOW = 0.5  # seconds over which steps/s is measured
@@ -130,20 +131,25 @@ class Player:
 
     def source(self, latest: tuple) -> frames.FrameSource:
         """A frame source for the step just taken: (step, loss, lr, cache, grads)."""
-        step, loss, lr, cache, grads = latest
-        m = self.session.mlp
-        return frames.FrameSource(
-            step=step, loss=loss, lr=lr, mode="fused", playing=self.alive, computed=list(FUSED_ORDER),
-            remaining=[], values={**m.params, **cache}, grads=grads, params=m.params,
-            running_mean=m.running_mean, running_var=m.running_var, steps_per_sec=self.steps_per_sec)
+        return stepping.live_source(self.session.mlp, latest, self.alive, self.steps_per_sec)
 
 
 def play(session, val_every: int = 0) -> None:
-    """Start live training (a no-op when it already runs)."""
+    """Start live training (a no-op when it already runs): in the training
+    process when it runs (remote.py), else in a thread of this one."""
     with session.lock:
         session._touch()
+        session.drain()
         if session.playing:
             return
+        proc = session.trainer
+        if proc is not None and proc.alive:
+            session.player = RemotePlayer(session, proc, val_every)
+            try:
+                session.player.start()
+                return
+            except RuntimeError:  # it died just now: train here
+                pass
         session.player = Player(session, val_every)
         session.player.start()
 

@@ -35,6 +35,9 @@ class Strict(BaseModel):
 
 class HealthPublic(BaseModel):
     status: Literal["ok"] = "ok"
+    training: Literal["process", "starting", "thread"] = Field(
+        "thread", description="where live training runs: in its own process, in a thread of the server "
+        "while that process starts (~1.5 s after launch), or in a thread (turned off, or it died)")
 
 
 class ErrorPublic(BaseModel):

@@ -8,13 +8,13 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections import deque
 
 from model import MLP
-from model.diagnostics import param_stats, tanh_stats
+from model.diagnostics import tanh_stats
 from model.graph import BY_NAME, DATA, PARAMS, branches
-from model.mlp import FUSED_ORDER
 
-from . import frames
+from . import frames, stepping
 from .errors import Conflict, NotFound, Unprocessable
 from .history import History
 from .schemas import (MAX_TRAIN_STEPS, BackwardResult, ConfigPublic, ForwardResult, SessionState,
@@ -50,15 +50,32 @@ class SessionLock:
     def acquire_quiet(self):
         self._lock.acquire()
 
+    def try_acquire(self) -> bool:
+        return self._lock.acquire(blocking=False)
+
     def release(self):
         self._lock.release()
 
 
 def locked(fn):
+    """Locked, with the model brought up to date if it trains in the training process."""
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
         with self.lock:
             self._touch()
+            self.drain()
+            self.sync()
+            return fn(self, *args, **kwargs)
+    return wrapper
+
+
+def reads_history(fn):
+    """Locked, with the history up to date (the model may lag while training live)."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            self._touch()
+            self.drain()
             return fn(self, *args, **kwargs)
     return wrapper
 
@@ -69,39 +86,39 @@ def mutating(fn):
     def wrapper(self, *args, **kwargs):
         with self.lock:
             self._touch()
+            self.drain()
             if self.playing:
                 raise Conflict(f"session is training live: pause it first, then {fn.__name__}")
             return fn(self, *args, **kwargs)
     return wrapper
 
 
-def update_ratios(params, grads, lr) -> dict[str, float | None]:
-    return {k: v["update_data_log10"] for k, v in param_stats(params, grads, lr).items()}
-
-
 class Session:
-    def __init__(self, sid: str, mlp: MLP, dataset_id: str, settings: Settings, builder=None):
+    def __init__(self, sid: str, mlp: MLP, dataset_id: str, settings: Settings, builder=None, trainer=None):
         self.id, self.mlp, self.dataset_id, self.settings = sid, mlp, dataset_id, settings
         self.builder = builder  # a server.framebuilder.FrameBuilder for live frames, or None
+        self.trainer = trainer  # a server.remote.TrainerProcess to train live in, or None
         self.lock = SessionLock()
         self.history = History(settings.history_max_points, settings.history_full_steps,
                                settings.history_max_bytes)
         self.last_loss: float | None = None
         self.last_used = time.monotonic()
         self.connections = 0  # open streams: a watched session never expires
-        self.player = None  # a server.player.Player while training live
+        self.player = None  # a server.player.Player or server.remote.RemotePlayer while training live
+        # what the training process sent (history points, frame statistics),
+        # applied by whoever holds the lock next (see remote.py)
+        self._inbox: deque[tuple] = deque()
         self.closed = False
         # True when the generator moved since the last snapshot other than by a
         # fused step (a forward, a seek): replay from that snapshot would differ
         self._dirty = False
-        # the last fused step (step, loss, cache, grads, lr): `MLP.train_step`
+        # the last fused step (step, loss, lr, cache, grads): `MLP.train_step`
         # clears `mlp.values`, so paused frames are built from this; only the
         # newest step is kept, and anything else that moves the model drops it
         self._trained: tuple | None = None
         # set by seek(n): the next update, if nothing else moves the model
         # first, is update n+1 again (same parameters, same batch)
         self._replays: int | None = None
-        self._vocab = "".join(mlp.vocab.chars)
         self.history.add_snapshot(mlp.step, self.light_state())
 
     # ---- bookkeeping ------------------------------------------------------
@@ -110,6 +127,48 @@ class Session:
         (forward, update, seek, import); the caller holds the lock."""
         self._trained = None
         self._replays = None
+
+    def post(self, item: tuple) -> None:
+        """("points", [Point]) or ("stats", step, saturated, ratios), from
+        another thread; applied now if the lock is free, else by its holder."""
+        self._inbox.append(item)
+        if self.lock.try_acquire():
+            try:
+                self.drain()
+            finally:
+                self.lock.release()
+
+    def drain(self) -> None:
+        """Apply what the training process sent; the caller holds the lock."""
+        while self._inbox:
+            item = self._inbox.popleft()
+            if item[0] == "points":
+                for point in item[1]:
+                    self.history.add_point(*point)
+                self.last_loss = item[1][-1][1]
+            else:
+                self.history.set_stats(*item[1:])
+
+    def sync(self) -> None:
+        """While training in the training process: take on its model as it
+        is now. The caller holds the lock."""
+        player = self.player
+        if player is not None and player.alive and hasattr(player, "sync"):
+            payload = player.sync()
+            self.drain()  # the points up to that step came first
+            if payload is not None:
+                self.take_remote(payload)
+
+    def take_remote(self, payload: dict) -> None:
+        """The training process's state of this session (at a sync or a pause)."""
+        self.model_changed()
+        self.mlp.load_state_dict(payload["state"])
+        if payload["loss"] is not None:
+            self.last_loss = payload["loss"]
+        for step, state in payload.get("snapshots", ()):
+            self.history.add_snapshot(step, state)
+        if payload.get("trained") is not None:  # paused frames show the last step
+            self._trained = payload["trained"]
 
     def _touch(self) -> None:
         if self.closed:
@@ -124,11 +183,7 @@ class Session:
         return 0.0 if self.playing or self.connections else now - self.last_used
 
     def light_state(self) -> dict:
-        """What `MLP.load_state_dict` needs, cloned: a seek target (~10 us)."""
-        m = self.mlp
-        return {"step": m.step, "params": {k: t.clone() for k, t in m.params.items()},
-                "running_mean": m.running_mean.clone(), "running_var": m.running_var.clone(),
-                "calibration": None, "generator": m.g.get_state(), "vocab": self._vocab}
+        return stepping.light_state(self.mlp)
 
     def config(self) -> ConfigPublic:
         c = self.mlp.cfg
@@ -188,7 +243,7 @@ class Session:
                            f"{len(m.remaining)} nodes remain (POST /api/sessions/{self.id}/backward)")
         lr = m.lr_at(m.step)
         sat = tanh_stats(m.values["h"])["saturated"]
-        ratios, loss = update_ratios(m.params, m.grads, lr), float(m.values["loss"])
+        ratios, loss = stepping.update_ratios(m.params, m.grads, lr), float(m.values["loss"])
         replayed = self._replays == m.step + 1
         self.model_changed()
         m.update()
@@ -203,23 +258,20 @@ class Session:
         m = self.mlp
         # drop the previous step's tensors before this step allocates its own
         self._trained = None
-        if self._dirty:
-            self.history.add_snapshot(m.step, self.light_state())
-            self._dirty = False
-        lr = m.lr_at(m.step)
-        loss, cache, grads = m.train_step("fused")
-        self._trained = (m.step, loss, cache, grads, lr)
-        sat = ratios = val = None
-        if m.step % self.settings.stats_every == 0:
-            sat = tanh_stats(cache["h"])["saturated"]
-            ratios = update_ratios(m.params, grads, lr)
-        if val_every and m.step % val_every == 0:
-            val = m.split_loss("val", "running")
-        self.history.add_point(m.step, loss, lr, sat, ratios, val)
+        self.before_training()
+        loss, cache, grads, lr, point = stepping.train_step(m, self.settings.stats_every, val_every)
+        self._trained = (m.step, loss, lr, cache, grads)
+        self.history.add_point(*point)
         if m.step % self.settings.snapshot_every == 0:
             self.history.add_snapshot(m.step, self.light_state())
         self.last_loss = loss
         return loss, cache, grads, lr
+
+    def before_training(self) -> None:
+        """Snapshot a step that replay could not rebuild; the caller holds the lock."""
+        if self._dirty:
+            self.history.add_snapshot(self.mlp.step, self.light_state())
+            self._dirty = False
 
     @mutating
     def train(self, steps: int) -> TrainResult:
@@ -282,11 +334,7 @@ class Session:
         t = self._trained
         if t is not None and not m.values and t[0] == m.step:
             # paused after training: show the step just taken, as live frames do
-            step, loss, cache, grads, lr = t
-            return frames.FrameSource(
-                step=step, loss=loss, lr=lr, mode="fused", playing=self.playing, computed=list(FUSED_ORDER),
-                remaining=[], values={**m.params, **cache}, grads=grads, params=m.params,
-                running_mean=m.running_mean, running_var=m.running_var)
+            return stepping.live_source(m, t, self.playing)
         atomic = m.mode == "atomic" and m.stepper is not None
         return frames.FrameSource(
             step=m.step, loss=self.last_loss, lr=m.lr_at(m.step), mode=m.mode, playing=self.playing,

@@ -13,6 +13,7 @@ from .datasets import DEFAULT, DatasetStore
 from .errors import NotFound, TooMany, Unprocessable
 from .framebuilder import FrameBuilder
 from .player import pause
+from .remote import TrainerProcess
 from .schemas import SessionCreate, SnapshotPublic
 from .session import Session
 from .settings import Settings
@@ -25,6 +26,14 @@ class SessionStore:
         self._lock = threading.Lock()
         # one helper process builds every session's live frames (framebuilder.py)
         self.builder = FrameBuilder(settings.frame_process)
+        # and live training runs in a process of its own (trainer.py)
+        self.trainer = TrainerProcess(settings.train_process)
+
+    def start_helpers(self) -> None:
+        """Start the helper processes now (~1.5 s each to be ready), so that
+        the first play finds them running."""
+        self.trainer.start()
+        self.builder.start()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -59,7 +68,7 @@ class SessionStore:
                      batch_size=body.batch_size, lr=body.lr, lr_decay_step=body.lr_decay_step,
                      seed=body.seed, dtype=body.dtype)
         sid = secrets.token_urlsafe(16)
-        session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.builder)
+        session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.builder, self.trainer)
         with self._lock:
             if len(self._sessions) >= cap:
                 raise TooMany(f"the server holds {cap} sessions, its limit")
@@ -73,10 +82,15 @@ class SessionStore:
             raise NotFound(f"no session {sid!r} to delete")
         self._close(s)
 
-    @staticmethod
-    def _close(s: Session) -> None:
+    def _close(self, s: Session) -> None:
         pause(s)
         s.closed = True
+        if s.id in self.trainer.known:  # the training process forgets its model
+            self.trainer.known.discard(s.id)
+            try:
+                self.trainer.send(("drop", s.id))
+            except RuntimeError:
+                pass  # it has stopped: nothing to forget
 
     def close_all(self) -> None:
         with self._lock:
@@ -85,6 +99,7 @@ class SessionStore:
         for s in all_:
             self._close(s)
         self.builder.close()
+        self.trainer.close()
 
     def words_of(self, s: Session) -> list[str] | None:
         """The session's word list for a snapshot; None for the default one."""

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # live frames are summarised in a helper process (see framebuilder.py);
     # off: the training thread builds them, costing it ~2 ms a frame
     frame_process: bool = True
+    # live training runs in a process of its own (see trainer.py); off: in a
+    # thread of the server, where it shares the GIL with everything else
+    train_process: bool = True
     # extra Origins allowed to open the stream ("*" = any); same-origin always is
     allowed_origins: Annotated[list[str], NoDecode] = []
 

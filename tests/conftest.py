@@ -44,7 +44,9 @@ def wait_healthy(base: str, proc: subprocess.Popen, log: str) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{Path(log).read_text()}")
         try:
-            if httpx.get(f"{base}/api/health", timeout=1.0).status_code == 200:
+            r = httpx.get(f"{base}/api/health", timeout=1.0)
+            # and the training process running: which way tests train is then not left to timing
+            if r.status_code == 200 and r.json()["training"] != "starting":
                 return
         except httpx.HTTPError:
             pass

@@ -1,7 +1,7 @@
 """The compute graph of the lecture, with shapes for a given config."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from model.graph import BACKWARD_ORDER, NODES, Dims, branches, consumers
 from model.mlp import FUSED_ORDER
@@ -14,8 +14,8 @@ router = APIRouter(prefix="/api", tags=["graph"])
 
 
 @router.get("/health", response_model=HealthPublic)
-def health() -> HealthPublic:
-    return HealthPublic()
+def health(request: Request) -> HealthPublic:
+    return HealthPublic(training=request.app.state.sessions.trainer.where)
 
 
 @router.get("/graph", response_model=GraphPublic, responses=deps.errors(404, 422))

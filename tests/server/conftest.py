@@ -17,10 +17,18 @@ def make_client(**settings) -> TestClient:
     return TestClient(create_app(Settings(**settings)))
 
 
+def ready(client: TestClient) -> TestClient:
+    """Once started (`with`): wait for the training process, so that live
+    training runs in it, not in the thread that stands in meanwhile."""
+    trainer = client.app.state.sessions.trainer
+    assert not trainer.enabled or trainer.wait_ready(60), trainer.error
+    return client
+
+
 @pytest.fixture(scope="module")
 def client():
     with make_client(max_sessions=200) as c:
-        yield c
+        yield ready(c)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ def post(client, sid, what, json=None, status=200):
 
 
 def test_health(client):
-    assert client.get("/api/health").json() == {"status": "ok"}
+    assert client.get("/api/health").json() == {"status": "ok", "training": "process"}
 
 
 def test_graph_default_and_other_config(client):

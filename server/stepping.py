@@ -1,0 +1,49 @@
+"""One live-training step and what the history records of it, shared by the
+training thread (player.py) and the training process (trainer.py), so both
+train and record exactly alike. Imports no web code: the training process
+loads it without FastAPI."""
+from __future__ import annotations
+
+from model import MLP
+from model.diagnostics import param_stats, tanh_stats
+from model.mlp import FUSED_ORDER
+
+from . import frames
+
+# (step, loss, lr, saturated, {param: update:data log10}, val_loss): History.add_point's arguments
+Point = tuple
+
+
+def update_ratios(params, grads, lr) -> dict[str, float | None]:
+    return {k: v["update_data_log10"] for k, v in param_stats(params, grads, lr).items()}
+
+
+def light_state(m: MLP) -> dict:
+    """What `MLP.load_state_dict` needs, cloned: a seek target (~10 us)."""
+    return {"step": m.step, "params": {k: t.clone() for k, t in m.params.items()},
+            "running_mean": m.running_mean.clone(), "running_var": m.running_var.clone(),
+            "calibration": None, "generator": m.g.get_state(), "vocab": "".join(m.vocab.chars)}
+
+
+def train_step(m: MLP, stats_every: int, val_every: int = 0):
+    """One fused SGD step: (loss, cache, grads, lr, point). Saturation and
+    update:data ratios cost ~30% of a step, so they are sampled every
+    `stats_every` steps; the val loss every `val_every` (0: never)."""
+    lr = m.lr_at(m.step)
+    loss, cache, grads = m.train_step("fused")
+    sat = ratios = val = None
+    if m.step % stats_every == 0:
+        sat = tanh_stats(cache["h"])["saturated"]
+        ratios = update_ratios(m.params, grads, lr)
+    if val_every and m.step % val_every == 0:
+        val = m.split_loss("val", "running")
+    return loss, cache, grads, lr, (m.step, loss, lr, sat, ratios, val)
+
+
+def live_source(m: MLP, trained: tuple, playing: bool, steps_per_sec: float | None = None) -> frames.FrameSource:
+    """A frame source for a fused step just taken: trained = (step, loss, lr, cache, grads)."""
+    step, loss, lr, cache, grads = trained
+    return frames.FrameSource(
+        step=step, loss=loss, lr=lr, mode="fused", playing=playing, computed=list(FUSED_ORDER),
+        remaining=[], values={**m.params, **cache}, grads=grads, params=m.params,
+        running_mean=m.running_mean, running_var=m.running_var, steps_per_sec=steps_per_sec)

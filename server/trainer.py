@@ -1,0 +1,236 @@
+"""Live training in a process of its own (`python -m server.trainer WAKE_FD`).
+
+Why: torch hands the GIL back on every op, so a training thread inside the
+server pays for whatever else the server does (the event loop, sends, the
+frame helper's answers), ~1 ms a frame and more, measured. In this process
+training shares its GIL with nothing: one thread, which steps every playing
+session in turn. It looks at its pipe only when the server has counted a
+message in a shared 8-byte word ("wake"): a select() between steps was
+measured to cost ~5% of the training speed, reading the word costs nothing.
+
+The server's side is remote.py. The server keeps the truth between plays;
+a play sends the session's state here, a pause sends it back (with the last
+step's tensors and the seek snapshots taken meanwhile). While playing, the
+steps' history points go back in batches every FLUSH seconds, and a frame
+request is answered with the step's tensors packed (framebuilder.pack): the
+server summarises them, not this process.
+
+Protocol, both ways: [uint32 LE length][pickle], as framebuilder.py.
+  server -> here: ("play", sid, init | None, state, opts), ("pause", rid, sid),
+                  ("sync", rid, sid), ("frame", rid, sid, min_step, nodes, fmt), ("drop", sid)
+  here -> server: ("ready",), ("reply", rid, payload), ("points", sid, [Point], steps/s),
+                  ("error", sid, text)"""
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import select
+import sys
+import time
+from collections import deque
+
+import torch
+
+from model import MLP
+
+from . import stepping
+from .framebuilder import LEN, pack
+
+FLUSH = 0.05  # seconds between batches of history points
+SPEED_WINDOW = 0.5  # seconds over which steps/s is measured
+
+
+class Pipe:
+    """Framed messages over two file descriptors, and the wake counter the
+    server bumps before and after writing each message (before: so a long
+    one is read while it is written; after: so none is left unread)."""
+
+    def __init__(self, fd_in: int, fd_out: int, wake_fd: int):
+        self.fd_in, self.fd_out, self._buf = fd_in, fd_out, bytearray()
+        self._wake = mmap.mmap(wake_fd, 8)
+        self.wake = memoryview(self._wake).cast("Q")
+        self.seen = 0
+
+    def pending(self) -> bool:
+        """Is something there, or on its way? (half a message counts)"""
+        return self.wake[0] != self.seen or bool(self._buf)
+
+    def send(self, msg) -> None:
+        body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        data = memoryview(LEN.pack(len(body)) + body)
+        while data:
+            data = data[os.write(self.fd_out, data):]
+
+    def receive(self, block: bool) -> list | None:
+        """The messages that arrived (waiting for one if `block`); None at EOF."""
+        self.seen = self.wake[0]
+        ready, _, _ = select.select([self.fd_in], [], [], None if block else 0)
+        if ready:
+            chunk = os.read(self.fd_in, 1 << 20)
+            if not chunk:
+                return None
+            self._buf += chunk
+        out = []
+        while len(self._buf) >= LEN.size:
+            (n,) = LEN.unpack_from(self._buf)
+            if len(self._buf) < LEN.size + n:
+                break
+            out.append(pickle.loads(self._buf[LEN.size:LEN.size + n]))
+            del self._buf[:LEN.size + n]
+        return out
+
+
+class Run:
+    """One session's model in this process."""
+
+    def __init__(self, sid: str, m: MLP):
+        self.sid, self.m = sid, m
+        self.playing = False
+        self.requests: list[tuple] = []  # (rid, min_step, nodes, fmt)
+        self.points: list[stepping.Point] = []
+        self.snapshots: deque[tuple[int, dict]] = deque()
+        self.trained: tuple | None = None  # (step, loss, lr, cache, grads) of the last step
+        self.loss: float | None = None
+        self.speed: float | None = None
+
+    def play(self, state: dict, opts: dict) -> None:
+        self.m.load_state_dict(state)
+        self.opts, self.playing, self.trained, self.speed = opts, True, None, None
+        self.snapshots.clear()
+        self._t0, self._n0 = time.perf_counter(), 0
+
+    def step(self) -> None:
+        m, o = self.m, self.opts
+        self.trained = None  # free the last step's tensors before this one allocates
+        loss, cache, grads, lr, point = stepping.train_step(m, o["stats_every"], o["val_every"])
+        self.trained, self.loss = (m.step, loss, lr, cache, grads), loss
+        self.points.append(point)
+        if m.step % o["snapshot_every"] == 0:
+            # kept here until pause (seek needs them only then), as many as
+            # the server's history keeps: the last full_steps steps
+            self.snapshots.append((m.step, stepping.light_state(m)))
+            while len(self.snapshots) > 1 and self.snapshots[1][0] <= m.step - o["full_steps"] + 1:
+                self.snapshots.popleft()
+        self._n0 += 1
+        now = time.perf_counter()
+        if now - self._t0 >= SPEED_WINDOW:
+            self.speed, self._t0, self._n0 = self._n0 / (now - self._t0), now, 0
+
+    def state(self) -> dict:
+        return {"state": stepping.light_state(self.m), "loss": self.loss}
+
+
+class Trainer:
+    def __init__(self, pipe: Pipe):
+        self.pipe = pipe
+        self.runs: dict[str, Run] = {}
+        self.parent = os.getppid()
+
+    def flush(self, run: Run) -> None:
+        if run.points:
+            self.pipe.send(("points", run.sid, run.points, run.speed))
+            run.points = []
+
+    def stop(self, run: Run) -> None:
+        run.playing = False
+        for rid, *_ in run.requests:
+            self.pipe.send(("reply", rid, None))  # no frame: training stopped first
+        run.requests = []
+        self.flush(run)
+
+    def handle(self, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "play":
+            _, sid, init, state, opts = msg
+            if init is not None:
+                self.runs[sid] = Run(sid, MLP(*init))
+            self.runs[sid].play(state, opts)
+        elif kind == "drop":
+            self.runs.pop(msg[1], None)
+        elif kind in ("pause", "sync"):
+            _, rid, sid = msg
+            run = self.runs.get(sid)
+            if run is None:
+                self.pipe.send(("reply", rid, None))
+                return
+            if kind == "pause":
+                self.stop(run)
+            else:
+                self.flush(run)
+            payload = run.state()
+            if kind == "pause":
+                payload["trained"], payload["snapshots"] = run.trained, list(run.snapshots)
+                run.trained = None
+                run.snapshots.clear()
+            self.pipe.send(("reply", rid, payload))
+        elif kind == "frame":
+            _, rid, sid, min_step, nodes, fmt = msg
+            run = self.runs.get(sid)
+            if run is None or not run.playing:
+                self.pipe.send(("reply", rid, None))
+            else:
+                run.requests.append((rid, min_step, nodes, fmt))
+
+    def refuse(self, msg: tuple, why: str) -> None:
+        if msg[0] == "play":
+            self.runs.pop(msg[1], None)  # half built: the next play sends it whole again
+            self.pipe.send(("error", msg[1], f"live training could not start: {why}"))
+        elif msg[0] in ("pause", "sync", "frame"):
+            self.pipe.send(("reply", msg[1], None))
+
+    def serve(self, run: Run) -> None:
+        """Answer the frame requests this step satisfies: the step's tensors, packed."""
+        step = run.m.step
+        due = [r for r in run.requests if step >= r[1]]
+        if not due:
+            return
+        run.requests = [r for r in run.requests if step < r[1]]
+        self.flush(run)  # the server has the step's point before its frame's statistics
+        src = stepping.live_source(run.m, run.trained, True, run.speed)
+        for rid, _, nodes, fmt in due:
+            self.pipe.send(("reply", rid, (step, pack(src, nodes, fmt))))
+
+    def loop(self) -> None:
+        next_flush = 0.0
+        while True:
+            playing = [r for r in self.runs.values() if r.playing]
+            now = time.perf_counter()
+            if not playing or self.pipe.pending():
+                msgs = self.pipe.receive(block=not playing)
+                if msgs is None:
+                    return  # the server closed the pipe
+                for msg in msgs:
+                    try:
+                        self.handle(msg)
+                    except Exception as err:  # noqa: BLE001 - a bad play must not end the others
+                        self.refuse(msg, f"{type(err).__name__}: {err}")
+                if msgs:
+                    continue
+            for run in playing:
+                try:
+                    run.step()
+                except Exception as err:  # noqa: BLE001 - reported to the session's clients
+                    self.stop(run)
+                    self.pipe.send(("error", run.sid, f"live training stopped: {type(err).__name__}: {err}"))
+                    continue
+                if run.requests:
+                    self.serve(run)
+            if now >= next_flush:
+                for run in playing:
+                    self.flush(run)
+                next_flush = now + FLUSH
+                if os.getppid() != self.parent:
+                    return  # the server was killed: its pipe may never close while we train
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    pipe = Pipe(sys.stdin.fileno(), sys.stdout.fileno(), int(sys.argv[1]))
+    sys.stdout = sys.stderr  # nothing but messages may reach the pipe
+    pipe.send(("ready",))
+    Trainer(pipe).loop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Live training in the training process (server/trainer.py, remote.py):
+the same steps as training over HTTP, a model that reads up to date while
+it trains, seek after a pause, and a stream that carries on when the
+process dies."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from model.graph import PARAMS
+from server.remote import RemotePlayer
+from tests.server.conftest import make_client, ready
+from tests.server.test_stream import command, recv
+
+
+def play(ws, **kw) -> None:
+    ws.send_text(json.dumps({"cmd": "play", "fps": 30, "steps_per_frame": 10, **kw}))
+
+
+def pause(ws) -> dict:
+    ws.send_text(json.dumps({"cmd": "pause"}))
+    while True:
+        kind, d = recv(ws)
+        if kind == "reply" and d["cmd"] == "pause":
+            recv(ws)  # its frame
+            return d["result"]
+
+
+def frames_until(ws, steps: int) -> int:
+    """Read frames until one shows at least `steps` steps; its step."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        kind, f = recv(ws)
+        if kind == "frame" and f["playing"] and f["step"] >= steps:
+            return f["step"]
+        assert kind != "error", f
+    raise AssertionError(f"no frame reached step {steps} in 60 s")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_in_the_process_equals_training_over_http(client, dtype):
+    live = client.post("/api/sessions", json={"dtype": dtype, "seed": 7}).json()["id"]
+    store = client.app.state.sessions
+    with client.websocket_connect(f"/api/sessions/{live}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        play(ws, val_every=50)
+        frames_until(ws, 120)
+        assert isinstance(store.get(live).player, RemotePlayer)
+        step = pause(ws)["step"]
+    assert step >= 120
+    other = client.post("/api/sessions", json={"dtype": dtype, "seed": 7}).json()["id"]
+    assert client.post(f"/api/sessions/{other}/train", json={"steps": step}).json()["step"] == step
+    for name in PARAMS:
+        a = client.get(f"/api/sessions/{live}/tensors/{name}").json()
+        b = client.get(f"/api/sessions/{other}/tensors/{name}").json()
+        assert a == b, name
+    # the paused frame shows the last step whole: its batch's every node came back
+    fa, fb = (client.get(f"/api/sessions/{s}/frame").json() for s in (live, other))
+    assert fa["step"] == fb["step"] == step and fa["nodes"] == fb["nodes"]
+    ha = client.get(f"/api/sessions/{live}/history").json()["points"]
+    hb = client.get(f"/api/sessions/{other}/history").json()["points"]
+    assert [p["loss"] for p in ha] == [p["loss"] for p in hb]
+    assert [p["step"] for p in ha if p["val_loss"] is not None] == list(range(50, step + 1, 50))
+    for sid in (live, other):
+        client.delete(f"/api/sessions/{sid}")
+
+
+def test_reads_while_training_are_up_to_date_and_seek_after_pause(client, sid):
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        play(ws)
+        seen = frames_until(ws, 300)
+        state = client.get(f"/api/sessions/{sid}").json()
+        assert state["playing"] and state["step"] >= seen
+        # the model as it is now, not as it was at play
+        w1 = client.get(f"/api/sessions/{sid}/tensors/W1").json()["value"]
+        assert client.get(f"/api/sessions/{sid}/history").json()["points"][-1]["step"] >= seen
+        assert client.post(f"/api/sessions/{sid}/train", json={"steps": 1}).status_code == 409
+        end = pause(ws)["step"]
+    assert w1 != client.get(f"/api/sessions/{sid}/tensors/W1").json()["value"] or end == state["step"]
+    hist = client.get(f"/api/sessions/{sid}/history").json()
+    assert hist["points"][-1]["step"] == end and hist["full_steps"][-1] == end
+    # the snapshots taken in the process came back: every kept step is a seek target
+    target = hist["full_steps"][0] + 13
+    assert client.post(f"/api/sessions/{sid}/seek", json={"step": target}).json()["step"] == target
+
+
+def test_stream_carries_on_when_the_training_process_dies():
+    with make_client() as c:
+        client = ready(c)
+        trainer = client.app.state.sessions.trainer
+        sid = client.post("/api/sessions").json()["id"]
+        bystander = client.post("/api/sessions").json()["id"]
+        with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+            command(ws, {"cmd": "subscribe", "nodes": ["h"], "format": "json"})
+            play(ws)
+            frames_until(ws, 50)
+            trainer._proc.kill()  # a crash
+            deadline = time.monotonic() + 60
+            while True:  # the clients hear of it, in words
+                assert time.monotonic() < deadline, "no error frame after the training process died"
+                kind, d = recv(ws)
+                if kind == "error":
+                    assert "training process died" in d["message"] and d["cmd"] == "play", d
+                    break
+            assert client.get("/api/health").json()["training"] == "thread"
+            step = client.get(f"/api/sessions/{sid}").json()["step"]
+            play(ws)  # training goes on, in a thread of the server
+            assert frames_until(ws, step + 50) >= step + 50
+            assert not isinstance(client.app.state.sessions.get(sid).player, RemotePlayer)
+            pause(ws)
+        assert client.post(f"/api/sessions/{bystander}/train", json={"steps": 3}).json()["step"] == 3
+
+
+def test_training_in_a_thread_when_turned_off():
+    with make_client(train_process=False) as client:
+        assert client.get("/api/health").json()["training"] == "thread"
+        sid = client.post("/api/sessions").json()["id"]
+        with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+            command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            play(ws)
+            frames_until(ws, 30)
+            assert not isinstance(client.app.state.sessions.get(sid).player, RemotePlayer)
+            assert pause(ws)["step"] >= 30
