@@ -53,7 +53,8 @@ def headless(seconds: float) -> float:
 
 
 
-STATS = "() => { const t = window.__train; return {...t.stats, panels: {...t.stats.panels}}; }"
+STATS = ("() => { const t = window.__train; "
+         "return {...t.stats, panels: {...t.stats.panels}, panelMs: {...t.stats.panelMs}}; }")
 
 
 def _cpu(path: str) -> float:
@@ -102,6 +103,9 @@ def dashboard(page, base: str, sid: str, seconds: float, pid: int, warmup: float
         "reacts": (p1["reacts"] - p0["reacts"]) / dt,
         "frames": (p1["frames"] - p0["frames"]) / dt,
         "panels": {k: (p1["panels"][k] - p0["panels"].get(k, 0)) / dt for k in p1["panels"]},
+        # mean ms of one update of each panel (its Plotly.react and DOM notes)
+        "panel_ms": {k: (p1["panelMs"][k] - p0["panelMs"].get(k, 0)) / max(1, p1["panels"][k] - p0["panels"].get(k, 0))
+                     for k in p1["panels"]},
     }
 
 
@@ -163,6 +167,8 @@ def main() -> None:
     print(f"frames received            {med(d['frames'] for d in dash):8.1f} /s")
     panels = {k: med(d["panels"].get(k, 0) for d in dash) for k in dash[-1]["panels"]}
     print("panel updates /s           " + ", ".join(f"{k} {v:.1f}" for k, v in panels.items()))
+    ms = {k: med(d["panel_ms"].get(k, 0) for d in dash) for k in dash[-1]["panel_ms"]}
+    print("ms per panel update        " + ", ".join(f"{k} {v:.0f}" for k, v in ms.items() if panels[k]))
     if errors:
         print(f"console errors: {errors[:3]}")
 

@@ -54,9 +54,15 @@ export function baseLayout(present, extra = {}) {
     hoverlabel: { font: { family: MONO, size: present ? 16 : 12 } },
     showlegend: false,
     dragmode: false,
+    // Plotly's default ("hide past div") measures every tick label on every
+    // redraw; with fixed margins none reaches the div's edge, and skipping it
+    // made a redraw 10-45% cheaper (measured on the training page)
+    template: FAST_AXES,
     ...extra,
   };
 }
+
+const FAST_AXES = { layout: { xaxis: { ticklabeloverflow: 'allow' }, yaxis: { ticklabeloverflow: 'allow' } } };
 
 export const PLOT_CONFIG = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: false };
 
