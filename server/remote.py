@@ -32,8 +32,8 @@ class TrainerProcess:
     """The training process, started with the server (~1.5 s to be ready).
     Until then, and if it ever dies, sessions train in a thread (player.py)."""
 
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled
+    def __init__(self, enabled: bool = True, cpu: str = "none"):
+        self.enabled, self.cpu = enabled, cpu  # cpu: see trainer.pin
         self._proc: subprocess.Popen | None = None
         self._ready = threading.Event()
         # two locks, so that the reader thread never waits for a write: a
@@ -74,7 +74,7 @@ class TrainerProcess:
                 os.ftruncate(fd, 8)
                 self._wake_map = mmap.mmap(fd, 8)
                 self._wake = memoryview(self._wake_map).cast("Q")
-                self._proc = subprocess.Popen([sys.executable, "-m", "server.trainer", str(fd)],
+                self._proc = subprocess.Popen([sys.executable, "-m", "server.trainer", str(fd), self.cpu],
                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT,
                                               pass_fds=(fd,))
             finally:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # live training runs in a process of its own (see trainer.py); off: in a
     # thread of the server, where it shares the GIL with everything else
     train_process: bool = True
+    # the CPU the training process stays on: "last" (the last this server
+    # may use; nothing on 1 CPU), "none" (the kernel moves it), or a number
+    train_cpu: str = Field("last", pattern=r"^(last|none|\d{1,4})$")
     # extra Origins allowed to open the stream ("*" = any); same-origin always is
     allowed_origins: Annotated[list[str], NoDecode] = []
 

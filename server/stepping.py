@@ -30,7 +30,7 @@ def train_step(m: MLP, stats_every: int, val_every: int = 0):
     update:data ratios cost ~30% of a step, so they are sampled every
     `stats_every` steps; the val loss every `val_every` (0: never)."""
     lr = m.lr_at(m.step)
-    loss, cache, grads = m.train_step("fused")
+    loss, cache, grads = m.train_step("fused", lr)
     sat = ratios = val = None
     if m.step % stats_every == 0:
         sat = tanh_stats(cache["h"])["saturated"]

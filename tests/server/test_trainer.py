@@ -5,6 +5,7 @@ process dies."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -124,3 +125,12 @@ def test_training_in_a_thread_when_turned_off():
             frames_until(ws, 30)
             assert not isinstance(client.app.state.sessions.get(sid).player, RemotePlayer)
             assert pause(ws)["step"] >= 30
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two CPUs")
+def test_the_training_process_stays_on_one_cpu(client):
+    allowed = sorted(os.sched_getaffinity(0))
+    pid = client.app.state.sessions.trainer._proc.pid
+    assert os.sched_getaffinity(pid) == {allowed[-1]}  # the default, "last"
+    with make_client(train_cpu="none") as c:
+        assert sorted(os.sched_getaffinity(ready(c).app.state.sessions.trainer._proc.pid)) == allowed
