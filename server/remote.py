@@ -180,7 +180,7 @@ class RemotePlayer:
         st = s.settings
         s.before_training()
         s.model_changed()
-        init = None if s.id in p.known else (s.mlp.cfg, s.mlp.data)
+        init = None if s.id in p.known else (s.mlp.cfg, s.dataset_id, s.mlp.data)
         opts = {"val_every": self.val_every, "stats_every": st.stats_every,
                 "snapshot_every": st.snapshot_every, "full_steps": st.history_full_steps}
         p.players[s.id] = self

@@ -16,7 +16,8 @@ request is answered with the step's tensors packed (framebuilder.pack): the
 server summarises them, not this process.
 
 Protocol, both ways: [uint32 LE length][pickle], as framebuilder.py.
-  server -> here: ("play", sid, init | None, state, opts), ("pause", rid, sid),
+  server -> here: ("play", sid, init | None, state, opts) (init: the model's config,
+                  data set id and Dataset, on a session's first play), ("pause", rid, sid),
                   ("sync", rid, sid), ("frame", rid, sid, min_step, nodes, fmt), ("drop", sid)
   here -> server: ("ready",), ("reply", rid, payload), ("points", sid, [Point], steps/s),
                   ("error", sid, text)"""
@@ -28,6 +29,7 @@ import pickle
 import select
 import sys
 import time
+import weakref
 from collections import deque
 
 import torch
@@ -126,6 +128,7 @@ class Trainer:
     def __init__(self, pipe: Pipe):
         self.pipe = pipe
         self.runs: dict[str, Run] = {}
+        self.datasets: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # kept alive by the runs' models
         self.parent = os.getppid()
 
     def flush(self, run: Run) -> None:
@@ -144,8 +147,11 @@ class Trainer:
         kind = msg[0]
         if kind == "play":
             _, sid, init, state, opts = msg
-            if init is not None:
-                self.runs[sid] = Run(sid, MLP(*init))
+            if init is not None:  # (config, data set id, Dataset)
+                cfg, key, data = init
+                # sessions on one data set share one copy of it (~5 MB for the default)
+                data = self.datasets.setdefault((key, cfg.block_size), data)
+                self.runs[sid] = Run(sid, MLP(cfg, data))
             self.runs[sid].play(state, opts)
         elif kind == "drop":
             self.runs.pop(msg[1], None)
