@@ -15,6 +15,7 @@ first live frame; until it answers (~1-2 s, importing torch), and if it ever
 dies, frames are built in-process as before: same bytes, only slower."""
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import pickle
@@ -32,6 +33,7 @@ from . import frames
 
 log = logging.getLogger("server.framebuilder")
 LEN = struct.Struct("<I")
+PIPE_BYTES = 1 << 20
 MAX_IN_FLIGHT = 2  # jobs queued at the helper: more would only make frames late
 ROOT = Path(__file__).resolve().parents[1]  # the folder holding the server package
 
@@ -96,6 +98,21 @@ def _read(stream) -> bytes | None:
     return body if len(body) == n else None
 
 
+def widen(*streams) -> None:
+    """Make pipes hold a whole frame (up to 1 MB, Linux's default cap): a
+    write bigger than the pipe (64 KB by default) blocks the writer, here
+    the trainer, until the reader has taken the rest, a context switch or
+    several per frame. Best effort: elsewhere, or if refused, pipes stay as they are."""
+    size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+    if size is None:
+        return
+    for stream in streams:
+        try:
+            fcntl.fcntl(stream.fileno(), size, PIPE_BYTES)
+        except OSError:
+            pass
+
+
 def _write(stream, payload: bytes) -> None:
     stream.write(LEN.pack(len(payload)) + payload)
     stream.flush()
@@ -152,6 +169,7 @@ class FrameBuilder:
                 p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
             self._proc = subprocess.Popen([sys.executable, "-m", "server.framebuilder"], stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, env=env, cwd=ROOT)
+            widen(self._proc.stdin, self._proc.stdout)
         threading.Thread(target=self._reader, name="frame-builder-reader", daemon=True).start()
 
     def submit(self, src: frames.FrameSource, nodes: list[str], fmt: str) -> Future | None:

@@ -18,11 +18,12 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import Future
 
 from . import frames
-from .framebuilder import ROOT, _read, _write, frame_stats, unpack
+from .framebuilder import ROOT, _read, _write, frame_stats, unpack, widen
 
 log = logging.getLogger("server.remote")
 REPLY_TIMEOUT = 60.0  # seconds: a pause waits at most one step (~0.3 ms here; a big model: ~1 s)
@@ -68,8 +69,13 @@ class TrainerProcess:
                 return
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(
                 p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-            # the wake counter (see trainer.py): shared memory, no file
-            fd = os.memfd_create("bpn-trainer-wake")
+            # the wake counter (see trainer.py): shared memory; a file only
+            # where memfd is missing (macOS), deleted at once
+            if hasattr(os, "memfd_create"):
+                fd = os.memfd_create("bpn-trainer-wake")
+            else:
+                with tempfile.NamedTemporaryFile(prefix="bpn-wake-") as f:
+                    fd = os.dup(f.fileno())
             try:
                 os.ftruncate(fd, 8)
                 self._wake_map = mmap.mmap(fd, 8)
@@ -77,6 +83,7 @@ class TrainerProcess:
                 self._proc = subprocess.Popen([sys.executable, "-m", "server.trainer", str(fd), self.cpu],
                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT,
                                               pass_fds=(fd,))
+                widen(self._proc.stdin, self._proc.stdout)
             finally:
                 os.close(fd)
         threading.Thread(target=self._reader, name="trainer-reader", daemon=True).start()
