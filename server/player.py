@@ -83,7 +83,8 @@ class Player:
 
     def request_frame(self, min_step: int, nodes, fmt: str) -> Future:
         """A frame built after a step >= min_step; resolves to (step, frame),
-        or to None when training stops first."""
+        or to None when training stops first or the frame is lost (the helper
+        died with it): the sender then asks again."""
         fut: Future = Future()
         with self._req_lock:
             if self._done:
@@ -118,8 +119,8 @@ class Player:
         """A frame from the helper process: hand it on, keep its statistics."""
         if not fut.set_running_or_notify_cancel():
             return
-        if job.exception() is not None:
-            fut.set_exception(job.exception())
+        if job.exception() is not None:  # the helper died with it: the sender asks again
+            fut.set_result(None)
             return
         frame, (sat, ratios) = job.result()
         self.session.history.set_stats(step, sat, ratios)

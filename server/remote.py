@@ -246,8 +246,8 @@ class RemotePlayer:
             fut.set_exception(err)
 
     def _built(self, built: Future, fut: Future, step: int) -> None:
-        if built.exception() is not None:
-            fut.set_exception(built.exception())
+        if built.exception() is not None:  # the helper died with it: the sender asks again
+            fut.set_result(None)
             return
         frame, (sat, ratios) = built.result()
         self.session.post(("stats", step, sat, ratios))

@@ -174,8 +174,14 @@ class Connection:
                 # followed by a burst (at most one period is caught up)
                 last = max(last + period, now - period)
                 min_step = 0 if self.sent_step is None else self.sent_step + self.spf
-                got = await asyncio.wrap_future(player.request_frame(min_step, self.nodes, self.fmt))
-                if got is None:
+                try:
+                    got = await asyncio.wrap_future(player.request_frame(min_step, self.nodes, self.fmt))
+                except Exception as err:  # noqa: BLE001 - a frame that failed must not end the stream
+                    log.exception("live frame failed")
+                    await self.error(f"a live frame could not be built: {type(err).__name__}: {err}", "play")
+                    await asyncio.sleep(IDLE_POLL)
+                    continue
+                if got is None:  # training stopped, or the frame was lost: ask again
                     continue
                 if sending is not None:
                     await sending

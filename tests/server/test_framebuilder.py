@@ -14,7 +14,7 @@ from server.framebuilder import FrameBuilder, frame_stats, pack, unpack
 from server.player import Player
 from server.session import Session
 from server.settings import Settings
-from tests.server.conftest import make_client
+from tests.server.conftest import make_client, ready
 from tests.server.test_stream import command, recv
 
 NODES = ["h", "logits", "Xb", "W1"]  # activations, a parameter, and the int64 batch
@@ -65,8 +65,10 @@ def test_helper_process_answers_in_order_with_the_same_bytes():
     assert builder._proc.returncode == 0  # it ends when its input closes
 
 
-def test_live_stream_uses_the_helper_and_survives_its_death():
-    with make_client() as client:
+@pytest.mark.parametrize("train_process", [True, False], ids=["training process", "training thread"])
+def test_live_stream_uses_the_helper_and_survives_its_death(train_process):
+    with make_client(train_process=train_process) as c:
+        client = ready(c)
         builder = client.app.state.sessions.builder
         sid = client.post("/api/sessions").json()["id"]
         with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
