@@ -157,7 +157,7 @@ def main() -> None:
     print(f"  per CPU second of trainer {med(d['cpu_steps'] for d in dash):8.0f} steps     "
           f"ratio {med([d['cpu_steps'] / h for d, h in zip(dash, heads)]):.3f}   (what serving costs per step, "
           f"apart from CPU contention)")
-    print(f"  trainer thread got        {med(d['trainer_cores'] for d in dash):8.2f} cores; the browser used "
+    print(f"  the trainer got           {med(d['trainer_cores'] for d in dash):8.2f} cores; the browser used "
           f"{med(d['browser_cores'] for d in dash):.2f} cores ({os.cpu_count()} on this machine, load average "
           f"{open('/proc/loadavg').read().split()[0]})")
     print(f"  same page, drawing off    {med(d['steps'] for d in idle):8.0f} steps/s   "

@@ -45,7 +45,7 @@ const st = {
   branched: false, // the run was resumed from a past step or imported: no longer "seed + steps"
   status: { step: 0, loss: null, lr: null, speed: null, sat: null },
   series: new Series(),
-  speed: { spf: 10, fps: 20, valEvery: 500 },
+  speed: { spf: 10, fps: 20, valEvery: 1000 },
   help: false,
 };
 // Counters for tests and the benchmark (window.__train.stats): the draw loop's, and frames received.

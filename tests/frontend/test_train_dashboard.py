@@ -116,10 +116,10 @@ def test_play_trains_the_net_and_every_view_follows(train_page, live_server, sho
     for name in ("logits", "h", "hpreact", "C", "W1", "b1", "W2", "b2", "bngain", "bnbias"):
         assert page.get_by_test_id(f"nan-{name}").inner_text() == "0"
         assert page.get_by_test_id(f"inf-{name}").inner_text() == "0"
-    # val loss was evaluated (every 500 steps) and drawn; saturation is shown as a share
+    # val loss was evaluated (every 1000 steps) and drawn; saturation is shown as a share
     hist = api(live_server, f"{sid(page)}/history")
     vals = [p for p in hist["points"] if p["val_loss"] is not None]
-    if step >= 500:
+    if step >= 1000:
         pts = hist["points"]
         assert vals, f"no val loss in {len(pts)} points, steps {pts[0]['step']}..{pts[-1]['step']}"
         assert loss[2]["x"][: len(vals)] == [p["step"] for p in vals]
