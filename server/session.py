@@ -9,6 +9,7 @@ import functools
 import threading
 import time
 from collections import deque
+from concurrent.futures import TimeoutError as FutureTimeout  # TimeoutError itself only from 3.11
 
 from model import MLP
 from model.diagnostics import tanh_stats
@@ -25,6 +26,7 @@ from .settings import Settings
 # steps x batch_size x n_hidden one train request may do: the schema's
 # 20,000 steps at batch 32 and the lecture's 200 hidden units (~20 s here)
 TRAIN_WORK = MAX_TRAIN_STEPS * 32 * 200
+FRAME_TIMEOUT = 30.0  # seconds a request waits for a live frame
 
 
 class SessionLock:
@@ -349,7 +351,10 @@ class Session:
         self._touch()
         player = self.player
         if player is not None and player.alive:
-            got = player.request_frame(0, nodes, fmt).result()
+            try:  # a step at most, and the frame's build: seconds only for a huge model
+                got = player.request_frame(0, nodes, fmt).result(FRAME_TIMEOUT)
+            except FutureTimeout:
+                got = None  # a frame of the model as the server last saw it, not none at all
             if got is not None:
                 return got[1]
         with self.lock:
