@@ -15,27 +15,19 @@ first live frame; until it answers (~1-2 s, importing torch), and if it ever
 dies, frames are built in-process as before: same bytes, only slower."""
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import pickle
-import struct
-import subprocess
 import sys
 import threading
 from collections import deque
 from concurrent.futures import Future
-from pathlib import Path
 
 import torch
 
-from . import frames
+from . import frames, pipes
 
 log = logging.getLogger("server.framebuilder")
-LEN = struct.Struct("<I")
-PIPE_BYTES = 1 << 20
 MAX_IN_FLIGHT = 2  # jobs queued at the helper: more would only make frames late
-ROOT = Path(__file__).resolve().parents[1]  # the folder holding the server package
 
 
 # ---- packing: a FrameSource <-> (meta, buffers) ---------------------------
@@ -89,41 +81,12 @@ def frame_stats(d: dict) -> tuple[float | None, dict[str, float | None]]:
 
 
 # ---- the helper process ----------------------------------------------------
-def _read(stream) -> bytes | None:
-    head = stream.read(LEN.size)
-    if len(head) < LEN.size:
-        return None
-    (n,) = LEN.unpack(head)
-    body = stream.read(n)
-    return body if len(body) == n else None
-
-
-def widen(*streams) -> None:
-    """Make pipes hold a whole frame (up to 1 MB, Linux's default cap): a
-    write bigger than the pipe (64 KB by default) blocks the writer, here
-    the trainer, until the reader has taken the rest, a context switch or
-    several per frame. Best effort: elsewhere, or if refused, pipes stay as they are."""
-    size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
-    if size is None:
-        return
-    for stream in streams:
-        try:
-            fcntl.fcntl(stream.fileno(), size, PIPE_BYTES)
-        except OSError:
-            pass
-
-
-def _write(stream, payload: bytes) -> None:
-    stream.write(LEN.pack(len(payload)) + payload)
-    stream.flush()
-
-
 def helper_main() -> None:
     torch.set_num_threads(1)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers may reach the pipe
-    _write(out, pickle.dumps(("ready",)))
-    while (msg := _read(inp)) is not None:
+    pipes.write(out, pickle.dumps(("ready",)))
+    while (msg := pipes.read(inp)) is not None:
         stats = []
         try:
             src, nodes, fmt = unpack(msg)
@@ -131,7 +94,7 @@ def helper_main() -> None:
             answer = ("ok", frame, stats[0])
         except Exception as err:  # noqa: BLE001 - goes back to the one who asked
             answer = ("error", f"{type(err).__name__}: {err}")
-        _write(out, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        pipes.write(out, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 # ---- the server's side -------------------------------------------------------
@@ -165,11 +128,7 @@ class FrameBuilder:
         with self._wlock:
             if not self.enabled or self._proc is not None:
                 return
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-            self._proc = subprocess.Popen([sys.executable, "-m", "server.framebuilder"], stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, env=env, cwd=ROOT)
-            widen(self._proc.stdin, self._proc.stdout)
+            self._proc = pipes.spawn("server.framebuilder")
         threading.Thread(target=self._reader, name="frame-builder-reader", daemon=True).start()
 
     def submit(self, src: frames.FrameSource, nodes: list[str], fmt: str) -> Future | None:
@@ -195,7 +154,7 @@ class FrameBuilder:
                     return None
                 self._pending.append(fut)
             try:
-                _write(self._proc.stdin, job)
+                pipes.write(self._proc.stdin, job)
             except (OSError, ValueError) as err:  # the helper is gone
                 self._die(f"sending a job failed: {err}")
                 return None
@@ -203,12 +162,12 @@ class FrameBuilder:
 
     def _reader(self) -> None:
         out = self._proc.stdout
-        first = _read(out)
+        first = pipes.read(out)
         if first is None:
             self._die("it exited while starting")
             return
         self._ready.set()
-        while (msg := _read(out)) is not None:
+        while (msg := pipes.read(out)) is not None:
             answer = pickle.loads(msg)
             with self._lock:
                 fut = self._pending.popleft()
@@ -230,20 +189,9 @@ class FrameBuilder:
             fut.set_exception(RuntimeError(f"frame helper stopped: {why}"))
 
     def close(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
         with self._lock:
             self._dead = True
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        pipes.end(self._proc)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,12 @@ import mmap
 import os
 import pickle
 import subprocess
-import sys
 import tempfile
 import threading
 from concurrent.futures import Future
 
-from . import frames
-from .framebuilder import ROOT, _read, _write, frame_stats, unpack, widen
+from . import frames, pipes
+from .framebuilder import frame_stats, unpack
 
 log = logging.getLogger("server.remote")
 REPLY_TIMEOUT = 60.0  # seconds: a pause waits at most one step (~0.3 ms here; a big model: ~1 s)
@@ -67,8 +66,6 @@ class TrainerProcess:
         with self._wlock:
             if not self.enabled or self._proc is not None:
                 return
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
             # the wake counter (see trainer.py): shared memory; a file only
             # where memfd is missing (macOS), deleted at once
             if hasattr(os, "memfd_create"):
@@ -80,10 +77,7 @@ class TrainerProcess:
                 os.ftruncate(fd, 8)
                 self._wake_map = mmap.mmap(fd, 8)
                 self._wake = memoryview(self._wake_map).cast("Q")
-                self._proc = subprocess.Popen([sys.executable, "-m", "server.trainer", str(fd), self.cpu],
-                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT,
-                                              pass_fds=(fd,))
-                widen(self._proc.stdin, self._proc.stdout)
+                self._proc = pipes.spawn("server.trainer", str(fd), self.cpu, pass_fds=(fd,))
             finally:
                 os.close(fd)
         threading.Thread(target=self._reader, name="trainer-reader", daemon=True).start()
@@ -95,7 +89,7 @@ class TrainerProcess:
         try:
             with self._wlock:
                 self._wake[0] += 1
-                _write(self._proc.stdin, body)
+                pipes.write(self._proc.stdin, body)
                 self._wake[0] += 1
         except (OSError, ValueError) as err:
             self._die(f"writing to it failed: {err}")
@@ -114,11 +108,11 @@ class TrainerProcess:
 
     def _reader(self) -> None:
         out = self._proc.stdout
-        if _read(out) is None:
+        if pipes.read(out) is None:
             self._die("it exited while starting")
             return
         self._ready.set()
-        while (raw := _read(out)) is not None:
+        while (raw := pipes.read(out)) is not None:
             msg = pickle.loads(raw)
             kind = msg[0]
             if kind == "reply":
@@ -151,20 +145,9 @@ class TrainerProcess:
                                             f"the session is back at step {player.session.mlp.step}")
 
     def close(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
         with self._rlock:
             self._dead = True
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        pipes.end(self._proc)
 
 
 class RemotePlayer:

@@ -59,40 +59,28 @@ class SessionLock:
         self._lock.release()
 
 
-def locked(fn):
-    """Locked, with the model brought up to date if it trains in the training process."""
-    @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
-        with self.lock:
-            self._touch()
-            self.drain()
-            self.sync()
-            return fn(self, *args, **kwargs)
-    return wrapper
+def _guard(sync: bool = False, idle: bool = False):
+    """A method run under the session's lock, with what the training process
+    sent applied first; `sync`: with the model brought up to date if it
+    trains there; `idle`: refused while live training owns the model."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            with self.lock:
+                self._touch()
+                self.drain()
+                if idle and self.playing:
+                    raise Conflict(f"session is training live: pause it first, then {fn.__name__}")
+                if sync:
+                    self.sync()
+                return fn(self, *args, **kwargs)
+        return wrapper
+    return decorate
 
 
-def reads_history(fn):
-    """Locked, with the history up to date (the model may lag while training live)."""
-    @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
-        with self.lock:
-            self._touch()
-            self.drain()
-            return fn(self, *args, **kwargs)
-    return wrapper
-
-
-def mutating(fn):
-    """Locked, and refused while live training owns the model."""
-    @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
-        with self.lock:
-            self._touch()
-            self.drain()
-            if self.playing:
-                raise Conflict(f"session is training live: pause it first, then {fn.__name__}")
-            return fn(self, *args, **kwargs)
-    return wrapper
+locked = _guard(sync=True)  # reads the model
+reads_history = _guard()  # reads the history only: the model may lag while training live
+mutating = _guard(idle=True)  # changes the model
 
 
 class Session:

@@ -15,7 +15,7 @@ steps' history points go back in batches every FLUSH seconds, and a frame
 request is answered with the step's tensors packed (framebuilder.pack): the
 server summarises them, not this process.
 
-Protocol, both ways: [uint32 LE length][pickle], as framebuilder.py.
+Protocol, both ways: [uint32 LE length][pickle] (pipes.py).
   server -> here: ("play", sid, init | None, state, opts) (init: the model's config,
                   data set id and Dataset, on a session's first play), ("pause", rid, sid),
                   ("sync", rid, sid), ("frame", rid, sid, min_step, nodes, fmt), ("drop", sid)
@@ -37,7 +37,8 @@ import torch
 from model import MLP
 
 from . import stepping
-from .framebuilder import LEN, pack
+from .framebuilder import pack
+from .pipes import LEN
 
 FLUSH = 0.05  # seconds between batches of history points
 SPEED_WINDOW = 0.5  # seconds over which steps/s is measured
