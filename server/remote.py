@@ -32,8 +32,8 @@ class TrainerProcess:
     """The training process, started with the server (~1.5 s to be ready).
     Until then, and if it ever dies, sessions train in a thread (player.py)."""
 
-    def __init__(self, enabled: bool = True, cpu: str = "none"):
-        self.enabled, self.cpu = enabled, cpu  # cpu: see trainer.pin
+    def __init__(self, enabled: bool = True, cpu: str = "none", nice: int = 0):
+        self.enabled, self.cpu, self.nice = enabled, cpu, nice  # see trainer.pin and trainer.prioritise
         self._proc: subprocess.Popen | None = None
         self._ready = threading.Event()
         # two locks, so that the reader thread never waits for a write: a
@@ -77,7 +77,7 @@ class TrainerProcess:
                 os.ftruncate(fd, 8)
                 self._wake_map = mmap.mmap(fd, 8)
                 self._wake = memoryview(self._wake_map).cast("Q")
-                self._proc = pipes.spawn("server.trainer", str(fd), self.cpu, pass_fds=(fd,))
+                self._proc = pipes.spawn("server.trainer", str(fd), self.cpu, str(self.nice), pass_fds=(fd,))
             finally:
                 os.close(fd)
         threading.Thread(target=self._reader, name="trainer-reader", daemon=True).start()

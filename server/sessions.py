@@ -27,7 +27,7 @@ class SessionStore:
         # one helper process builds every session's live frames (framebuilder.py)
         self.builder = FrameBuilder(settings.frame_process)
         # and live training runs in a process of its own (trainer.py)
-        self.trainer = TrainerProcess(settings.train_process, settings.train_cpu)
+        self.trainer = TrainerProcess(settings.train_process, settings.train_cpu, settings.train_nice)
 
     def start_helpers(self) -> None:
         """Start the helper processes now (~1.5 s each to be ready), so that

@@ -238,26 +238,42 @@ class Trainer:
                     return  # the server was killed: its pipe may never close while we train
 
 
-def pin(cpu: str) -> None:
+def pin(cpu: str) -> bool:
     """Keep this process on one CPU ("last": the last one it may use;
     "none": wherever the kernel likes). Moved between cores, training loses
     its warm caches: pinned, it ran ~5% faster with the server, a browser
     and the frame helper busy on the other core of a 2-core machine."""
     if cpu == "none" or not hasattr(os, "sched_setaffinity"):
-        return
+        return False
     allowed = sorted(os.sched_getaffinity(0))
     if len(allowed) < 2:
-        return
+        return False
     target = allowed[-1] if cpu == "last" else int(cpu)
     try:
         os.sched_setaffinity(0, {target})
     except OSError as err:
         print(f"training process: not pinned to CPU {target} ({err}); it may use {allowed}", file=sys.stderr)
+        return False
+    return True
+
+
+def prioritise(nice: int) -> None:
+    """Run at this nice value: below 0, the scheduler gives the trainer's core
+    back to it when other work (a browser drawing the dashboard) spills over
+    from the other cores. Lowering it needs root, CAP_SYS_NICE or a high
+    enough RLIMIT_NICE (docker-compose.yml sets one); without, keep ours."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except OSError as err:
+        kept = os.getpriority(os.PRIO_PROCESS, 0)
+        print(f"training process: nice {nice} not allowed ({err.strerror}; it needs root, CAP_SYS_NICE"
+              f" or RLIMIT_NICE >= {20 - nice}); it keeps nice {kept}", file=sys.stderr)
 
 
 def main() -> None:
     torch.set_num_threads(1)
-    pin(sys.argv[2] if len(sys.argv) > 2 else "none")
+    if pin(sys.argv[2] if len(sys.argv) > 2 else "none"):  # alone on a core: only then may it take priority
+        prioritise(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     pipe = Pipe(sys.stdin.fileno(), sys.stdout.fileno(), int(sys.argv[1]))
     sys.stdout = sys.stderr  # nothing but messages may reach the pipe
     pipe.send(("ready",))
