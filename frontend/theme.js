@@ -1,5 +1,6 @@
 // Colours, fonts, number formats and the Plotly mount shared by every view.
 // Views build plain {data, layout} objects with these; only `mount` touches Plotly.
+import { MOVE, moveTo, moving } from './livefig.js';
 
 export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
 export const MONO = 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace';
@@ -70,12 +71,16 @@ export const PLOT_CONFIG = { displayModeBar: false, responsive: true, scrollZoom
  * A thin mount around one div: the latest figure wins, Plotly.react only
  * (never newPlot), and a figure equal by identity to the last one is skipped.
  * `after(fig)` runs once the figure is on screen (for render markers).
+ * `move`: a figure that differs from the last only in numbers that fit its
+ * axes moves the traces instead of redrawing (livefig.js); `stats` counts
+ * moves, moves that also refit an axis, and reacts.
  */
-export function mount(el, { onClick } = {}) {
+export function mount(el, { onClick, move = false } = {}) {
   let pending = null;
   let running = null;
   let shown = null;
   let wired = false;
+  const stats = { moves: 0, refits: 0, reacts: 0 };
   async function loop() {
     await null; // let `running` be assigned before the loop can finish
     try {
@@ -83,7 +88,15 @@ export function mount(el, { onClick } = {}) {
         const fig = pending;
         pending = null;
         if (fig !== shown) {
-          await window.Plotly.react(el, fig.data, fig.layout, fig.config || PLOT_CONFIG);
+          const frame = move && moving.on ? moveTo(el, shown, fig) : null;
+          if (frame) {
+            await window.Plotly.animate(el, frame, MOVE);
+            stats.moves += 1;
+            if (frame.layout) stats.refits += 1;
+          } else {
+            await window.Plotly.react(el, fig.data, fig.layout, fig.config || PLOT_CONFIG);
+            stats.reacts += 1;
+          }
           shown = fig;
           if (!wired && onClick) {
             el.on('plotly_click', (ev) => onClick(ev));
@@ -112,6 +125,7 @@ export function mount(el, { onClick } = {}) {
       wired = false;
     },
     get el() { return el; },
+    stats,
   };
 }
 

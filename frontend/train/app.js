@@ -21,6 +21,7 @@ import { lossFigure } from './losscurve.js';
 import { paramsFigure, paramsNotes } from './params.js';
 import { fmt, panelPlot } from './plots.js';
 import { Series } from './series.js';
+import { moving } from '../livefig.js';
 import { Stream } from './stream.js';
 
 // The lecture's training run (exercise 4): 200 hidden units, lr 0.1, /10 halfway through 200k steps.
@@ -653,8 +654,11 @@ window.__train = {
   get idle() { return ready && actionsQueued === 0; },
   get state() { return st; },
   get stats() { return stats; },
+  /** per panel: figures moved (numbers only) and redrawn (Plotly.react) */
+  get plotStats() { return Object.fromEntries(Object.entries(plots).map(([k, p]) => [k, { ...p.stats }])); },
   actions,
   setDrawing(on) { loop.setEnabled(on); },
+  setMoving(on) { moving.on = on; },
 };
 
 run(async () => {

@@ -51,7 +51,7 @@ export function emptyAnnotation(text) {
 
 /** A mount (latest figure wins, Plotly.react only) that can also save its figure as PNG. */
 export function panelPlot(el, opts = {}) {
-  const m = mount(el, opts);
+  const m = mount(el, { move: true, ...opts });
   // `responsive` follows the window only; a panel also changes width when its
   // neighbours fill in or a scrollbar appears
   let width = el.clientWidth;

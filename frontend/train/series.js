@@ -124,7 +124,10 @@ export class Series {
 
   /** Window for the smoothed curve: ~1/60 of the run, at most the lecture's 1000 steps. */
   window() {
-    return Math.max(1, Math.min(1000, Math.round(this.steps.length / 60)));
+    // about 1/60 of the run, snapped to 1, 2, 5, 10, ... 1000 (the lecture's):
+    // a round number to read, and the curve's legend changes only at a snap
+    const want = Math.min(1000, this.steps.length / 60);
+    return [1000, 500, 200, 100, 50, 20, 10, 5, 2].find((w) => w <= want) || 1;
   }
 
   /** Loss curve data, at most `maxPoints` per trace: raw log10 loss and its trailing window mean. */
