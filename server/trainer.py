@@ -56,8 +56,13 @@ class Pipe:
         self.seen = 0
 
     def pending(self) -> bool:
-        """Is something there, or on its way? (half a message counts)"""
-        return self.wake[0] != self.seen or bool(self._buf)
+        """Is something there, or on its way? (half a message counts). An
+        odd count: the server is writing now. Looked at between its count
+        and its first byte, the pipe is empty; without the odd count this
+        would then never look again, and a message bigger than the pipe (a
+        play's data set) would leave the server blocked for good."""
+        count = self.wake[0]
+        return count != self.seen or bool(count & 1) or bool(self._buf)
 
     def send(self, msg) -> None:
         body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)

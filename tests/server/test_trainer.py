@@ -5,13 +5,17 @@ process dies."""
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import pickle
 import time
 
 import pytest
 
 from model.graph import PARAMS
+from server.pipes import LEN
 from server.remote import RemotePlayer
+from server.trainer import Pipe
 from tests.server.conftest import make_client, ready
 from tests.server.test_stream import command, recv
 
@@ -153,3 +157,30 @@ def test_the_pinned_training_process_takes_priority_on_its_core(client):
             play(ws)
             frames_until(ws, 10)
             assert pause(ws)["step"] >= 10
+
+
+def test_a_message_begun_while_the_trainer_looked_is_still_read():
+    """The server counts a message before its first byte and after its last.
+    The trainer looking in between, on an empty pipe, must look again: a
+    message bigger than the pipe (a play's data set) otherwise blocks the
+    server's write for good (seen in test_live's stalled-client test)."""
+    wake_fd = os.memfd_create("test-wake")
+    os.ftruncate(wake_fd, 8)
+    r, w = os.pipe()
+    out_r, out_w = os.pipe()
+    pipe = Pipe(r, out_w, wake_fd)
+    counter = memoryview(mmap.mmap(wake_fd, 8)).cast("Q")
+    try:
+        counter[0] += 1  # the server begins a message...
+        assert pipe.pending()
+        assert pipe.receive(block=False) == []  # ...looked at before its first byte
+        assert pipe.pending()  # the trainer keeps looking
+        body = pickle.dumps(("drop", "x"))
+        os.write(w, LEN.pack(len(body)) + body)
+        counter[0] += 1
+        assert pipe.receive(block=False) == [("drop", "x")]
+        assert not pipe.pending()
+    finally:
+        counter.release()
+        for fd in (r, w, out_r, out_w, wake_fd):
+            os.close(fd)
