@@ -13,7 +13,10 @@ a play sends the session's state here, a pause sends it back (with the last
 step's tensors and the seek snapshots taken meanwhile). While playing, the
 steps' history points go back in batches every FLUSH seconds, and a frame
 request is answered with the step's tensors packed (framebuilder.pack): the
-server summarises them, not this process.
+server summarises them, not this process. The val loss, every val_every
+steps, is computed beside it, in one more process (valloss.py, see there
+why); a point waits for its val loss before it is sent (a few ms), so the
+server, and the pages that poll its history, get every point whole.
 
 Protocol, both ways: [uint32 LE length][pickle] (pipes.py).
   server -> here: ("play", sid, init | None, state, opts) (init: the model's config,
@@ -36,12 +39,14 @@ import torch
 
 from model import MLP
 
-from . import stepping
+from . import pipes, stepping, valloss
 from .framebuilder import pack
 from .pipes import LEN
 
 FLUSH = 0.05  # seconds between batches of history points
 SPEED_WINDOW = 0.5  # seconds over which steps/s is measured
+AWAY: set[int] = set()  # the CPUs off the pinned training core (pin() sets them)
+NICE = 0  # the server's nice value, before prioritise()
 
 
 class Pipe:
@@ -49,10 +54,12 @@ class Pipe:
     server bumps before and after writing each message (before: so a long
     one is read while it is written; after: so none is left unread)."""
 
-    def __init__(self, fd_in: int, fd_out: int, wake_fd: int):
+    def __init__(self, fd_in: int, fd_out: int, wake_fd: int | None):
         self.fd_in, self.fd_out, self._buf = fd_in, fd_out, bytearray()
-        self._wake = mmap.mmap(wake_fd, 8)
-        self.wake = memoryview(self._wake).cast("Q")
+        self.wake = None  # none on the pipe to the val loss process
+        if wake_fd is not None:
+            self._wake = mmap.mmap(wake_fd, 8)
+            self.wake = memoryview(self._wake).cast("Q")
         self.seen = 0
 
     def pending(self) -> bool:
@@ -72,7 +79,8 @@ class Pipe:
 
     def receive(self, block: bool) -> list | None:
         """The messages that arrived (waiting for one if `block`); None at EOF."""
-        self.seen = self.wake[0]
+        if self.wake is not None:
+            self.seen = self.wake[0]
         ready, _, _ = select.select([self.fd_in], [], [], None if block else 0)
         if ready:
             chunk = os.read(self.fd_in, 1 << 20)
@@ -89,11 +97,83 @@ class Pipe:
         return out
 
 
+class ValLoss:
+    """Val losses, computed by the val loss process (valloss.py), started on
+    first use; inline, on the run's second model, when it cannot run."""
+
+    def __init__(self):
+        self.proc = None
+        self.pipe: Pipe | None = None
+        self.dead = False
+        self.known: set[str] = set()  # sessions whose model the process has
+        self.results: dict[tuple[str, int], float] = {}
+
+    def _start(self) -> None:
+        self.proc = pipes.spawn("server.valloss", ",".join(map(str, sorted(AWAY))), str(NICE))
+        self.pipe = Pipe(self.proc.stdout.fileno(), self.proc.stdin.fileno(), None)
+        while not self.dead and not self.pipe.receive(block=True):
+            pass  # its ("ready",), or EOF (_die)
+
+    def _die(self, why: str) -> None:
+        if not self.dead:
+            print(f"training process: the val loss process stopped ({why}); val losses are computed inline",
+                  file=sys.stderr)
+        self.dead = True
+
+    def submit(self, run: Run, step: int, state: dict) -> None:
+        """Ask for the val loss of `run` at `step` (its light_state: `state`)."""
+        try:
+            if self.proc is None:
+                self._start()
+            if not self.dead:
+                if run.sid not in self.known:
+                    self.pipe.send(("model", run.sid, run.m.cfg, run.m.data))
+                    self.known.add(run.sid)
+                self.pipe.send(("val", run.sid, step, state))
+        except Exception as err:  # noqa: BLE001 - training goes on; take() computes it inline
+            self._die(repr(err))
+
+    def _collect(self, block: bool) -> None:
+        msgs = self.pipe.receive(block)
+        if msgs is None:
+            self._die("it exited")
+            return
+        for msg in msgs:
+            if msg[0] == "val":
+                self.results[(msg[1], msg[2])] = msg[3]
+
+    def take(self, run: Run, step: int, state: dict, wait: bool) -> float | None:
+        """The val loss asked for, if it is there (`wait`: once it is)."""
+        key = (run.sid, step)
+        while key not in self.results and not self.dead and self.pipe is not None:
+            self._collect(block=wait)
+            if not wait:
+                break
+        if key in self.results:
+            return self.results.pop(key)
+        if self.dead or self.pipe is None:
+            if run.shadow is None:
+                run.shadow = MLP(run.m.cfg, run.m.data)
+            return valloss.val_loss(run.shadow, state)
+        return None
+
+    def drop(self, sid: str) -> None:
+        self.results = {k: v for k, v in self.results.items() if k[0] != sid}
+        if sid in self.known:
+            self.known.discard(sid)
+            try:
+                self.pipe.send(("drop", sid))
+            except OSError as err:
+                self._die(str(err))
+
+
 class Run:
     """One session's model in this process."""
 
-    def __init__(self, sid: str, m: MLP):
-        self.sid, self.m = sid, m
+    def __init__(self, sid: str, m: MLP, vals: ValLoss):
+        self.sid, self.m, self.val_loss = sid, m, vals
+        self.shadow: MLP | None = None  # a second model: the val loss, when computed inline
+        self.vals: deque[tuple[int, dict]] = deque()  # (step, its light_state): val losses asked for
         self.playing = False
         self.requests: list[tuple] = []  # (rid, min_step, nodes, fmt)
         self.points: list[stepping.Point] = []
@@ -111,9 +191,13 @@ class Run:
     def step(self) -> None:
         m, o = self.m, self.opts
         self.trained = None  # free the last step's tensors before this one allocates
-        loss, cache, grads, lr, point = stepping.train_step(m, o["stats_every"], o["val_every"])
+        loss, cache, grads, lr, point = stepping.train_step(m, o["stats_every"])
         self.trained, self.loss = (m.step, loss, lr, cache, grads), loss
         self.points.append(point)
+        if o["val_every"] and m.step % o["val_every"] == 0:
+            state = stepping.light_state(m)  # as this step left it (~10 us)
+            self.vals.append((m.step, state))
+            self.val_loss.submit(self, m.step, state)
         if m.step % o["snapshot_every"] == 0:
             # kept here until pause (seek needs them only then), as many as
             # the server's history keeps: the last full_steps steps
@@ -129,25 +213,43 @@ class Run:
     def state(self) -> dict:
         return {"state": stepping.light_state(self.m), "loss": self.loss}
 
+    def whole_points(self, wait: bool) -> list:
+        """Take the points that are whole: all before the first whose val
+        loss has not come back (`wait`: all, once it has)."""
+        points = self.points
+        while self.vals:
+            step, state = self.vals[0]
+            val = self.val_loss.take(self, step, state, wait)
+            if val is None:
+                break
+            self.vals.popleft()
+            i = step - points[0][0]  # one point per step, in order, since the last flush
+            points[i] = (*points[i][:5], val)
+        cut = self.vals[0][0] - points[0][0] if self.vals else len(points)
+        self.points = points[cut:]
+        return points[:cut]
+
 
 class Trainer:
     def __init__(self, pipe: Pipe):
         self.pipe = pipe
         self.runs: dict[str, Run] = {}
+        self.val_loss = ValLoss()
         self.datasets: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # kept alive by the runs' models
         self.parent = os.getppid()
 
-    def flush(self, run: Run) -> None:
-        if run.points:
-            self.pipe.send(("points", run.sid, run.points, run.speed))
-            run.points = []
+    def flush(self, run: Run, wait: bool = False) -> None:
+        """Send the run's new history points (`wait`: all, val losses included)."""
+        points = run.whole_points(wait) if run.points else []
+        if points:
+            self.pipe.send(("points", run.sid, points, run.speed))
 
     def stop(self, run: Run) -> None:
         run.playing = False
         for rid, *_ in run.requests:
             self.pipe.send(("reply", rid, None))  # no frame: training stopped first
         run.requests = []
-        self.flush(run)
+        self.flush(run, wait=True)
 
     def handle(self, msg: tuple) -> None:
         kind = msg[0]
@@ -157,10 +259,12 @@ class Trainer:
                 cfg, key, data = init
                 # sessions on one data set share one copy of it (~5 MB for the default)
                 data = self.datasets.setdefault((key, cfg.block_size), data)
-                self.runs[sid] = Run(sid, MLP(cfg, data))
+                self.val_loss.drop(sid)  # a new model (an import may change its size): sent again
+                self.runs[sid] = Run(sid, MLP(cfg, data), self.val_loss)
             self.runs[sid].play(state, opts)
         elif kind == "drop":
             self.runs.pop(msg[1], None)
+            self.val_loss.drop(msg[1])
         elif kind in ("pause", "sync"):
             _, rid, sid = msg
             run = self.runs.get(sid)
@@ -170,7 +274,7 @@ class Trainer:
             if kind == "pause":
                 self.stop(run)
             else:
-                self.flush(run)
+                self.flush(run, wait=True)  # a read while training: the history up to the state read
             payload = run.state()
             if kind == "pause":
                 payload["trained"], payload["snapshots"] = run.trained, list(run.snapshots)
@@ -259,6 +363,7 @@ def pin(cpu: str) -> bool:
     except OSError as err:
         print(f"training process: not pinned to CPU {target} ({err}); it may use {allowed}", file=sys.stderr)
         return False
+    AWAY.update(set(allowed) - {target})
     return True
 
 
@@ -277,6 +382,8 @@ def prioritise(nice: int) -> None:
 
 def main() -> None:
     torch.set_num_threads(1)
+    global NICE
+    NICE = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
     if pin(sys.argv[2] if len(sys.argv) > 2 else "none"):  # alone on a core: only then may it take priority
         prioritise(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     pipe = Pipe(sys.stdin.fileno(), sys.stdout.fileno(), int(sys.argv[1]))

@@ -5,6 +5,7 @@ process dies."""
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import os
 import pickle
@@ -68,7 +69,14 @@ def test_training_in_the_process_equals_training_over_http(client, dtype):
     hb = client.get(f"/api/sessions/{other}/history").json()["points"]
     assert [p["loss"] for p in ha] == [p["loss"] for p in hb]
     assert [p["step"] for p in ha if p["val_loss"] is not None] == list(range(50, step + 1, 50))
-    for sid in (live, other):
+    # the val losses, computed beside training (valloss.py) from a copy of the
+    # parameters, are those of the model right after their step
+    vals = {p["step"]: p["val_loss"] for p in ha if p["val_loss"] is not None}
+    third = client.post("/api/sessions", json={"dtype": dtype, "seed": 7}).json()["id"]
+    for n in (50, 100):
+        client.post(f"/api/sessions/{third}/train", json={"steps": 50})
+        assert vals[n] == pytest.approx(store.get(third).mlp.split_loss("val", "running"), rel=1e-6), n
+    for sid in (live, other, third):
         client.delete(f"/api/sessions/{sid}")
 
 
@@ -136,6 +144,17 @@ def test_the_training_process_stays_on_one_cpu(client):
     allowed = sorted(os.sched_getaffinity(0))
     pid = client.app.state.sessions.trainer._proc.pid
     assert os.sched_getaffinity(pid) == {allowed[-1]}  # the default, "last"
+    # the val loss process it starts works on the other CPUs, at the server's priority
+    sid = client.post("/api/sessions").json()["id"]
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        play(ws, val_every=20)
+        frames_until(ws, 60)
+        pause(ws)
+    (helper,) = children(pid)
+    assert "server.valloss" in open(f"/proc/{helper}/cmdline").read()
+    assert os.sched_getaffinity(helper) == set(allowed[:-1])
+    assert os.getpriority(os.PRIO_PROCESS, helper) == os.getpriority(os.PRIO_PROCESS, 0)
     with make_client(train_cpu="none") as c:
         assert sorted(os.sched_getaffinity(ready(c).app.state.sessions.trainer._proc.pid)) == allowed
 
@@ -184,3 +203,26 @@ def test_a_message_begun_while_the_trainer_looked_is_still_read():
         counter.release()
         for fd in (r, w, out_r, out_w, wake_fd):
             os.close(fd)
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+
+def test_val_losses_carry_on_when_their_process_dies(client, sid):
+    trainer = client.app.state.sessions.trainer._proc.pid
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        play(ws, val_every=10)
+        frames_until(ws, 40)
+        helpers = children(trainer)
+        assert helpers  # started with the first val loss
+        for helper in helpers:
+            os.kill(helper, 9)
+        step = frames_until(ws, client.get(f"/api/sessions/{sid}").json()["step"] + 100)
+        end = pause(ws)["step"]
+    assert end >= step
+    points = client.get(f"/api/sessions/{sid}/history").json()["points"]
+    vals = [p["step"] for p in points if p["val_loss"] is not None]
+    assert vals == list(range(10, end + 1, 10))  # none lost: the trainer computes them itself
+    assert all(math.isfinite(p["val_loss"]) for p in points if p["val_loss"] is not None)
