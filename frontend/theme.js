@@ -1,6 +1,6 @@
 // Colours, fonts, number formats and the Plotly mount shared by every view.
 // Views build plain {data, layout} objects with these; only `mount` touches Plotly.
-import { MOVE, moveTo, moving } from './livefig.js';
+import { MOVE, moveTo, moving, structureOf } from './livefig.js';
 
 export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
 export const MONO = 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace';
@@ -93,6 +93,15 @@ export function mount(el, { onClick, move = false } = {}) {
             await window.Plotly.animate(el, frame, MOVE);
             stats.moves += 1;
             if (frame.layout) stats.refits += 1;
+          } else if (move) {
+            // Plotly keeps the objects it is given and writes into them (the
+            // ranges it chose into the layout; a later move's numbers into the
+            // traces): it gets copies, so `fig` stays as built and can be
+            // compared with the next figure (structureOf caches its key now)
+            structureOf(fig);
+            await window.Plotly.react(el, fig.data.map((t) => ({ ...t })), structuredClone(fig.layout),
+              fig.config || PLOT_CONFIG);
+            stats.reacts += 1;
           } else {
             await window.Plotly.react(el, fig.data, fig.layout, fig.config || PLOT_CONFIG);
             stats.reacts += 1;

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from pagekit import off_machine
+from test_frontend_livefig import OUT_OF_VIEW
 
 # tall enough that every panel is on screen: the page redraws only visible panels
 TALL = {"width": 1600, "height": 3600}
@@ -97,6 +98,13 @@ def test_play_trains_the_net_and_every_view_follows(train_page, live_server, sho
     pause(page)
     drawn(page)
     late = {n: plot_data(page, n) for n in ("act", "grad", "bn")}
+    # live panels moved their traces (livefig.js) more often than not, and every
+    # number drawn is inside its axes
+    moved = page.evaluate("Object.fromEntries(Object.entries(window.__train.plotStats).map(([k, v]) => [k, {...v}]))")
+    for name in ("loss", "bn", "params"):
+        assert moved[name]["moves"] > moved[name]["reacts"], (name, moved[name])
+    for name in ("loss", "flow", "bn", "act", "grad", "params"):
+        assert page.evaluate(f"({OUT_OF_VIEW})(document.querySelector('[data-plot={name}]'))") == [], name
     step = status_step(page)
     assert step >= 300
     assert step == api(live_server, sid(page))["step"]
