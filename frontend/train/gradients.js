@@ -28,7 +28,9 @@ function densityTrace(name, g, axes, color) {
     line: { shape: 'hv', color: bad ? BAD : color, width: 1.6 },
     // b1's gradient is ~0 by construction (BatchNorm): its spike would flatten the rest
     visible: name === 'b1' ? 'legendonly' : true,
-    hovertemplate: `d${name} (σ ${fmt(g.std, 2)}): %{x:.3g}, density %{y:.3g}<extra></extra>`,
+    // σ as numbers (customdata), not text: a new σ then only moves the trace (livefig.js)
+    customdata: y.map(() => g.std),
+    hovertemplate: `d${name} (σ %{customdata:.2g}): %{x:.3g}, density %{y:.3g}<extra></extra>`,
   };
 }
 
