@@ -67,6 +67,11 @@ const FAST_AXES = { layout: { xaxis: { ticklabeloverflow: 'allow' }, yaxis: { ti
 
 export const PLOT_CONFIG = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: false };
 
+/** Milliseconds every mount has spent waiting for an animation frame to
+ * move traces in: idle time inside a draw, which the draw loop's pacing
+ * (drawloop.js) does not count as work. */
+export const waited = { ms: 0 };
+
 /**
  * A thin mount around one div: the latest figure wins, Plotly.react only
  * (never newPlot), and a figure equal by identity to the last one is skipped.
@@ -90,7 +95,14 @@ export function mount(el, { onClick, move = false } = {}) {
         if (fig !== shown) {
           const frame = move && moving.on ? moveTo(el, shown, fig) : null;
           if (frame) {
-            await window.Plotly.animate(el, frame, MOVE);
+            // Plotly moves the traces in the next animation frame: the wait
+            // until then is idle, and is counted apart (see `waited`)
+            let frameAt = 0;
+            requestAnimationFrame(() => { frameAt = performance.now(); }); // runs before Plotly's
+            const moved = window.Plotly.animate(el, frame, MOVE);
+            const calledAt = performance.now();
+            await moved;
+            if (frameAt > calledAt) waited.ms += frameAt - calledAt;
             stats.moves += 1;
             if (frame.layout) stats.refits += 1;
           } else if (move) {

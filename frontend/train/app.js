@@ -8,7 +8,7 @@
 // history slider) is the server's frame at step U-1 with batch U drawn and
 // backpropagated, which the next Play or Step then applies.
 import { reportError, toast } from '../toast.js';
-import { h } from '../theme.js';
+import { h, waited } from '../theme.js';
 import { actFigure, actNotes, tanhMaps } from './activations.js';
 import { createAfter } from './after.js';
 import { createDrawLoop } from './drawloop.js';
@@ -501,6 +501,7 @@ loop = createDrawLoop({
   busy: () => st.playing,
   maxFps: () => Math.max(REDRAW_FPS, st.speed.fps),
   duty: DUTY_PLAYING,
+  idleMs: () => waited.ms,
   isOpen,
   canDraw: () => Boolean(st.session && ready),
   before: () => { renderStatus(); scrub.render(st); renderLink(); },

@@ -15,7 +15,8 @@ const sameInputs = (a, b) => a && b && a.length === b.length && a.every((x, i) =
 /**
  * panels: {name: {inputs() -> array, draw(...inputs) -> Promise, el}} (el: observed for visibility);
  * opts: {busy() -> bool, maxFps() -> number, duty (share of time while busy),
- *        isOpen(name) -> bool, before() (cheap DOM updates each redraw), canDraw() -> bool}.
+ *        isOpen(name) -> bool, before() (cheap DOM updates each redraw), canDraw() -> bool,
+ *        idleMs() -> ms spent so far idle inside draws (waiting for a frame), not counted as work}.
  * Returns {invalidate, stats, setEnabled}.
  */
 export function createDrawLoop(panels, opts) {
@@ -44,6 +45,7 @@ export function createDrawLoop(panels, opts) {
     if (!enabled || !opts.canDraw()) return;
     drawing = true;
     const t0 = performance.now();
+    const idle0 = opts.idleMs ? opts.idleMs() : 0;
     lastStart = t0;
     const budget = opts.busy() ? BUDGET_BUSY_MS : BUDGET_IDLE_MS;
     let n = 0;
@@ -67,7 +69,9 @@ export function createDrawLoop(panels, opts) {
       if (n) stats.redraws += 1; // a redraw: at least one figure replaced
       stats.drawMs = performance.now() - t0;
       stats.drawTotalMs += stats.drawMs;
-      if (n) lastMs = stats.drawMs;
+      // the duty is a share of the main thread's time: a wait for the next
+      // animation frame inside the draw leaves the CPU free, so it does not count
+      if (n) lastMs = stats.drawMs - (opts.idleMs ? opts.idleMs() - idle0 : 0);
       for (const p of list) { stats.panels[p.name] = p.count; stats.panelMs[p.name] = p.ms; }
       drawing = false;
       if (list.some((p) => drawable(p) && stale(p))) invalidate();
