@@ -8,8 +8,8 @@
    this process, while the server's session is paused;
 2. served: a real uvicorn subprocess trains the same config live (in its
    training process, server/trainer.py) while one
-   WebSocket client reads frames at browser speed (20 fps, a little above
-   the dashboard's default of 15; 30 fps, the play command's default; and 60 fps, a
+   WebSocket client reads frames at browser speed (20 fps, the
+   dashboard's default; 30 fps, the play command's default; and 60 fps, a
    display's refresh rate; 10 steps a frame; two subscribed tensors in
    binary); served steps/s over headless steps/s is the ratio (target >= 0.90);
 3. frames/s delivered to one client on loopback with a high cap (240 fps,
