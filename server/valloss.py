@@ -1,6 +1,6 @@
 """The val loss of live training, in a process of its own, beside the training
-process (`python -m server.valloss CPUS NICE`, started by trainer.py on first
-use: CPUS, comma-separated, are those off the training core; NICE is the
+process (`python -m server.valloss CPUS NICE`, started by trainer.py when it
+starts: CPUS, comma-separated, are those off the training core; NICE is the
 server's, which it goes back to from the trainer's -10).
 
 Why: the val loss is a forward pass over the whole val split, ~30 steps'
@@ -10,8 +10,8 @@ waited for the interpreter lock ~6% of its time (measured with py-spy). Here
 it shares nothing with training but the machine, and runs on the other CPUs.
 
 Protocol, both ways: [uint32 LE length][pickle] (pipes.py).
-  trainer -> here: ("model", sid, config, Dataset) (before a session's first
-                   val loss), ("val", sid, step, light_state), ("drop", sid)
+  trainer -> here: ("model", sid, config, Dataset) (its val split only; before a
+                   session's first val loss), ("val", sid, step, light_state), ("drop", sid)
   here -> trainer: ("ready",), ("val", sid, step, loss)
 The losses come back in the order asked."""
 from __future__ import annotations
