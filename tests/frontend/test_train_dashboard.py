@@ -65,6 +65,11 @@ def play_for(page, seconds: float, min_step: int) -> None:
 def pause(page) -> None:
     page.keyboard.press(" ")
     page.wait_for_function("() => !window.__train.state.playing && window.__train.idle")
+    # the status line shows the step training stopped at from the next redraw
+    # on, an animation frame or two later: read before it, it showed the last
+    # live frame's step, ~250 steps earlier (the scrub test's rare failure)
+    page.wait_for_function("""() => document.querySelector('[data-testid=status-step]').textContent
+        .replace(/[^0-9]/g, '') === String(window.__train.state.status.step)""")
 
 
 PAGE_STATE = """() => { const t = window.__train, s = t.state; return {idle: t.idle, view: s.view,
@@ -148,7 +153,7 @@ def test_scrubbing_back_shows_what_the_api_reports_for_that_step(train_page, liv
     try:
         page.wait_for_function(f"""() => {{ const e = document.querySelector('[data-testid=view-frame-step]');
             return e && e.dataset.value === '{target - 1}' && window.__train.idle; }}""", timeout=15_000)
-    except PlaywrightTimeout:  # seen once, not reproduced: say what the page and the server held
+    except PlaywrightTimeout:  # say what the page and the server held
         raise AssertionError(f"update {target} never shown whole; page: {page.evaluate(PAGE_STATE)}; server at "
                              f"step {api(live_server, sid(page))['step']}") from None
     drawn(page)
