@@ -76,8 +76,9 @@ export const waited = { ms: 0 };
  * A thin mount around one div: the latest figure wins, Plotly.react only
  * (never newPlot), and a figure equal by identity to the last one is skipped.
  * `after(fig)` runs once the figure is on screen (for render markers).
- * `move`: a figure that differs from the last only in numbers that fit its
- * axes moves the traces instead of redrawing (livefig.js); `stats` counts
+ * `move` (or a function saying when): a figure that differs from the last
+ * only in its numbers moves the traces instead of redrawing (livefig.js), its
+ * axes fitted with room to spare; `stats` counts
  * moves, moves that also refit an axis, and reacts.
  */
 export function mount(el, { onClick, move = false } = {}) {
@@ -93,7 +94,7 @@ export function mount(el, { onClick, move = false } = {}) {
         const fig = pending;
         pending = null;
         if (fig !== shown) {
-          const frame = move && moving.on ? moveTo(el, shown, fig) : null;
+          const frame = (typeof move === 'function' ? move() : move) && moving.on ? moveTo(el, shown, fig) : null;
           if (frame) {
             // Plotly moves the traces in the next animation frame: the wait
             // until then is idle, and is counted apart (see `waited`)

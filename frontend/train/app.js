@@ -431,7 +431,11 @@ const actions = {
 const $ = (sel) => document.querySelector(sel);
 const plots = {};
 for (const name of ['loss', 'flow', 'bn', 'act', 'grad', 'params']) {
-  plots[name] = panelPlot($(`[data-plot=${name}]`), name === 'loss' ? { onClick: (ev) => ev.points && ev.points.length && scrubTo(ev.points[0].x) } : {});
+  // moved while training (cheap, axes with room to grow); redrawn when paused,
+  // so a still figure has Plotly's own tight axes
+  const move = () => st.playing;
+  plots[name] = panelPlot($(`[data-plot=${name}]`),
+    name === 'loss' ? { move, onClick: (ev) => ev.points && ev.points.length && scrubTo(ev.points[0].x) } : { move });
 }
 const after = createAfter($('[data-panel=after]'), {
   onEvaluate: () => run(doEvaluate),
