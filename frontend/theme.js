@@ -106,17 +106,15 @@ export function mount(el, { onClick, move = false } = {}) {
             if (frameAt > calledAt) waited.ms += frameAt - calledAt;
             stats.moves += 1;
             if (frame.layout) stats.refits += 1;
-          } else if (move) {
+          } else {
             // Plotly keeps the objects it is given and writes into them (the
             // ranges it chose into the layout; a later move's numbers into the
-            // traces): it gets copies, so `fig` stays as built and can be
-            // compared with the next figure (structureOf caches its key now)
-            structureOf(fig);
-            await window.Plotly.react(el, fig.data.map((t) => ({ ...t })), structuredClone(fig.layout),
+            // traces): a movable figure goes in as copies, so `fig` stays as
+            // built and can be compared with the next (structureOf caches its key now)
+            if (move) structureOf(fig);
+            const data = move ? fig.data.map((t) => ({ ...t })) : fig.data;
+            await window.Plotly.react(el, data, move ? structuredClone(fig.layout) : fig.layout,
               fig.config || PLOT_CONFIG);
-            stats.reacts += 1;
-          } else {
-            await window.Plotly.react(el, fig.data, fig.layout, fig.config || PLOT_CONFIG);
             stats.reacts += 1;
           }
           shown = fig;

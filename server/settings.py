@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     train_cpu: str = Field("last", pattern=r"^(last|none|\d{1,4})$")
     # the pinned training process's nice value. Below 0 it keeps its core when
     # a busy browser spills onto it (trainer got ~0.93 of its core instead of
-    # ~0.83 with the dashboard drawing); needs root or CAP_SYS_NICE, else it
-    # stays at 0. Unpinned (1 CPU, train_cpu=none) it is never raised: there
+    # ~0.83 with the dashboard drawing); needs root, CAP_SYS_NICE or
+    # RLIMIT_NICE (docker-compose.yml), else it keeps its nice value. Unpinned (1 CPU, train_cpu=none) it is never raised: there
     # it would starve the page.
     train_nice: int = Field(-10, ge=-20, le=19)
     # extra Origins allowed to open the stream ("*" = any); same-origin always is

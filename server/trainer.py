@@ -99,8 +99,8 @@ class Pipe:
 
 
 class ValLoss:
-    """Val losses, computed by the val loss process (valloss.py), started on
-    first use; inline, on the run's second model, when it cannot run."""
+    """Val losses, computed by the val loss process (valloss.py), started
+    with the trainer; inline, on the run's second model, when it cannot run."""
 
     def __init__(self):
         self.proc = None
@@ -170,8 +170,8 @@ class ValLoss:
             self.known.discard(sid)
             try:
                 self.pipe.send(("drop", sid))
-            except OSError as err:
-                self._die(str(err))
+            except Exception as err:  # noqa: BLE001 - as in submit: val losses are then computed inline
+                self._die(repr(err))
 
 
 class Run:
