@@ -1,5 +1,5 @@
 # backprop-ninja: the server and its front end on port 8000.
-#   docker build -t backprop-ninja . && docker run -p 8000:8000 --ulimit nice=30 backprop-ninja
+#   docker build -t backprop-ninja . && docker run -p 8000:8000 backprop-ninja
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -20,19 +20,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(timeout: float = 60) -> tuple[subprocess.Popen, str]:
+def start_server(timeout: float = 60, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """(process, base URL) of `python -m server` once /api/health answers
-    and its training process runs."""
+    and its training workers run."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port), "--no-open"],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             r = httpx.get(f"{base}/api/health", timeout=1)
-            if r.status_code == 200 and r.json()["training"] != "starting":  # its training process too
+            if r.status_code == 200 and all(w["alive"] for w in r.json()["workers"]):
                 return proc, base
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -53,7 +53,7 @@ def children(pid: int) -> list[int]:
 
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds used so far by each thread of a process and of its
-    children (the server trains in a child process)."""
+    children (the server trains in worker processes)."""
     out = {}
     for p in (pid, *children(pid)):
         try:

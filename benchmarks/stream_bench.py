@@ -1,13 +1,11 @@
 """Live-training stream benchmark (prints, never asserts).
 
     python -m benchmarks.stream_bench [--seconds 0.5] [--rounds 15]
-    python -m benchmarks.stream_bench --compare-builders  # helper process vs in-thread frames
-    python -m benchmarks.stream_bench --compare-trainers  # training process vs training thread
 
 1. headless: MLP.train_step (fused, one torch thread) in a plain loop, in
    this process, while the server's session is paused;
-2. served: a real uvicorn subprocess trains the same config live (in its
-   training process, server/trainer.py) while one
+2. served: a real uvicorn subprocess trains the same config live (on one of
+   its training workers, server/worker.py) while one
    WebSocket client reads frames at browser speed (20 fps, the
    dashboard's default; 30 fps, the play command's default; and 60 fps, a
    display's refresh rate; 10 steps a frame; two subscribed tensors in
@@ -62,8 +60,6 @@ def headless(seconds: float) -> tuple[float, float]:
         m.train_step()
         n += 1
     return n / (time.perf_counter() - t0), n / (time.thread_time() - c0)
-
-
 
 
 def frame_step(msg) -> int | None:
@@ -129,18 +125,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=0.5, help="per window")
     p.add_argument("--rounds", type=int, default=15, help="alternations; medians are reported")
     p.add_argument("--fps", type=int, nargs="+", default=[20, 30, 60], help="the clients' frame rates")
-    p.add_argument("--compare-builders", action="store_true",
-                   help="instead: frames from the helper process vs built where training runs")
-    p.add_argument("--compare-trainers", action="store_true",
-                   help="instead: training in its own process vs in a thread of the server")
     args = p.parse_args()
     torch.set_num_threads(1)
-    if args.compare_builders:
-        compare("BPN_FRAME_PROCESS", ("helper", "in-process"), max(args.rounds, 10), args.seconds)
-        return
-    if args.compare_trainers:
-        compare("BPN_TRAIN_PROCESS", ("train process", "train thread"), max(args.rounds, 10), args.seconds)
-        return
     proc, base = start_server()
     clients = {f"{f} fps": f for f in args.fps}
     # per client and round: (served wall/s, served CPU/s, headless wall/s, headless CPU/s)
@@ -149,7 +135,7 @@ def main() -> None:
     try:
         conn = {k: Client(base, ["h", "logits"]) for k in clients}
         fast = Client(base, [])
-        # the first play starts the frame helper process (~1.5 s): not measured
+        # the first play warms up the worker and the frame thread: not measured
         first = next(iter(conn.values()))
         served(first.ws, proc.pid, 2.5, {"fps": 20, "steps_per_frame": 10})
         for r in range(args.rounds):
@@ -176,33 +162,6 @@ def main() -> None:
         print(f"{'served, ' + k + ' client':24}{med(x[0] for x in v):10.0f}{med(x[2] for x in v):12.0f}"
               f"{med(x[0] / x[2] for x in v):12.3f}{med(x[1] / x[3] for x in v):11.3f}   (target >= 0.90)")
     print(f"frames to one client: {med(frames_per_s):.0f}/s (cap 240, 1 step a frame; target >= 200)")
-
-
-def compare(env: str, names: tuple[str, str], rounds: int, seconds: float) -> None:
-    """Two servers, `env` true in the first and false in the second; their
-    ratios against the same alternating headless windows."""
-    servers = {}
-    try:
-        for name, flag in zip(names, ("true", "false")):
-            os.environ[env] = flag
-            servers[name] = start_server()
-        os.environ.pop(env)
-        conns = {(n, f): Client(base, ["h", "logits"]) for n, (_, base) in servers.items() for f in (20, 60)}
-        for name in names:  # warm both up
-            served(conns[name, 20].ws, servers[name][0].pid, 2.5, {"fps": 20, "steps_per_frame": 10})
-        ratios: dict[tuple, list[float]] = {k: [] for k in conns}
-        for _ in range(rounds):
-            for (name, fps), c in conns.items():
-                h = headless(seconds)[0]
-                w = served(c.ws, servers[name][0].pid, seconds, {"fps": fps, "steps_per_frame": 10})[0]
-                ratios[name, fps].append(w / h)
-        print(f"{env}=true ({names[0]}) vs false ({names[1]}); medians of {rounds} rounds")
-        for (name, fps), v in ratios.items():
-            print(f"  {name:16}{fps:4d} fps client   ratio {statistics.median(v):.3f}")
-    finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait()
 
 
 if __name__ == "__main__":

@@ -60,10 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         janitor = asyncio.create_task(expire_idle())
-        store.start_helpers()
+        store.start_workers()
         yield
         janitor.cancel()
-        store.close_all()  # stop live-training threads before the process exits
+        store.close_all()  # stop the training workers before the process exits
 
     app = FastAPI(title="backprop-ninja", version="0.1.0", lifespan=lifespan,
                   description="Step the lecture's MLP node by node and stream every tensor.")

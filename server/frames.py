@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import struct
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ class FrameSource:
     checks: dict[str, Check] = field(default_factory=dict)
     contributions: dict[str, Tensors] | None = None  # atomic mode: per consumer
     steps_per_sec: float | None = None
+    shows: str = "next"  # FramePublic.shows: "update" for a step just trained
 
 
 class _Stats:
@@ -117,7 +119,7 @@ def frame_dict(src: FrameSource) -> tuple[dict, str]:
     """FramePublic as plain data without tensors, and its "nodes" as JSON text."""
     st = _Stats(src)
     d = {
-        "type": "frame", "step": src.step, "loss": src.loss, "lr": src.lr, "mode": src.mode,
+        "type": "frame", "step": src.step, "shows": src.shows, "loss": src.loss, "lr": src.lr, "mode": src.mode,
         "playing": src.playing, "computed": src.computed, "remaining": src.remaining,
         "next": src.remaining[0] if src.remaining else None,
         "checks": {k: c.to_dict() for k, c in src.checks.items()},
@@ -210,3 +212,58 @@ def tensor_from_frame(header: dict, buf: np.ndarray, name: str, fld: str = "valu
 def check_names(nodes: list[str]) -> list[str]:
     """The unknown names among `nodes` (empty when all are fine)."""
     return [n for n in nodes if n not in BY_NAME]
+
+
+# ---- a live step's source, packed to cross from a worker to the server ------
+def pack(src: FrameSource, nodes: list[str], fmt: str, generator: torch.Tensor) -> bytes:
+    """A live FrameSource as one message, with the generator's state: with
+    the parameters and running statistics it carries, the server can resume
+    from any step it showed. Tensors shared by several names (a parameter is
+    in `values` and `params`) are sent once, one buffer per dtype (~0.1 ms;
+    pickling each tensor costs ~10x more)."""
+    tables = {"values": src.values, "grads": src.grads, "params": src.params,
+              "bn": {"running_mean": src.running_mean, "running_var": src.running_var}}
+    slot: dict[int, int] = {}  # id(tensor) -> index in `tensors`
+    tensors: list[torch.Tensor] = []
+    refs = {}
+    for tname, table in tables.items():
+        refs[tname] = {}
+        for name, t in table.items():
+            if id(t) not in slot:
+                slot[id(t)] = len(tensors)
+                tensors.append(t.detach())
+            refs[tname][name] = slot[id(t)]
+    layout, by_dtype, ends = [], {}, {}
+    for t in tensors:
+        key = str(t.dtype).removeprefix("torch.")
+        by_dtype.setdefault(key, []).append(t)
+        offset = ends.get(key, 0)
+        ends[key] = offset + t.numel()
+        layout.append((key, tuple(t.shape), offset, t.numel()))
+    bufs = {k: torch.cat([x.reshape(-1) for x in g]).numpy().tobytes() for k, g in by_dtype.items()}
+    meta = {"step": src.step, "loss": src.loss, "lr": src.lr, "mode": src.mode, "playing": src.playing,
+            "computed": src.computed, "remaining": src.remaining, "steps_per_sec": src.steps_per_sec,
+            "shows": src.shows, "layout": layout, "refs": refs, "nodes": list(nodes), "fmt": fmt,
+            "generator": generator.numpy().tobytes()}
+    return pickle.dumps((meta, bufs), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(message: bytes) -> tuple[FrameSource, list[str], str, torch.Tensor]:
+    """(source, nodes, fmt, generator state) of a packed live step."""
+    meta, bufs = pickle.loads(message)
+    flat = {k: torch.frombuffer(bytearray(b), dtype=getattr(torch, k)) if b else None for k, b in bufs.items()}
+    tensors = [flat[k][off:off + n].view(shape) for k, shape, off, n in meta["layout"]]
+    table = {tname: {name: tensors[i] for name, i in refs.items()} for tname, refs in meta["refs"].items()}
+    src = FrameSource(
+        step=meta["step"], loss=meta["loss"], lr=meta["lr"], mode=meta["mode"], playing=meta["playing"],
+        computed=meta["computed"], remaining=meta["remaining"], values=table["values"], grads=table["grads"],
+        params=table["params"], running_mean=table["bn"]["running_mean"],
+        running_var=table["bn"]["running_var"], steps_per_sec=meta["steps_per_sec"], shows=meta["shows"])
+    generator = torch.frombuffer(bytearray(meta["generator"]), dtype=torch.uint8)
+    return src, meta["nodes"], meta["fmt"], generator
+
+
+def frame_stats(d: dict) -> tuple[float | None, dict[str, float | None]]:
+    """What the history keeps of a live frame: saturation and update:data ratios."""
+    sat = d["tanh"]["saturated"] if d["tanh"] else None
+    return sat, {k: v["update_data_log10"] for k, v in d["params"].items()}

@@ -3,10 +3,16 @@
 Every step costs three array entries (step, loss, lr: ~24 bytes, so a
 200,000-step run is ~5 MB); the costlier statistics (saturation,
 update:data ratios, val loss) are sampled, so they live in a dict by step.
-A missing statistic goes out as null."""
+A missing statistic goes out as null.
+
+It has a lock of its own, apart from the session's: a worker's reader
+thread adds live points here while a request may hold the session's lock
+waiting for that same thread (pool.py)."""
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from array import array
 from bisect import bisect_right
 from collections import deque
@@ -16,6 +22,14 @@ from model.graph import PARAMS
 from .schemas import HistoryPoint
 
 NO_RATIOS = dict.fromkeys(PARAMS)
+
+
+def _locked(fn):
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return fn(self, *args, **kwargs)
+    return wrapper
 
 
 class History:
@@ -30,8 +44,10 @@ class History:
         # (step, state_dict, bytes): the seek targets, oldest first
         self.snapshots: deque[tuple[int, dict, int]] = deque()
         self._snap_bytes = 0
+        self._lock = threading.RLock()
 
     # ---- points ------------------------------------------------------------
+    @_locked
     def add_point(self, step: int, loss: float, lr: float, saturated: float | None = None,
                   ratios: dict[str, float | None] | None = None, val_loss: float | None = None,
                   replayed: bool = False) -> None:
@@ -53,6 +69,13 @@ class History:
         if len(self.steps) > self.max_points:
             self._drop_points(len(self.steps) - self.max_points + self.max_points // 10)
 
+    @_locked
+    def add_points(self, points: list[tuple]) -> None:
+        """Live points: (step, loss, lr, saturated, ratios, val_loss) each."""
+        for point in points:
+            self.add_point(*point)
+
+    @_locked
     def set_stats(self, step: int, saturated: float | None, ratios: dict[str, float | None]) -> None:
         """Fill in the costly statistics of `step`, if it is kept (a live
         frame computed them; it may arrive a few steps late)."""
@@ -71,6 +94,7 @@ class History:
         # the first kept point has no predecessor left: it is no change
         del self._lr_changes[:bisect_right(self._lr_changes, first)]
 
+    @_locked
     def points(self, since: int = -1, max_points: int | None = None,
                until: int | None = None) -> list[HistoryPoint]:
         """Points with since < step <= until (steps are sorted: bisect), thinned
@@ -102,6 +126,7 @@ class History:
         rest = even(idx, max_points - len(sampled))
         return sorted(set(rest).union(sampled))[-max_points:]
 
+    @_locked
     def lr_changes(self) -> list[int]:
         """Kept steps whose lr differs from the kept step before."""
         return list(self._lr_changes)
@@ -116,6 +141,7 @@ class History:
         newest = self.snapshots[-1][0] if self.snapshots else 0
         return max(newest, self.steps[-1]) if self.steps else newest
 
+    @_locked
     def add_snapshot(self, step: int, state: dict) -> None:
         self._drop_snapshots_after(step - 1)
         size = sum(t.numel() * t.element_size() for t in state["params"].values()) + 8192
@@ -129,6 +155,7 @@ class History:
                                            or self._snap_bytes > self.max_bytes):
             self._snap_bytes -= self.snapshots.popleft()[2]
 
+    @_locked
     def locate(self, step: int) -> tuple[int, dict] | None:
         """The newest snapshot at or before `step`, if `step` is kept."""
         if step > self.last_step:
@@ -140,10 +167,12 @@ class History:
             found = (s, state)
         return found
 
+    @_locked
     def full_steps_list(self) -> list[int]:
         first = self.snapshots[0][0] if self.snapshots else 0
         return list(range(max(first, self.last_step - self.full_steps + 1), self.last_step + 1))
 
+    @_locked
     def truncate_after(self, step: int) -> None:
         """Forget the future of `step` (a new step after a seek branches the timeline)."""
         keep = bisect_right(self.steps, step)

@@ -33,11 +33,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class WorkerPublic(BaseModel):
+    """One training worker process of the pool."""
+    index: int
+    alive: bool  # False while it starts (~2 s after launch) or restarts after dying
+    pid: int | None
+    restarts: int  # times it died and was started again
+    sessions: int  # sessions training live on it now
+    steps_per_sec: list[float]  # of each of them, each measured over the last ~0.5 s
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok"] = "ok"
-    training: Literal["process", "starting", "thread"] = Field(
-        "thread", description="where live training runs: in its own process, in a thread of the server "
-        "while that process starts (~1.5 s after launch), or in a thread (turned off, or it died)")
+    workers: list[WorkerPublic]
 
 
 class ErrorPublic(BaseModel):
@@ -244,9 +252,11 @@ class FramePublic(BaseModel):
         *next* update (step + 1), its forward with the current (step)
         parameters and the gradients computed so far; `lr` is the lr update
         step + 1 will use. After seek S this is the batch update S+1 drew.
+    `shows` says which of the two a frame is, so no page has to infer it.
     """
     type: Literal["frame"] = "frame"
     step: int
+    shows: Literal["update", "next"]  # the batch of update `step`, or of the next update (step + 1)
     loss: float | None
     lr: float
     mode: Mode
@@ -394,11 +404,38 @@ StreamCommand = Annotated[
 ]
 
 
+# ---- the stream: replies -------------------------------------------------------
+# Every command is answered by one StreamReply (or a StreamError), sent before
+# any frame the command causes: the frame of its result follows the reply at
+# once, and after "play" the live frames follow it. Live frames come from the
+# training worker: after "pause" no frame of the stopped training is sent.
+class PlayResult(BaseModel):
+    playing: Literal[True] = True
+    fps: float
+    steps_per_frame: int
+
+
+class PauseResult(BaseModel):
+    playing: Literal[False] = False
+    step: int  # where the session stopped: the step the next frame shows
+    error: str | None  # why training had stopped by itself, if it did (its worker died, ...)
+
+
+class SubscribeResult(BaseModel):
+    nodes: list[NodeName]
+    format: Literal["binary", "json"]
+
+
+class FrameResult(BaseModel):
+    """"frame": nothing to say; the frame follows."""
+
+
 class StreamReply(BaseModel):
     """The answer to one command, sent before the frame it causes."""
     type: Literal["reply"] = "reply"
     cmd: str
-    result: dict[str, Any]
+    result: Union[ForwardResult, BackwardResult, UpdateResult, TrainResult, PlayResult, PauseResult,
+                  SessionState, SubscribeResult, FrameResult]
 
 
 class StreamError(BaseModel):

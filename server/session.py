@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout  # TimeoutError itself only from 3.11
 
 from model import MLP
@@ -18,6 +17,7 @@ from model.graph import BY_NAME, DATA, PARAMS, branches
 from . import frames, stepping
 from .errors import Conflict, NotFound, Unprocessable
 from .history import History
+from .pool import LivePlayer
 from .schemas import (MAX_TRAIN_STEPS, BackwardResult, ConfigPublic, ForwardResult, SessionState,
                       TensorPublic, TrainResult, UpdateResult)
 from .settings import Settings
@@ -30,7 +30,7 @@ FRAME_TIMEOUT = 30.0  # seconds a request waits for a live frame
 
 
 class SessionLock:
-    """A lock that counts its waiters, so live training can step aside for them."""
+    """A lock that counts its waiters."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -48,27 +48,17 @@ class SessionLock:
     def __exit__(self, *exc):
         self._lock.release()
 
-    # the trainer's own way in: it does not count as a waiter
-    def acquire_quiet(self):
-        self._lock.acquire()
-
-    def try_acquire(self) -> bool:
-        return self._lock.acquire(blocking=False)
-
-    def release(self):
-        self._lock.release()
-
 
 def _guard(sync: bool = False, idle: bool = False):
-    """A method run under the session's lock, with what the training process
-    sent applied first; `sync`: with the model brought up to date if it
-    trains there; `idle`: refused while live training owns the model."""
+    """A method run under the session's lock, after a player that died has
+    been settled; `sync`: with the model brought up to date if it trains
+    live; `idle`: refused while live training owns the model."""
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(self, *args, **kwargs):
             with self.lock:
                 self._touch()
-                self.drain()
+                self.settle()
                 if idle and self.playing:
                     raise Conflict(f"session is training live: pause it first, then {fn.__name__}")
                 if sync:
@@ -84,20 +74,19 @@ mutating = _guard(idle=True)  # changes the model
 
 
 class Session:
-    def __init__(self, sid: str, mlp: MLP, dataset_id: str, settings: Settings, builder=None, trainer=None):
+    def __init__(self, sid: str, mlp: MLP, dataset_id: str, settings: Settings, pool):
         self.id, self.mlp, self.dataset_id, self.settings = sid, mlp, dataset_id, settings
-        self.builder = builder  # a server.framebuilder.FrameBuilder for live frames, or None
-        self.trainer = trainer  # a server.remote.TrainerProcess to train live in, or None
+        self.pool = pool  # a server.pool.Pool to train live on
         self.lock = SessionLock()
+        # play and pause one at a time: two connections racing must never
+        # leave a player running that the session no longer knows
+        self.control = threading.Lock()
         self.history = History(settings.history_max_points, settings.history_full_steps,
                                settings.history_max_bytes)
         self.last_loss: float | None = None
         self.last_used = time.monotonic()
         self.connections = 0  # open streams: a watched session never expires
-        self.player = None  # a server.player.Player or server.remote.RemotePlayer while training live
-        # what the training process sent (history points, frame statistics),
-        # applied by whoever holds the lock next (see remote.py)
-        self._inbox: deque[tuple] = deque()
+        self.player = None  # a server.pool.LivePlayer while training live
         self.closed = False
         # True when the generator moved since the last snapshot other than by a
         # fused step (a forward, a seek): replay from that snapshot would differ
@@ -118,39 +107,17 @@ class Session:
         self._trained = None
         self._replays = None
 
-    def post(self, item: tuple) -> None:
-        """("points", [Point]) or ("stats", step, saturated, ratios), from
-        another thread; applied now if the lock is free, else by its holder."""
-        self._inbox.append(item)
-        if self.lock.try_acquire():
-            try:
-                self.drain()
-            finally:
-                self.lock.release()
-
-    def drain(self) -> None:
-        """Apply what the training process sent; the caller holds the lock."""
-        while self._inbox:
-            item = self._inbox.popleft()
-            if item[0] == "points":
-                for point in item[1]:
-                    self.history.add_point(*point)
-                self.last_loss = item[1][-1][1]
-            else:
-                self.history.set_stats(*item[1:])
-
     def sync(self) -> None:
-        """While training in the training process: take on its model as it
-        is now. The caller holds the lock."""
+        """While training live: take on the worker's model as it is now.
+        The caller holds the lock."""
         player = self.player
-        if player is not None and player.alive and hasattr(player, "sync"):
+        if player is not None and player.alive:
             payload = player.sync()
-            self.drain()  # the points up to that step came first
             if payload is not None:
                 self.take_remote(payload)
 
     def take_remote(self, payload: dict) -> None:
-        """The training process's state of this session (at a sync or a pause)."""
+        """The worker's state of this session (at a sync or a pause)."""
         self.model_changed()
         self.mlp.load_state_dict(payload["state"])
         if payload["loss"] is not None:
@@ -159,6 +126,59 @@ class Session:
             self.history.add_snapshot(step, state)
         if payload.get("trained") is not None:  # paused frames show the last step
             self._trained = payload["trained"]
+
+    def settle(self, payload: dict | None = None, stopped: bool = False) -> None:
+        """Forget a player that failed (its worker died, or training raised)
+        or was `stopped`: take on `payload` (a pause: the worker's state as
+        it is now) or else the newest state the player sent, and forget
+        every step after it. The caller holds the lock."""
+        player = self.player
+        if player is None or (player.error is None and not stopped):
+            return
+        self.player = None
+        if payload is not None:
+            self.take_remote(payload)
+            return
+        cp = player.checkpoint
+        if cp is not None and cp[0] >= self.mlp.step:
+            self.model_changed()
+            self.mlp.load_state_dict(cp[1])
+            self.last_loss = cp[2] if cp[2] is not None else self.last_loss
+            self.history.add_snapshot(cp[0], cp[1])
+        self.history.truncate_after(self.mlp.step)  # the history never lists a step it cannot show
+
+    @reads_history
+    def settled(self) -> None:
+        """Take on what a player that stopped by itself left (the guard's settle())."""
+
+    def play(self, val_every: int = 0) -> None:
+        """Start live training on the least-loaded worker (a no-op when it runs)."""
+        with self.control:
+            with self.lock:
+                self._touch()
+                self.settle()
+                if self.playing:
+                    return
+            w = self.pool.place(self.id)  # may wait for a worker that is starting
+            self.pool.forget(self.id, keep=w)  # it moved: the worker it left forgets it
+            with self.lock:
+                player = LivePlayer(self, w, val_every)
+                try:
+                    player.start()
+                except RuntimeError as err:
+                    raise Conflict(f"live training could not start: {err}; try again") from None
+                self.player = player
+
+    def pause(self) -> str | None:
+        """Stop live training; returns why it had stopped, if it failed. The
+        lock is held throughout: no request sees the model half handed back
+        (the worker's reader thread never waits for it)."""
+        with self.control, self.lock:
+            player = self.player
+            if player is None:
+                return None
+            self.settle(player.stop(), stopped=True)
+            return player.error
 
     def _touch(self) -> None:
         if self.closed:
@@ -243,13 +263,13 @@ class Session:
         return UpdateResult(step=m.step)
 
     # ---- training -------------------------------------------------------------
-    def train_one(self, val_every: int = 0):
+    def train_one(self):
         """One fused SGD step, recorded in the history; the caller holds the lock."""
         m = self.mlp
         # drop the previous step's tensors before this step allocates its own
         self._trained = None
         self.before_training()
-        loss, cache, grads, lr, point = stepping.train_step(m, self.settings.stats_every, val_every)
+        loss, cache, grads, lr, point = stepping.train_step(m, self.settings.stats_every)
         self._trained = (m.step, loss, lr, cache, grads)
         self.history.add_point(*point)
         if m.step % self.settings.snapshot_every == 0:
@@ -334,8 +354,8 @@ class Session:
             contributions=m.stepper.contributions if atomic else None)
 
     def frame(self, nodes=(), fmt: str = "json") -> str | bytes:
-        """The current frame; while training live, built by the trainer
-        between two steps (see player.py for why)."""
+        """The current frame; while training live, of the worker's newest
+        step (a step at most to wait for, and the frame's build)."""
         self._touch()
         player = self.player
         if player is not None and player.alive:
@@ -346,4 +366,5 @@ class Session:
             if got is not None:
                 return got[1]
         with self.lock:
+            self.settle()
             return frames.build(self._source(), nodes, fmt)

@@ -11,9 +11,7 @@ from model.data import DataError, parse_words
 from . import snapshots
 from .datasets import DEFAULT, DatasetStore
 from .errors import NotFound, TooMany, Unprocessable
-from .framebuilder import FrameBuilder
-from .player import pause
-from .remote import TrainerProcess
+from .pool import Pool
 from .schemas import SessionCreate, SnapshotPublic
 from .session import Session
 from .settings import Settings
@@ -24,16 +22,13 @@ class SessionStore:
         self.settings, self.datasets = settings, datasets
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
-        # one helper process builds every session's live frames (framebuilder.py)
-        self.builder = FrameBuilder(settings.frame_process)
-        # and live training runs in a process of its own (trainer.py)
-        self.trainer = TrainerProcess(settings.train_process, settings.train_cpu, settings.train_nice)
+        # live training runs in a pool of worker processes (pool.py)
+        self.pool = Pool(settings.workers)
 
-    def start_helpers(self) -> None:
-        """Start the helper processes now (~1.5 s each to be ready), so that
-        the first play finds them running."""
-        self.trainer.start()
-        self.builder.start()
+    def start_workers(self) -> None:
+        """Start the training workers now (~2 s to be ready), so that the
+        first play finds them running."""
+        self.pool.start()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -68,7 +63,7 @@ class SessionStore:
                      batch_size=body.batch_size, lr=body.lr, lr_decay_step=body.lr_decay_step,
                      seed=body.seed, dtype=body.dtype)
         sid = secrets.token_urlsafe(16)
-        session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.builder, self.trainer)
+        session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.pool)
         with self._lock:
             if len(self._sessions) >= cap:
                 raise TooMany(f"the server holds {cap} sessions, its limit")
@@ -83,14 +78,9 @@ class SessionStore:
         self._close(s)
 
     def _close(self, s: Session) -> None:
-        pause(s)
+        s.pause()
         s.closed = True
-        if s.id in self.trainer.known:  # the training process forgets its model
-            self.trainer.known.discard(s.id)
-            try:
-                self.trainer.send(("drop", s.id))
-            except RuntimeError:
-                pass  # it has stopped: nothing to forget
+        self.pool.forget(s.id)  # the workers forget its model
 
     def close_all(self) -> None:
         with self._lock:
@@ -98,8 +88,7 @@ class SessionStore:
             self._sessions.clear()
         for s in all_:
             self._close(s)
-        self.builder.close()
-        self.trainer.close()
+        self.pool.close()
 
     def words_of(self, s: Session) -> list[str] | None:
         """The session's word list for a snapshot; None for the default one."""

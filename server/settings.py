@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .pool import default_size
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BPN_", extra="ignore")
@@ -30,21 +32,9 @@ class Settings(BaseSettings):
     # training records them every N steps and with every frame it sends
     # (manual updates always record them)
     stats_every: int = Field(100, ge=1)
-    # live frames are summarised in a helper process (see framebuilder.py);
-    # off: the training thread builds them, costing it ~2 ms a frame
-    frame_process: bool = True
-    # live training runs in a process of its own (see trainer.py); off: in a
-    # thread of the server, where it shares the GIL with everything else
-    train_process: bool = True
-    # the CPU the training process stays on: "last" (the last this server
-    # may use; nothing on 1 CPU), "none" (the kernel moves it), or a number
-    train_cpu: str = Field("last", pattern=r"^(last|none|\d{1,4})$")
-    # the pinned training process's nice value. Below 0 it keeps its core when
-    # a busy browser spills onto it (trainer got ~0.93 of its core instead of
-    # ~0.83 with the dashboard drawing); needs root, CAP_SYS_NICE or
-    # RLIMIT_NICE (docker-compose.yml), else it keeps its nice value. Unpinned (1 CPU, train_cpu=none) it is never raised: there
-    # it would starve the page.
-    train_nice: int = Field(-10, ge=-20, le=19)
+    # training worker processes for live training (pool.py): by default one
+    # per CPU this server may use, less one for the server itself
+    workers: int = Field(default_factory=default_size, ge=1, le=256)
     # extra Origins allowed to open the stream ("*" = any); same-origin always is
     allowed_origins: Annotated[list[str], NoDecode] = []
 

@@ -1,7 +1,6 @@
 """One live-training step and what the history records of it, shared by the
-training thread (player.py) and the training process (trainer.py), so both
-train and record exactly alike. Imports no web code: the training process
-loads it without FastAPI."""
+training workers (worker.py) and POST /train (session.py), so both train and
+record exactly alike. Imports no web code."""
 from __future__ import annotations
 
 from model import MLP
@@ -46,4 +45,4 @@ def live_source(m: MLP, trained: tuple, playing: bool, steps_per_sec: float | No
     return frames.FrameSource(
         step=step, loss=loss, lr=lr, mode="fused", playing=playing, computed=list(FUSED_ORDER),
         remaining=[], values={**m.params, **cache}, grads=grads, params=m.params,
-        running_mean=m.running_mean, running_var=m.running_var, steps_per_sec=steps_per_sec)
+        running_mean=m.running_mean, running_var=m.running_var, steps_per_sec=steps_per_sec, shows="update")

@@ -46,7 +46,7 @@ def wait_healthy(base: str, proc: subprocess.Popen, log: str) -> None:
         try:
             r = httpx.get(f"{base}/api/health", timeout=1.0)
             # and the training process running: which way tests train is then not left to timing
-            if r.status_code == 200 and r.json()["training"] != "starting":
+            if r.status_code == 200 and all(w["alive"] for w in r.json()["workers"]):
                 return
         except httpx.HTTPError:
             pass

@@ -212,9 +212,8 @@ function pausedFrame({ frame, tensors }) {
   if (frame.tanh) {
     st.status.loss = frame.loss;
     st.status.sat = frame.tanh.saturated;
-    // a drawn batch is the next update's; otherwise (a server that keeps the
-    // last trained batch) the frame is the update just made
-    show(frame, tensors, st.pending ? frame.step + 1 : frame.step, !st.pending);
+    // the frame says whose batch it shows: the next update's, or the one just made
+    show(frame, tensors, frame.shows === 'next' ? frame.step + 1 : frame.step, frame.shows === 'update');
   }
   invalidate();
 }

@@ -15,7 +15,8 @@ router = APIRouter(prefix="/api", tags=["graph"])
 
 @router.get("/health", response_model=HealthPublic)
 def health(request: Request) -> HealthPublic:
-    return HealthPublic(training=request.app.state.sessions.trainer.where)
+    """Up, and where live training runs: each worker's sessions and their steps/s."""
+    return HealthPublic(workers=request.app.state.sessions.pool.public())
 
 
 @router.get("/graph", response_model=GraphPublic, responses=deps.errors(404, 422))

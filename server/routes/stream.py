@@ -3,9 +3,12 @@
 Per connection: a receive loop runs commands one at a time (each answered by
 a StreamReply, then a frame), and a sender task that, while the session
 trains live, sends a frame whenever one is due: at most `fps` a second and
-`steps_per_frame` steps apart. A frame is built only when due, by the
-trainer between two steps, from its latest step (latest wins); at most one
-send is in flight, so a slow client slows only itself and nothing queues.
+`steps_per_frame` steps apart. A frame is built only when due, from the
+worker's latest step (latest wins); at most one send is in flight, so a
+slow client slows only itself and nothing queues. While a command runs the
+sender sends nothing, and it drops a frame asked for before the command
+began: a command's reply comes before any frame it causes, and no frame of
+a training that a pause ended follows the pause's reply.
 
 While live training runs, frames show mode "fused" (the training pass) and
 the HTTP/stream commands that change the model answer 409 until "pause"."""
@@ -23,8 +26,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from .. import frames
 from ..errors import ApiError
-from ..player import pause, play
-from ..schemas import MAX_WS_MESSAGE, StreamCommand, StreamError, StreamReply
+from ..schemas import (MAX_WS_MESSAGE, FrameResult, PauseResult, PlayResult, StreamCommand, StreamError,
+                       StreamReply, SubscribeResult)
 
 router = APIRouter()
 log = logging.getLogger("server.stream")
@@ -57,6 +60,11 @@ class Connection:
         self.fps, self.spf = 30.0, 10
         self.sent_step: int | None = None
         self.send_lock = asyncio.Lock()
+        # bumped when a command starts and when it is answered: a live frame
+        # asked for under another count is not sent (it may predate the reply)
+        self.epoch = 0
+        self.busy = False
+        self.reported = None  # the last player whose failure this client was told of
 
     async def send(self, *messages) -> None:
         async with self.send_lock:  # a reply and its frame go out together
@@ -99,21 +107,30 @@ class Connection:
                 if isinstance(cmd, str):
                     await self.error(cmd, self._cmd_of(msg))
                     continue
+                self.busy, self.epoch = True, self.epoch + 1
                 try:
-                    result = await self.execute(cmd)
-                except ApiError as err:
-                    await self.error(err.message, cmd.cmd)
-                    if self.s.closed:
+                    if not await self.answer(cmd):
                         return
-                    continue
-                except Exception as err:  # noqa: BLE001 - a bug must not kill the connection
-                    log.exception("stream command %s failed", cmd.cmd)
-                    await self.error(f"internal error in {cmd.cmd}: {type(err).__name__}: {err}", cmd.cmd)
-                    continue
-                reply = StreamReply(cmd=cmd.cmd, result=result).model_dump_json()
-                await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt))
+                finally:
+                    self.busy, self.epoch = False, self.epoch + 1
         finally:
             sender.cancel()
+
+    async def answer(self, cmd) -> bool:
+        """Run one command; send its reply and then its frame (or an error).
+        False when the session is gone."""
+        try:
+            result = await self.execute(cmd)
+        except ApiError as err:
+            await self.error(err.message, cmd.cmd)
+            return not self.s.closed
+        except Exception as err:  # noqa: BLE001 - a bug must not kill the connection
+            log.exception("stream command %s failed", cmd.cmd)
+            await self.error(f"internal error in {cmd.cmd}: {type(err).__name__}: {err}", cmd.cmd)
+            return True
+        reply = StreamReply(cmd=cmd.cmd, result=result).model_dump_json()
+        await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt))
+        return True
 
     @staticmethod
     def _cmd_of(msg: dict) -> str | None:
@@ -123,31 +140,39 @@ class Connection:
         except (ValueError, TypeError):
             return None
 
-    async def execute(self, cmd) -> dict:
+    async def execute(self, cmd):
         s, name = self.s, cmd.cmd
         if name in ("forward", "back", "update"):
-            return (await run_in_threadpool(getattr(s, name))).model_dump(mode="json")
+            return await run_in_threadpool(getattr(s, name))
         if name == "backward":
-            return (await run_in_threadpool(s.backward, cmd.mode, cmd.nodes)).model_dump(mode="json")
+            return await run_in_threadpool(s.backward, cmd.mode, cmd.nodes)
         if name == "train":
-            return (await run_in_threadpool(s.train, cmd.steps)).model_dump(mode="json")
+            return await run_in_threadpool(s.train, cmd.steps)
         if name == "seek":
-            return (await run_in_threadpool(s.seek, cmd.step)).model_dump(mode="json")
+            return await run_in_threadpool(s.seek, cmd.step)
         if name == "play":
             self.fps, self.spf, self.sent_step = cmd.fps, cmd.steps_per_frame, None
-            await run_in_threadpool(play, s, cmd.val_every)
-            return {"playing": True, "fps": cmd.fps, "steps_per_frame": cmd.steps_per_frame}
+            await run_in_threadpool(s.play, cmd.val_every)
+            return PlayResult(fps=cmd.fps, steps_per_frame=cmd.steps_per_frame)
         if name == "pause":
-            err = await run_in_threadpool(pause, s)
-            return {"playing": False, "step": s.mlp.step, "error": err}
+            self.reported = s.player  # this reply says why it stopped, if it failed
+            err = await run_in_threadpool(s.pause)
+            return PauseResult(step=s.mlp.step, error=err)
         if name == "subscribe":
             unknown = frames.check_names(cmd.nodes)
             if unknown:
                 raise ApiError(f"unknown nodes {', '.join(map(repr, unknown))}; nodes are: "
                                f"{', '.join(frames.BY_NAME)}")
             self.nodes, self.fmt = list(dict.fromkeys(cmd.nodes)), cmd.format
-            return {"nodes": self.nodes, "format": self.fmt}
-        return {}  # "frame": the frame follows the reply
+            return SubscribeResult(nodes=self.nodes, format=self.fmt)
+        return FrameResult()  # "frame": the frame follows the reply
+
+    async def report(self, player) -> None:
+        """Tell this client, once, that live training stopped by itself."""
+        if player is not None and player.error and self.reported is not player:
+            self.reported = player
+            await run_in_threadpool(self.s.settled)
+            await self.error(player.error, "play")
 
     async def sender(self) -> None:
         """While the session trains live, ask for a frame whenever one is due.
@@ -158,11 +183,8 @@ class Connection:
         try:
             while True:
                 player = self.s.player
-                if player is None or not player.alive:
-                    if player is not None and player.error:
-                        err = await run_in_threadpool(pause, self.s)
-                        if err:
-                            await self.error(err, "play")
+                if player is None or not player.alive or self.busy:
+                    await self.report(player)
                     await asyncio.sleep(IDLE_POLL)
                     continue
                 now, period = loop.time(), 1.0 / self.fps
@@ -174,6 +196,7 @@ class Connection:
                 # followed by a burst (at most one period is caught up)
                 last = max(last + period, now - period)
                 min_step = 0 if self.sent_step is None else self.sent_step + self.spf
+                epoch = self.epoch
                 try:
                     got = await asyncio.wrap_future(player.request_frame(min_step, self.nodes, self.fmt))
                 except Exception as err:  # noqa: BLE001 - a frame that failed must not end the stream
@@ -181,10 +204,12 @@ class Connection:
                     await self.error(f"a live frame could not be built: {type(err).__name__}: {err}", "play")
                     await asyncio.sleep(IDLE_POLL)
                     continue
-                if got is None:  # training stopped, or the frame was lost: ask again
-                    continue
+                if got is None or epoch != self.epoch:
+                    continue  # training stopped, the worker died, or a command came between: ask again
                 if sending is not None:
                     await sending
+                if epoch != self.epoch:
+                    continue
                 self.sent_step = got[0]
                 sending = asyncio.create_task(self.send(got[1]))
         finally:
@@ -212,4 +237,4 @@ async def stream(ws: WebSocket, sid: str) -> None:
     finally:
         s.connections -= 1
         if s.connections == 0:  # nobody watches: stop burning CPU
-            await run_in_threadpool(pause, s)
+            await run_in_threadpool(s.pause)

@@ -85,16 +85,6 @@ def drawn(page) -> None:
     page.wait_for_timeout(300)
 
 
-# Live training in a browser on 2 shared cores: timing-dependent. The two
-# intermittent failures these tests had were the tests' own races, found and
-# fixed in stop 10 (the status line read before its redraw; the curve's first
-# point taken for step 1's); 12 runs of this file and 25 of the scrub test
-# were clean after. One rerun stays as a guard against this host's stalls,
-# shown as "R" in the progress line and "rerun" in the summary (never hidden).
-LIVE = pytest.mark.flaky(reruns=1)
-
-
-@LIVE
 def test_play_trains_the_net_and_every_view_follows(train_page, live_server, shots):
     page = train_page
     assert status_step(page) == 0
@@ -153,7 +143,6 @@ def test_play_trains_the_net_and_every_view_follows(train_page, live_server, sho
     page.screenshot(path=str(shots / "train_live.png"), full_page=True)
 
 
-@LIVE
 def test_scrubbing_back_shows_what_the_api_reports_for_that_step(train_page, live_server, shots):
     page = train_page
     play_for(page, 1.5, 150)
@@ -198,7 +187,6 @@ def test_scrubbing_back_shows_what_the_api_reports_for_that_step(train_page, liv
     assert api(live_server, f"{s}/frame")["step"] == target
 
 
-@LIVE
 def test_samples_evaluation_png_and_snapshot_export_import_resume(train_page, live_server, shots, tmp_path):
     page = train_page
     play_for(page, 1.2, 100)

@@ -18,10 +18,9 @@ def make_client(**settings) -> TestClient:
 
 
 def ready(client: TestClient) -> TestClient:
-    """Once started (`with`): wait for the training process, so that live
-    training runs in it, not in the thread that stands in meanwhile."""
-    trainer = client.app.state.sessions.trainer
-    assert not trainer.enabled or trainer.wait_ready(60), trainer.error
+    """Once started (`with`): wait for the training workers, so that a play
+    does not wait for them (and tests do not depend on how long they take)."""
+    assert client.app.state.sessions.pool.wait_ready(60)
     return client
 
 

@@ -18,7 +18,8 @@ def post(client, sid, what, json=None, status=200):
 
 
 def test_health(client):
-    assert client.get("/api/health").json() == {"status": "ok", "training": "process"}
+    h = client.get("/api/health").json()
+    assert h["status"] == "ok" and h["workers"] and all(w["alive"] and w["restarts"] == 0 for w in h["workers"])
 
 
 def test_graph_default_and_other_config(client):

@@ -66,12 +66,12 @@ def test_stream_over_real_socket(live_server):
         assert header["tensors"][0]["length"] == 64 * 27 == buf.size
         ws.send(json.dumps({"cmd": "play", "fps": 120, "steps_per_frame": 1}))
         assert json.loads(ws.recv())["type"] == "reply"
-        t0, frames = time.monotonic(), []
-        while time.monotonic() - t0 < 1.5:
+        frames = []
+        while len(frames) < 20:  # (pytest-timeout ends a hang; speed is benchmarks/stream_bench's)
             msg = ws.recv()
             if isinstance(msg, bytes):
                 frames.append(decode_binary(msg)[0]["step"])
-        assert len(frames) > 20 and frames[-1] > frames[0]
+        assert frames == sorted(frames) and frames[-1] > frames[0]
         ws.send(json.dumps({"cmd": "pause"}))
         while True:
             msg = ws.recv()
@@ -126,14 +126,15 @@ def test_a_stalled_client_does_not_hold_back_another(live_server):
         stalled.send(json.dumps({"cmd": "subscribe", "nodes": ["hprebn", "bnraw", "h", "logits", "probs"]}))
         stalled.send(json.dumps({"cmd": "play", "fps": 240, "steps_per_frame": 1}))
         reader.send(json.dumps({"cmd": "play", "fps": 60, "steps_per_frame": 5}))
-        t0, frames = time.monotonic(), 0
-        while time.monotonic() - t0 < 2.0:
-            if isinstance(reader.recv(), bytes):
-                frames += 1
-        assert frames > 40  # ~60/s wanted; the stalled neighbour costs it little
+        steps = []
+        while len(steps) < 40:  # the reader gets its frames while its neighbour reads none
+            msg = reader.recv()
+            if isinstance(msg, bytes):
+                steps.append(decode_binary(msg)[0]["step"])
+        assert steps == sorted(steps) and steps[-1] > steps[0]
         # the stalled session kept training: sends wait for the client, training does not
         a = httpx.get(f"{live_server}/api/sessions/{ids[0]}").json()["step"]
-        time.sleep(0.3)
-        assert httpx.get(f"{live_server}/api/sessions/{ids[0]}").json()["step"] > a
+        while httpx.get(f"{live_server}/api/sessions/{ids[0]}").json()["step"] <= a:
+            time.sleep(0.05)
         # (closing without draining: these clients' own queues are full, so
         # their close handshakes time out on their side, hence close_timeout)

@@ -1,0 +1,321 @@
+"""The pool of training workers (worker.py), supervised, and the player that
+trains one session live on one of them.
+
+A play places the session on the worker with the fewest playing sessions.
+Each worker has a reader thread here: it resolves the futures of requests
+(pause, sync, frame), adds history points as they come (History has a lock
+of its own, never held across I/O, so the reader never waits for a request
+that may itself be waiting for the reader), and keeps each player's newest
+checkpoint. A worker that dies is started again; its players report the
+crash, and their sessions resume from their checkpoint (Session.settle).
+
+Frames are summarised here, in one thread beside the event loop: the worker
+only packs a step's tensors (~0.1 ms), so the summary's ~2 ms is spent on
+the server's core, not on training's."""
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from . import frames, worker
+from .schemas import WorkerPublic
+
+log = logging.getLogger("server.pool")
+REPLY_TIMEOUT = 60.0  # seconds: a pause waits for one step (~0.3 ms here; the biggest model: ~2 s)
+READY_TIMEOUT = 60.0  # seconds a play waits for a worker that is starting
+QUICK_DEATH = 10.0  # seconds: a worker dead this soon after its start waits RESTART_PAUSE to restart
+RESTART_PAUSE = 2.0
+
+
+def default_size() -> int:
+    """One worker per CPU this server may use, less one for the server and
+    the browser; at least one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus - 1)
+
+
+class WorkerProcess:
+    """One worker, restarted whenever it dies (until the pool closes)."""
+
+    def __init__(self, index: int, builder: ThreadPoolExecutor):
+        self.index, self.builder = index, builder
+        self.players: dict[str, LivePlayer] = {}  # by session id: where points and errors go
+        self.known: set[str] = set()  # sessions whose model the worker holds
+        self.restarts = 0
+        self.pid: int | None = None
+        self._ready = threading.Event()
+        self._wlock = threading.Lock()  # one message at a time on the connection
+        self._rlock = threading.Lock()  # guards _replies; never held across I/O
+        self._replies: dict[int, Future] = {}
+        self._ids = itertools.count()
+        self._closed = False
+        self._conn = self._proc = None
+
+    @property
+    def alive(self) -> bool:
+        return self._ready.is_set()
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker.main, args=(child,), name=f"bpn-worker-{self.index}", daemon=True)
+        proc.start()
+        child.close()
+        self._conn, self._proc, self.pid, self._started = parent, proc, proc.pid, time.monotonic()
+        threading.Thread(target=self._reader, args=(parent, proc), name=f"worker-{self.index}-reader",
+                         daemon=True).start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def send(self, msg: tuple) -> None:
+        if not self.alive:
+            raise RuntimeError(f"training worker {self.index} is restarting")
+        try:
+            with self._wlock:
+                worker.send(self._conn, msg)
+        except (OSError, ValueError) as err:
+            raise RuntimeError(f"training worker {self.index} stopped ({err})") from None
+
+    def request(self, kind: str, *args) -> Future:
+        """A message answered by ("reply", rid, payload): a Future of the payload."""
+        fut: Future = Future()
+        with self._rlock:
+            rid = next(self._ids)
+            self._replies[rid] = fut
+        try:
+            self.send((kind, rid, *args))
+        except RuntimeError:
+            with self._rlock:
+                self._replies.pop(rid, None)
+            raise
+        return fut
+
+    def _reader(self, conn, proc) -> None:
+        try:
+            worker.receive(conn)  # ("ready",)
+            self._ready.set()
+            while True:
+                self._dispatch(worker.receive(conn))
+        except (EOFError, OSError):
+            pass
+        self._died(proc)
+
+    def _dispatch(self, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "reply":
+            with self._rlock:
+                fut = self._replies.pop(msg[1], None)
+            if fut is not None:
+                fut.set_result(msg[2])
+        elif kind == "points":
+            player = self.players.get(msg[1])
+            if player is not None:
+                player.on_points(*msg[2:])
+        elif kind == "error":
+            self.known.discard(msg[1])
+            player = self.players.get(msg[1])
+            if player is not None:
+                player.error = msg[2]
+
+    def _died(self, proc) -> None:
+        """Waiting requests fail, players hear why, and a new worker starts."""
+        self._ready.clear()
+        proc.join(5)
+        with self._rlock:
+            waiting, self._replies = list(self._replies.values()), {}
+        players, self.players = list(self.players.values()), {}
+        self.known.clear()
+        why = f"exit code {proc.exitcode}" if proc.exitcode is not None else "its connection broke"
+        if not self._closed:
+            log.warning("training worker %d died (%s): starting it again", self.index, why)
+            for player in players:  # before the futures fail: a pause waiting on one then knows why
+                player.crashed(why)
+        for fut in waiting:
+            fut.set_exception(RuntimeError(f"training worker {self.index} died"))
+        if self._closed:
+            return
+        self.restarts += 1
+        if time.monotonic() - self._started < QUICK_DEATH:
+            time.sleep(RESTART_PAUSE)  # not a tight loop of starts if it cannot run at all
+        if not self._closed:
+            self.start()
+
+    def public(self) -> WorkerPublic:
+        speeds = [p.steps_per_sec for p in list(self.players.values()) if p.alive]
+        return WorkerPublic(index=self.index, alive=self.alive, pid=self.pid, restarts=self.restarts,
+                            sessions=len(speeds), steps_per_sec=[round(v or 0.0, 1) for v in speeds])
+
+    def close(self) -> None:
+        self._closed = True
+        if self._proc is not None:  # its reader then reads EOF, and ends
+            self._proc.terminate()
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+
+
+class Pool:
+    def __init__(self, size: int):
+        # frames are summarised in one thread: they queue there, not in the event loop
+        self.builder = ThreadPoolExecutor(1, thread_name_prefix="frames")
+        self.workers = [WorkerProcess(i, self.builder) for i in range(size)]
+
+    def start(self) -> None:
+        for w in self.workers:
+            w.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(w.wait_ready(max(0.0, deadline - time.monotonic())) for w in self.workers)
+
+    def place(self, sid: str) -> WorkerProcess:
+        """The running worker with the fewest playing sessions (the one that
+        holds the session's model on a tie); waits for one that is starting."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            ready = [w for w in self.workers if w.alive]
+            if ready:
+                return min(ready, key=lambda w: (len(w.players), sid not in w.known, w.index))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no training worker started in {READY_TIMEOUT:g} s")
+            self.workers[0].wait_ready(0.1)
+
+    def forget(self, sid: str, keep: WorkerProcess | None = None) -> None:
+        """Workers other than `keep` drop the session's model."""
+        for w in self.workers:
+            if w is not keep and sid in w.known:
+                w.known.discard(sid)
+                try:
+                    w.send(("drop", sid))
+                except RuntimeError:
+                    pass  # restarting: it has forgotten already
+
+    def public(self) -> list[WorkerPublic]:
+        return [w.public() for w in self.workers]
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
+        self.builder.shutdown(wait=False, cancel_futures=True)
+
+
+class LivePlayer:
+    """Live training of one session on one worker."""
+
+    def __init__(self, session, w: WorkerProcess, val_every: int = 0):
+        self.session, self.worker, self.val_every = session, w, val_every
+        self.error: str | None = None
+        self.steps_per_sec: float | None = None
+        self.used = 0.0  # seconds of the worker's time this session has had
+        # (step, light_state, loss): the newest state the worker sent, from a
+        # checkpoint or a frame; the session resumes from it if the worker dies
+        self.checkpoint: tuple[int, dict, float | None] | None = None
+        self._stopped = False
+
+    @property
+    def alive(self) -> bool:
+        return not self._stopped and self.error is None
+
+    def start(self) -> None:
+        """Send the session's state and start; the caller holds the session lock."""
+        s, w, st = self.session, self.worker, self.session.settings
+        s.before_training()
+        s.model_changed()
+        init = None if s.id in w.known else (s.mlp.cfg, s.dataset_id, s.mlp.data)
+        opts = {"val_every": self.val_every, "stats_every": st.stats_every,
+                "snapshot_every": st.snapshot_every, "full_steps": st.history_full_steps}
+        w.players[s.id] = self
+        try:
+            w.send(("play", s.id, init, s.light_state(), opts))
+        except RuntimeError:
+            w.players.pop(s.id, None)
+            raise
+        w.known.add(s.id)
+
+    # ---- the worker's reader thread ------------------------------------------------
+    def on_points(self, points: list, speed: float | None, used: float, state: dict | None) -> None:
+        self.steps_per_sec, self.used = speed, used
+        s = self.session
+        s.history.add_points(points)
+        if points:
+            s.last_loss = points[-1][1]
+        if state is not None:
+            for step, snap in state["snapshots"]:
+                s.history.add_snapshot(step, snap)
+            self._keep(state["state"]["step"], state["state"], state["loss"])
+
+    def _keep(self, step: int, state: dict, loss: float | None) -> None:
+        cp = self.checkpoint
+        if cp is None or step > cp[0]:
+            self.checkpoint = (step, state, loss)
+
+    def crashed(self, why: str) -> None:
+        step = self.checkpoint[0] if self.checkpoint else self.session.mlp.step
+        self.error = (f"live training stopped: its worker process died ({why}) and was started again; "
+                      f"the session resumes at step {step}, the last one the server saw (press play to go on)")
+
+    # ---- requests -------------------------------------------------------------------
+    def sync(self) -> dict | None:
+        """The model as it is now in the worker (the caller holds the session lock)."""
+        try:
+            return self.worker.request("sync", self.session.id).result(REPLY_TIMEOUT)
+        except Exception:  # noqa: BLE001 - the worker died: crashed() says so
+            return None
+
+    def request_frame(self, min_step: int, nodes, fmt: str) -> Future:
+        """A frame of a step >= min_step: a Future of (step, frame), or of
+        None when training stops first or the worker died (ask again)."""
+        fut: Future = Future()
+        try:
+            job = self.worker.request("frame", self.session.id, min_step, list(nodes), fmt)
+        except RuntimeError:
+            fut.set_result(None)
+            return fut
+        job.add_done_callback(lambda j: self._packed(j, fut))
+        return fut
+
+    def _packed(self, job: Future, fut: Future) -> None:
+        blob = None if job.exception() is not None else job.result()
+        if blob is None:
+            fut.set_result(None)
+            return
+        try:
+            self.worker.builder.submit(self._build, blob[1], fut)
+        except RuntimeError:  # the server is closing
+            fut.set_result(None)
+
+    def _build(self, blob: bytes, fut: Future) -> None:
+        if not fut.set_running_or_notify_cancel():
+            return  # its connection closed meanwhile
+        try:
+            src, nodes, fmt, generator = frames.unpack(blob)
+            s, stats = self.session, []
+            frame = frames.build(src, nodes, fmt, lambda d: stats.append(frames.frame_stats(d)))
+            s.history.set_stats(src.step, *stats[0])
+            state = {"step": src.step, "params": src.params, "running_mean": src.running_mean,
+                     "running_var": src.running_var, "calibration": None, "generator": generator,
+                     "vocab": "".join(s.mlp.vocab.chars)}
+            self._keep(src.step, state, src.loss)  # a step a client is shown is never lost
+            fut.set_result((src.step, frame))
+        except Exception as err:  # noqa: BLE001 - goes to the one who asked
+            fut.set_exception(err)
+
+    def stop(self) -> dict | None:
+        """Pause: the worker's state of the session, or None when it died."""
+        self._stopped = True
+        w, sid = self.worker, self.session.id
+        payload = None
+        try:
+            payload = w.request("pause", sid).result(REPLY_TIMEOUT)
+        except Exception:  # noqa: BLE001 - it died: the session resumes from the checkpoint
+            pass
+        if w.players.get(sid) is self:
+            del w.players[sid]
+        return payload

@@ -1,0 +1,243 @@
+"""One training worker: a process of the pool (pool.py) that steps every
+playing session placed on it. Imports no web code.
+
+Why a process: torch hands the GIL back on every op, so training in a thread
+of the server pays for everything else the server does. Here training
+shares its interpreter with nothing.
+
+Fair by time, not by steps: the worker always steps the playing run that
+has had the least training time so far (its `used` seconds), for a slice of
+SLICE seconds (at least one step), then looks at its connection. A big
+model's step may take a second; a small run beside it then gets as much
+time as the big one, not one step per big step.
+
+It looks at its connection after every step (`poll()` costs ~1 us, against
+a ~250 us step at the lecture's size), so a frame asked for is built after
+the very next step. The server keeps the
+truth between plays: `play` brings the session's state here, `pause` sends
+it back. While playing, history points go back every FLUSH seconds, with
+the model's state every CHECKPOINT seconds, and every frame carries the
+state of its step (frames.pack): if this process dies, the server resumes
+from the newest of those, so no step a client was shown is lost.
+
+Messages (pickled; `multiprocessing.connection` frames them):
+  server -> here: ("play", sid, init | None, state, opts), ("pause", rid, sid),
+                  ("sync", rid, sid), ("frame", rid, sid, min_step, nodes, fmt), ("drop", sid)
+  here -> server: ("ready",), ("reply", rid, payload), ("error", sid, text),
+                  ("points", sid, [Point], steps/s, used s, state | None)"""
+from __future__ import annotations
+
+import os
+import pickle
+import time
+import weakref
+from collections import deque
+
+import torch
+
+from model import MLP
+
+from . import frames, stepping
+
+SLICE = 0.002  # seconds one run trains before the worker reads messages and picks the next
+FLUSH = 0.05  # seconds between batches of history points
+CHECKPOINT = 1.0  # seconds between two states sent back: what a crash may lose at most
+SPEED_WINDOW = 0.5  # seconds over which steps/s is measured
+
+
+def send(conn, msg) -> None:
+    # plain pickle, not Connection.send: torch's multiprocessing reductions
+    # would move every tensor into shared memory for a one-off message
+    conn.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def receive(conn):
+    return pickle.loads(conn.recv_bytes())
+
+
+class Run:
+    """One session's model in this worker."""
+
+    def __init__(self, sid: str, m: MLP):
+        self.sid, self.m = sid, m
+        self.playing = False
+        self.used = 0.0  # seconds of training: the fair share's measure
+        self.requests: list[tuple] = []  # (rid, min_step, nodes, fmt)
+        self.points: list[stepping.Point] = []
+        self.snapshots: deque[tuple[int, dict]] = deque()
+        self.trained: tuple | None = None  # (step, loss, lr, cache, grads) of the last step
+        self.loss: float | None = None
+        self.speed: float | None = None
+        self.checkpointed = 0.0
+
+    def play(self, state: dict, opts: dict, used: float) -> None:
+        self.m.load_state_dict(state)
+        self.opts, self.playing, self.trained, self.speed, self.used = opts, True, None, None, used
+        self.snapshots.clear()
+        self._t0, self._n0 = time.perf_counter(), self.m.step
+        self.checkpointed = self._t0
+
+    def step(self) -> None:
+        m, o = self.m, self.opts
+        self.trained = None  # free the last step's tensors before this one allocates
+        loss, cache, grads, lr, point = stepping.train_step(m, o["stats_every"], o["val_every"])
+        self.trained, self.loss = (m.step, loss, lr, cache, grads), loss
+        self.points.append(point)
+        if m.step % o["snapshot_every"] == 0:
+            # seek targets, kept here until pause or sync: the last full_steps steps
+            self.snapshots.append((m.step, stepping.light_state(m)))
+            while len(self.snapshots) > 1 and self.snapshots[1][0] <= m.step - o["full_steps"] + 1:
+                self.snapshots.popleft()
+
+    def measure(self, now: float) -> None:
+        if now - self._t0 >= SPEED_WINDOW:
+            self.speed, self._t0, self._n0 = (self.m.step - self._n0) / (now - self._t0), now, self.m.step
+
+    def state(self, snapshots: bool) -> dict:
+        out = {"state": stepping.light_state(self.m), "loss": self.loss}
+        if snapshots:
+            out["snapshots"] = list(self.snapshots)
+            self.snapshots.clear()
+        return out
+
+
+class Worker:
+    def __init__(self, conn):
+        self.conn = conn
+        self.runs: dict[str, Run] = {}
+        # sessions on one data set share one copy of it (~5 MB for the default),
+        # kept alive by the runs' models
+        self.datasets: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def playing(self) -> list[Run]:
+        return [r for r in self.runs.values() if r.playing]
+
+    def flush(self, run: Run, now: float) -> None:
+        """Send the run's new points, and its state when a checkpoint is due."""
+        state = None
+        if now - run.checkpointed >= CHECKPOINT:
+            state, run.checkpointed = run.state(snapshots=True), now
+        if run.points or state is not None:
+            send(self.conn, ("points", run.sid, run.points, run.speed, run.used, state))
+            run.points = []
+
+    def stop(self, run: Run) -> None:
+        run.playing = False
+        for rid, *_ in run.requests:
+            send(self.conn, ("reply", rid, None))  # no frame: training stopped first
+        run.requests = []
+        if run.points:
+            send(self.conn, ("points", run.sid, run.points, run.speed, run.used, None))
+            run.points = []
+
+    def handle(self, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "play":
+            _, sid, init, state, opts = msg
+            if init is not None:  # (config, data set key, Dataset)
+                cfg, key, data = init
+                data = self.datasets.setdefault((key, cfg.block_size), data)
+                self.runs[sid] = Run(sid, MLP(cfg, data))
+            others = [r.used for r in self.playing()]
+            # a newcomer starts level with the least-served run, not ahead of every other
+            self.runs[sid].play(state, opts, min(others, default=0.0))
+        elif kind == "drop":
+            self.runs.pop(msg[1], None)
+        elif kind in ("pause", "sync"):
+            _, rid, sid = msg
+            run = self.runs.get(sid)
+            if run is None:
+                send(self.conn, ("reply", rid, None))
+                return
+            if kind == "pause":
+                self.stop(run)
+            elif run.points:  # a read while training: the history up to the state read
+                send(self.conn, ("points", run.sid, run.points, run.speed, run.used, None))
+                run.points = []
+            payload = run.state(snapshots=True)
+            if kind == "pause":
+                payload["trained"], run.trained = run.trained, None
+            send(self.conn, ("reply", rid, payload))
+        elif kind == "frame":
+            _, rid, sid, min_step, nodes, fmt = msg
+            run = self.runs.get(sid)
+            if run is None or not run.playing:
+                send(self.conn, ("reply", rid, None))
+            else:
+                run.requests.append((rid, min_step, nodes, fmt))
+
+    def refuse(self, msg: tuple, why: str) -> None:
+        if msg[0] == "play":
+            self.runs.pop(msg[1], None)  # half built: the next play sends it whole again
+            send(self.conn, ("error", msg[1], f"live training could not start: {why}"))
+        elif msg[0] in ("pause", "sync", "frame"):
+            send(self.conn, ("reply", msg[1], None))
+
+    def serve(self, run: Run) -> None:
+        """Answer the frame requests this step satisfies: the step's tensors, packed."""
+        step = run.m.step
+        due = [r for r in run.requests if step >= r[1]]
+        if not due:
+            return
+        run.requests = [r for r in run.requests if step < r[1]]
+        if run.points:  # the server has the step's point before its frame's statistics
+            send(self.conn, ("points", run.sid, run.points, run.speed, run.used, None))
+            run.points = []
+        src = stepping.live_source(run.m, run.trained, True, run.speed)
+        for rid, _, nodes, fmt in due:
+            send(self.conn, ("reply", rid, (step, frames.pack(src, nodes, fmt, run.m.g.get_state()))))
+
+    def read(self, block: bool) -> bool:
+        """Handle what arrived (waiting for a message if `block`); False once the server is gone."""
+        try:
+            while block or self.conn.poll():
+                block = False
+                msg = receive(self.conn)
+                try:
+                    self.handle(msg)
+                except Exception as err:  # noqa: BLE001 - a bad play must not end the others
+                    self.refuse(msg, f"{type(err).__name__}: {err}")
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def train(self, run: Run, until: float) -> float:
+        """Step `run` until `until` (at least once); returns the time then."""
+        start = now = time.perf_counter()
+        try:
+            while True:
+                run.step()
+                if run.requests:
+                    self.serve(run)
+                now = time.perf_counter()
+                if now >= until or self.conn.poll():  # a message: answer it now (a frame is waited for)
+                    break
+        except Exception as err:  # noqa: BLE001 - reported to the session's clients
+            self.stop(run)
+            send(self.conn, ("error", run.sid, f"live training stopped: {type(err).__name__}: {err}"))
+            now = time.perf_counter()
+        run.used += now - start
+        return now
+
+    def loop(self) -> None:
+        next_flush = 0.0
+        while True:
+            playing = self.playing()
+            if not self.read(block=not playing):
+                return
+            if not playing:
+                continue
+            run = min(playing, key=lambda r: r.used)
+            now = self.train(run, time.perf_counter() + SLICE)
+            if now >= next_flush:
+                for r in self.playing():
+                    r.measure(now)
+                    self.flush(r, now)
+                next_flush = now + FLUSH
+
+
+def main(conn) -> None:
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    send(conn, ("ready",))
+    Worker(conn).loop()
