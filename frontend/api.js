@@ -31,6 +31,8 @@ const s = (id) => `/api/sessions/${encodeURIComponent(id)}`;
 
 export const api = {
   health: () => request('GET', '/api/health'),
+  /** ConfigSpecPublic: every config field's default and bounds. */
+  config: () => request('GET', '/api/config'),
   /** GraphPublic for a config (shapes depend on it). */
   graph: (cfg) => {
     const q = new URLSearchParams({

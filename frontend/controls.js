@@ -1,5 +1,6 @@
 // The control bar and the status line: buttons call actions by name; render
 // only sets what the state implies (disabled, pressed, numbers).
+import { bound } from './configspec.js';
 import { fmt } from './theme.js';
 
 export function statusModel(state) {
@@ -27,6 +28,7 @@ export function createControls(root, statusEl, actions) {
     btn.addEventListener('click', () => actions[btn.dataset.topAction]());
   }
   const form = root.querySelector('form[data-testid=config]');
+  bound(form); // min/max as the server allows them
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const f = new FormData(form);

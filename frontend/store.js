@@ -1,15 +1,11 @@
 // The one store: a single state object, replaced (never mutated) on every
 // change, and the shareable part of it as a URL query string.
+import { allowed, defaults, intFrom } from './configspec.js';
 
-export const DEFAULT_CONFIG = Object.freeze({
-  seed: 2147483647, // the lecture's generator seed
-  dtype: 'float32',
-  n_hidden: 64,
-  n_embd: 10,
-  block_size: 3,
-  batch_size: 32,
-  dataset: 'default',
-});
+// the config fields this page shows and keeps in its URL, at the lecture's values
+const SHOWN = ['seed', 'dtype', 'n_hidden', 'n_embd', 'block_size', 'batch_size', 'dataset'];
+const LECTURE = defaults();
+export const DEFAULT_CONFIG = Object.freeze(Object.fromEntries(SHOWN.map((k) => [k, LECTURE[k]])));
 
 export function initialState(view = {}) {
   return {
@@ -92,13 +88,11 @@ function intParam(q, key, lo, hi) {
 export function fromQuery(search) {
   const q = new URLSearchParams(search);
   const config = {};
-  const seed = q.get('seed');
-  if (seed !== null && INT.test(seed) && seed.length <= 19) config.seed = Number(seed);
-  if (q.get('dtype') === 'float64' || q.get('dtype') === 'float32') config.dtype = q.get('dtype');
-  const nh = intParam(q, 'n_hidden', 1, 1024);
-  if (nh !== undefined) config.n_hidden = nh;
-  const b = intParam(q, 'batch', 2, 4096);
-  if (b !== undefined) config.batch_size = b;
+  const set = (key, value) => { if (value !== undefined) config[key] = value; };
+  set('seed', intFrom('seed', q.get('seed')));
+  if (allowed('dtype', q.get('dtype'))) config.dtype = q.get('dtype');
+  set('n_hidden', intFrom('n_hidden', q.get('n_hidden')));
+  set('batch_size', intFrom('batch_size', q.get('batch')));
   const ds = q.get('dataset');
   if (ds && /^[\w-]{1,64}$/.test(ds)) config.dataset = ds;
   const mode = q.get('mode') === 'fused' ? 'fused' : q.get('mode') === 'atomic' ? 'atomic' : undefined;
@@ -108,7 +102,7 @@ export function fromQuery(search) {
     step: intParam(q, 'step', 0, 1_000_000),
     pos: intParam(q, 'pos', 0, 1000),
     node: q.get('node') && /^[\w]{1,40}$/.test(q.get('node')) ? q.get('node') : null,
-    row: intParam(q, 'row', 0, 4095) ?? null,
+    row: intParam(q, 'row', 0, (config.batch_size ?? DEFAULT_CONFIG.batch_size) - 1) ?? null,
     present: q.get('present') === '1',
     empty: [...q.keys()].length === 0,
   };

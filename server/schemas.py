@@ -11,6 +11,10 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model.config import Config
+
+_LECTURE = Config()  # the defaults: the lecture's
+
 # ---- limits (also enforced by the validators below) ------------------------
 MAX_N_HIDDEN = 1024
 MAX_N_EMBD = 64
@@ -78,29 +82,44 @@ class DatasetPublic(BaseModel):
     vocab: list[str]  # '.' first, then the characters in sorted order
 
 
-class SessionCreate(Strict):
-    seed: int = Field(2147483647, ge=0, le=2**63 - 1)
-    n_embd: int = Field(10, ge=1, le=MAX_N_EMBD)
-    n_hidden: int = Field(64, ge=1, le=MAX_N_HIDDEN)
-    block_size: int = Field(3, ge=1, le=MAX_BLOCK)
-    batch_size: int = Field(32, ge=2, le=MAX_BATCH)
-    lr: float = Field(0.1, gt=0, le=10)
-    lr_decay_step: int | None = Field(None, ge=0, description="lr drops to lr/10 from this step on")
-    dtype: DType = "float32"
+class ConfigBase(Strict):
+    """The model's configuration as the wire carries it: its bounds are here,
+    its defaults are model.Config's (the lecture's), defined there once.
+    Pages read both from GET /api/config."""
+    seed: int = Field(_LECTURE.seed, ge=0, le=2**63 - 1)
+    n_embd: int = Field(_LECTURE.n_embd, ge=1, le=MAX_N_EMBD)
+    n_hidden: int = Field(_LECTURE.n_hidden, ge=1, le=MAX_N_HIDDEN)
+    block_size: int = Field(_LECTURE.block_size, ge=1, le=MAX_BLOCK)
+    batch_size: int = Field(_LECTURE.batch_size, ge=2, le=MAX_BATCH)
+    lr: float = Field(_LECTURE.lr, gt=0, le=10)
+    lr_decay_step: int | None = Field(_LECTURE.lr_decay_step, ge=0, description="lr drops to lr/10 from this step on")
+    dtype: DType = _LECTURE.dtype
     dataset: str = Field("default", description='"default" (US census first names) or an id from POST /api/datasets')
 
+    def to_config(self) -> Config:
+        return Config(**self.model_dump(exclude={"dataset", "vocab_size"}))
 
-class ConfigPublic(BaseModel):
-    seed: int
-    n_embd: int
-    n_hidden: int
-    block_size: int
-    batch_size: int
-    lr: float
-    lr_decay_step: int | None
-    dtype: DType
-    dataset: str
+
+class SessionCreate(ConfigBase):
+    """A new session: every field left out takes the lecture's value."""
+
+
+class ConfigPublic(ConfigBase):
     vocab_size: int
+
+
+class FieldSpec(BaseModel):
+    """One config field: its default and what is allowed."""
+    default: Any
+    minimum: float | None = None  # inclusive
+    exclusive_minimum: float | None = None
+    maximum: float | None = None  # inclusive
+    choices: list[str] | None = None  # for a field that takes one of a few strings
+    nullable: bool = False
+
+
+class ConfigSpecPublic(BaseModel):
+    fields: dict[str, FieldSpec]
 
 
 class SessionPublic(BaseModel):

@@ -196,9 +196,7 @@ class Session:
         return stepping.light_state(self.mlp)
 
     def config(self) -> ConfigPublic:
-        c = self.mlp.cfg
-        return ConfigPublic(seed=c.seed, n_embd=c.n_embd, n_hidden=c.n_hidden, block_size=c.block_size,
-                            batch_size=c.batch_size, lr=c.lr, lr_decay_step=c.lr_decay_step, dtype=c.dtype,
+        return ConfigPublic(**{k: v for k, v in self.mlp.cfg.to_dict().items() if k in ConfigPublic.model_fields},
                             dataset=self.dataset_id, vocab_size=self.mlp.vocab.size)
 
     def _need_forward(self) -> None:

@@ -5,7 +5,7 @@ import secrets
 import threading
 import time
 
-from model import MLP, Config
+from model import MLP
 from model.data import DataError, parse_words
 
 from . import snapshots
@@ -59,9 +59,7 @@ class SessionStore:
             raise TooMany(f"the server holds {cap} sessions, its limit: delete one "
                           f"(DELETE /api/sessions/{{id}}) or wait for idle ones to expire")
         data = self.datasets.get(body.dataset, body.block_size)
-        cfg = Config(n_embd=body.n_embd, n_hidden=body.n_hidden, block_size=body.block_size,
-                     batch_size=body.batch_size, lr=body.lr, lr_decay_step=body.lr_decay_step,
-                     seed=body.seed, dtype=body.dtype)
+        cfg = body.to_config()
         sid = secrets.token_urlsafe(16)
         session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.pool)
         with self._lock:
@@ -102,13 +100,8 @@ class SessionStore:
                 dataset = self.datasets.add_words(parse_words("\n".join(snap.dataset_words), "snapshot words"))
             except DataError as err:
                 raise Unprocessable(str(err)) from None
-        try:
-            body = SessionCreate(seed=c.seed, n_embd=c.n_embd, n_hidden=c.n_hidden, block_size=c.block_size,
-                                 batch_size=c.batch_size, lr=c.lr, lr_decay_step=c.lr_decay_step,
-                                 dtype=c.dtype, dataset=dataset)
-        except ValueError as err:
-            raise Unprocessable(f"snapshot config is out of bounds: {err}") from None
-        session = self.create(body)
+        # ConfigPublic has SessionCreate's bounds: the request's validation checked them
+        session = self.create(SessionCreate(**c.model_dump(exclude={"vocab_size", "dataset"}), dataset=dataset))
         try:
             snapshots.restore(session, snap)
         except (ValueError, RuntimeError, TypeError) as err:

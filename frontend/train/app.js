@@ -23,12 +23,11 @@ import { fmt, panelPlot } from './plots.js';
 import { Series } from './series.js';
 import { moving } from '../livefig.js';
 import { Stream } from './stream.js';
+import { allowed, bound, defaults, intFrom } from '../configspec.js';
 
-// The lecture's training run (exercise 4): 200 hidden units, lr 0.1, /10 halfway through 200k steps.
-const DEFAULTS = Object.freeze({
-  seed: 2147483647, n_embd: 10, n_hidden: 200, block_size: 3, batch_size: 32, lr: 0.1, lr_decay_step: 100000,
-  dtype: 'float32', dataset: 'default',
-});
+// The lecture's training run (exercise 4): 200 hidden units, lr 0.1, /10 halfway through 200k steps;
+// everything else as the server's defaults.
+const DEFAULTS = Object.freeze(defaults({ n_hidden: 200, lr_decay_step: 100000 }));
 const SUBSCRIBE = ['h', 'bnvar_inv', 'bngain', 'bnbias']; // full tensors each frame (binary)
 const POLL_MS = 1000; // history while playing
 const FIRST_LOAD_POINTS = 20000; // a long run's history is thinned on load...
@@ -73,16 +72,15 @@ const report = (err) => reportError(err, 'train');
 function readUrl() {
   const q = new URLSearchParams(window.location.search);
   const cfg = {};
-  const int = (k, lo, hi) => { const v = q.get(k); if (v !== null && /^\d+$/.test(v) && +v >= lo && +v <= hi) return Number(v); return undefined; };
   const set = (k, v) => { if (v !== undefined) cfg[k] = v; };
-  set('seed', int('seed', 0, Number.MAX_SAFE_INTEGER));
-  set('n_hidden', int('n_hidden', 1, 1024));
-  set('batch_size', int('batch', 2, 4096));
+  set('seed', intFrom('seed', q.get('seed')));
+  set('n_hidden', intFrom('n_hidden', q.get('n_hidden')));
+  set('batch_size', intFrom('batch_size', q.get('batch')));
   const lr = Number(q.get('lr'));
-  if (q.get('lr') && lr > 0 && lr <= 10) cfg.lr = lr;
+  if (q.get('lr') && allowed('lr', lr)) cfg.lr = lr;
   if (q.get('decay') === 'never') cfg.lr_decay_step = null;
-  else set('lr_decay_step', int('decay', 0, 1e9));
-  if (q.get('dtype') === 'float64' || q.get('dtype') === 'float32') cfg.dtype = q.get('dtype');
+  else set('lr_decay_step', intFrom('lr_decay_step', q.get('decay')));
+  if (allowed('dtype', q.get('dtype'))) cfg.dtype = q.get('dtype');
   const sid = q.get('session');
   return { cfg, session: sid && /^[\w-]{1,64}$/.test(sid) ? sid : null };
 }
@@ -622,6 +620,7 @@ $('input[name=val_every]').addEventListener('change', (ev) => {
   ev.target.value = v;
   setSpeed({ valEvery: v });
 });
+bound($('form.config')); // min/max as the server allows them
 $('form.config').addEventListener('submit', (ev) => {
   ev.preventDefault();
   run(async () => { await doPause({ exact: false }); await newRun(readConfigForm()); toast('New run: fresh parameters from the seed.'); });

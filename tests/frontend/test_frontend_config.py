@@ -49,3 +49,21 @@ def test_uploading_a_word_list_rebuilds_the_graph_for_its_vocabulary(page, live_
     assert ticks == [".", "a", "b", "c"]
     assert "uploaded" in page.get_by_test_id("config").inner_text()
     page.screenshot(path=str(shots / "uploaded_words.png"), full_page=True)
+
+
+def test_both_pages_take_the_config_bounds_and_defaults_from_the_server(page, live_server):
+    """Nothing of the config is copied into the pages: a URL beyond the
+    server's bound is ignored, and the forms' min/max are the server's."""
+    fields = page.request.get(f"{live_server}/api/config").json()["fields"]
+    top = int(fields["n_hidden"]["maximum"])
+    open_view(page, live_server, f"?n_hidden={top + 1}&batch=48")
+    assert state(page, "config")["n_hidden"] == fields["n_hidden"]["default"]  # out of bounds: the default
+    assert state(page, "config")["batch_size"] == 48
+    form = page.get_by_test_id("config")
+    assert form.locator("input[name=n_hidden]").get_attribute("max") == str(top)
+    assert form.locator("input[name=batch_size]").get_attribute("min") == str(int(fields["batch_size"]["minimum"]))
+    page.goto(f"{live_server}/static/train.html?n_hidden={top}&lr=99")
+    page.wait_for_function("() => window.__train && window.__train.ready")
+    cfg = page.evaluate("() => window.__train.state.session.config")
+    assert cfg["n_hidden"] == top and cfg["lr"] == fields["lr"]["default"]  # lr 99 is out of bounds
+    assert page.locator("form.config input[name=lr]").get_attribute("max") == str(int(fields["lr"]["maximum"]))
