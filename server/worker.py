@@ -112,11 +112,8 @@ class Worker:
     def playing(self) -> list[Run]:
         return [r for r in self.runs.values() if r.playing]
 
-    def flush(self, run: Run, now: float) -> None:
-        """Send the run's new points, and its state when a checkpoint is due."""
-        state = None
-        if now - run.checkpointed >= CHECKPOINT:
-            state, run.checkpointed = run.state(snapshots=True), now
+    def flush(self, run: Run, state: dict | None = None) -> None:
+        """Send the run's new points (and `state`, a checkpoint), if any."""
         if run.points or state is not None:
             send(self.conn, ("points", run.sid, run.points, run.speed, run.used, state))
             run.points = []
@@ -126,9 +123,7 @@ class Worker:
         for rid, *_ in run.requests:
             send(self.conn, ("reply", rid, None))  # no frame: training stopped first
         run.requests = []
-        if run.points:
-            send(self.conn, ("points", run.sid, run.points, run.speed, run.used, None))
-            run.points = []
+        self.flush(run)
 
     def handle(self, msg: tuple) -> None:
         kind = msg[0]
@@ -151,9 +146,8 @@ class Worker:
                 return
             if kind == "pause":
                 self.stop(run)
-            elif run.points:  # a read while training: the history up to the state read
-                send(self.conn, ("points", run.sid, run.points, run.speed, run.used, None))
-                run.points = []
+            else:  # a read while training: the history up to the state read
+                self.flush(run)
             payload = run.state(snapshots=True)
             if kind == "pause":
                 payload["trained"], run.trained = run.trained, None
@@ -180,9 +174,7 @@ class Worker:
         if not due:
             return
         run.requests = [r for r in run.requests if step < r[1]]
-        if run.points:  # the server has the step's point before its frame's statistics
-            send(self.conn, ("points", run.sid, run.points, run.speed, run.used, None))
-            run.points = []
+        self.flush(run)  # the server has the step's point before its frame's statistics
         src = stepping.live_source(run.m, run.trained, True, run.speed)
         for rid, _, nodes, fmt in due:
             send(self.conn, ("reply", rid, (step, frames.pack(src, nodes, fmt, run.m.g.get_state()))))
@@ -232,7 +224,10 @@ class Worker:
             if now >= next_flush:
                 for r in self.playing():
                     r.measure(now)
-                    self.flush(r, now)
+                    due = now - r.checkpointed >= CHECKPOINT
+                    if due:
+                        r.checkpointed = now
+                    self.flush(r, r.state(snapshots=True) if due else None)
                 next_flush = now + FLUSH
 
 

@@ -139,13 +139,22 @@ async function connect() {
 
 /** News from the stream that answers no command: live training stopped on an error. */
 function streamError(err) {
-  if (err.cmd === 'play' && st.playing) {
+  if (err.cmd === 'play' && st.playing) { // training stopped by itself (its worker died, ...)
     st.playing = false;
     stopPolling();
-    run(poll);
+    run(resumed);
     invalidate();
   }
   report(err);
+}
+
+/** After training stopped by itself: the session resumes at the last step
+ *  the server saw, which may be a little before the last one drawn here. */
+async function resumed() {
+  const state = await http.state(st.session.id);
+  st.series.truncateAfter(state.step);
+  st.status.step = state.step;
+  await poll();
 }
 
 function lost(stream) {

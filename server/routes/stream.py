@@ -171,7 +171,10 @@ class Connection:
         """Tell this client, once, that live training stopped by itself."""
         if player is not None and player.error and self.reported is not player:
             self.reported = player
-            await run_in_threadpool(self.s.settled)
+            try:
+                await run_in_threadpool(self.s.settled)
+            except ApiError:
+                return  # the session was deleted meanwhile: nothing left to tell of
             await self.error(player.error, "play")
 
     async def sender(self) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import time
 
 import httpx
 import pytest
@@ -243,3 +246,32 @@ def test_samples_evaluation_png_and_snapshot_export_import_resume(train_page, li
     drawn(page)
     page.locator("[data-panel=after]").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "train_after.png"), full_page=True)
+
+
+def test_a_worker_killed_while_playing_is_told_and_play_goes_on(train_page, live_server, shots):
+    """kill -9 of the training worker mid-play: the page says what happened,
+    its curve keeps only steps the session still has, and play goes on."""
+    page = train_page
+    page.keyboard.press(" ")
+    page.wait_for_function("() => window.__train.state.playing && window.__train.state.status.step > 100")
+    pids = [w["pid"] for w in httpx.get(f"{live_server}/api/health").json()["workers"] if w["sessions"]]
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+    toast = page.locator("#toast", has_text="worker process died")
+    toast.wait_for(timeout=30_000)
+    page.wait_for_function("() => !window.__train.state.playing && window.__train.idle")
+    state = api(live_server, sid(page))
+    assert not state["playing"]
+    page.wait_for_function(f"() => window.__train.state.series.lastStep <= {state['step']}")
+    page.screenshot(path=str(shots / "train_worker_died.png"))
+    page.wait_for_function("() => window.__train && window.__train.ready")
+    httpx_wait_alive(live_server)
+    page.keyboard.press(" ")
+    page.wait_for_function(f"() => window.__train.state.playing && window.__train.state.status.step > {state['step'] + 50}")
+    pause(page)
+
+
+def httpx_wait_alive(live_server: str) -> None:
+    """Until every worker of the pool runs again (a play also waits for one)."""
+    while not all(w["alive"] for w in httpx.get(f"{live_server}/api/health").json()["workers"]):
+        time.sleep(0.05)
