@@ -3,7 +3,7 @@ trains one session live on one of them.
 
 A play places the session on the worker with the fewest playing sessions.
 Each worker has a reader thread here: it resolves the futures of requests
-(pause, sync, frame), adds history points as they come (History has a lock
+(pause, frame), adds history points as they come (History has a lock
 of its own, never held across I/O, so the reader never waits for a request
 that may itself be waiting for the reader), and keeps each player's newest
 checkpoint. A worker that dies is started again; its players report the
@@ -261,14 +261,7 @@ class LivePlayer:
         self.error = (f"live training stopped: its worker process died ({why}) and was started again; "
                       f"the session resumes at step {step}, the last one the server saw (press play to go on)")
 
-    # ---- requests -------------------------------------------------------------------
-    def sync(self) -> dict | None:
-        """The model as it is now in the worker (the caller holds the session lock)."""
-        try:
-            return self.worker.request("sync", self.session.id).result(REPLY_TIMEOUT)
-        except Exception:  # noqa: BLE001 - the worker died: crashed() says so
-            return None
-
+    # ---- requests ---------------------------------------------------------------------
     def request_frame(self, min_step: int, nodes, fmt: str) -> Future:
         """A frame of a step >= min_step: a Future of (step, frame), or of
         None when training stops first or the worker died (ask again)."""

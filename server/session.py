@@ -49,10 +49,10 @@ class SessionLock:
         self._lock.release()
 
 
-def _guard(sync: bool = False, idle: bool = False):
+def _guard(catch_up: bool = False, idle: bool = False):
     """A method run under the session's lock, after a player that died has
-    been settled; `sync`: with the model brought up to date if it trains
-    live; `idle`: refused while live training owns the model."""
+    been settled; `catch_up`: with the model as the server last saw it while it
+    trains live; `idle`: refused while live training owns the model."""
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(self, *args, **kwargs):
@@ -61,14 +61,14 @@ def _guard(sync: bool = False, idle: bool = False):
                 self.settle()
                 if idle and self.playing:
                     raise Conflict(f"session is training live: pause it first, then {fn.__name__}")
-                if sync:
-                    self.sync()
+                if catch_up:
+                    self.catch_up()
                 return fn(self, *args, **kwargs)
         return wrapper
     return decorate
 
 
-locked = _guard(sync=True)  # reads the model
+locked = _guard(catch_up=True)  # reads the model
 reads_history = _guard()  # reads the history only: the model may lag while training live
 mutating = _guard(idle=True)  # changes the model
 
@@ -107,17 +107,18 @@ class Session:
         self._trained = None
         self._replays = None
 
-    def sync(self) -> None:
-        """While training live: take on the worker's model as it is now.
-        The caller holds the lock."""
-        player = self.player
-        if player is not None and player.alive:
-            payload = player.sync()
-            if payload is not None:
-                self.take_remote(payload)
+    def catch_up(self) -> None:
+        """Take on the newest state the worker sent: the step of the last
+        frame a client was shown, or its last checkpoint (worker.CHECKPOINT
+        seconds at most). The caller holds the lock."""
+        cp = self.player.checkpoint if self.player is not None else None
+        if cp is not None and cp[0] > self.mlp.step:
+            self.model_changed()
+            self.mlp.load_state_dict(cp[1])
+            self.last_loss = cp[2] if cp[2] is not None else self.last_loss
 
     def take_remote(self, payload: dict) -> None:
-        """The worker's state of this session (at a sync or a pause)."""
+        """The worker's state of this session, at a pause."""
         self.model_changed()
         self.mlp.load_state_dict(payload["state"])
         if payload["loss"] is not None:
@@ -135,16 +136,14 @@ class Session:
         player = self.player
         if player is None or (player.error is None and not stopped):
             return
-        self.player = None
         if payload is not None:
+            self.player = None
             self.take_remote(payload)
             return
-        cp = player.checkpoint
-        if cp is not None and cp[0] >= self.mlp.step:
-            self.model_changed()
-            self.mlp.load_state_dict(cp[1])
-            self.last_loss = cp[2] if cp[2] is not None else self.last_loss
-            self.history.add_snapshot(cp[0], cp[1])
+        self.catch_up()
+        self.player = None
+        if player.checkpoint is not None and player.checkpoint[0] == self.mlp.step:
+            self.history.add_snapshot(self.mlp.step, player.checkpoint[1])
         self.history.truncate_after(self.mlp.step)  # the history never lists a step it cannot show
 
     @reads_history

@@ -22,7 +22,7 @@ from the newest of those, so no step a client was shown is lost.
 
 Messages (pickled; `multiprocessing.connection` frames them):
   server -> here: ("play", sid, init | None, state, opts), ("pause", rid, sid),
-                  ("sync", rid, sid), ("frame", rid, sid, min_step, nodes, fmt), ("drop", sid)
+                  ("frame", rid, sid, min_step, nodes, fmt), ("drop", sid)
   here -> server: ("ready",), ("reply", rid, payload), ("error", sid, text),
                   ("points", sid, [Point], steps/s, used s, state | None)"""
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Run:
         self.trained, self.loss = (m.step, loss, lr, cache, grads), loss
         self.points.append(point)
         if m.step % o["snapshot_every"] == 0:
-            # seek targets, kept here until pause or sync: the last full_steps steps
+            # seek targets, kept here until a checkpoint or the pause: the last full_steps steps
             self.snapshots.append((m.step, stepping.light_state(m)))
             while len(self.snapshots) > 1 and self.snapshots[1][0] <= m.step - o["full_steps"] + 1:
                 self.snapshots.popleft()
@@ -138,19 +138,15 @@ class Worker:
             self.runs[sid].play(state, opts, min(others, default=0.0))
         elif kind == "drop":
             self.runs.pop(msg[1], None)
-        elif kind in ("pause", "sync"):
+        elif kind == "pause":
             _, rid, sid = msg
             run = self.runs.get(sid)
             if run is None:
                 send(self.conn, ("reply", rid, None))
                 return
-            if kind == "pause":
-                self.stop(run)
-            else:  # a read while training: the history up to the state read
-                self.flush(run)
+            self.stop(run)
             payload = run.state(snapshots=True)
-            if kind == "pause":
-                payload["trained"], run.trained = run.trained, None
+            payload["trained"], run.trained = run.trained, None
             send(self.conn, ("reply", rid, payload))
         elif kind == "frame":
             _, rid, sid, min_step, nodes, fmt = msg
@@ -164,7 +160,7 @@ class Worker:
         if msg[0] == "play":
             self.runs.pop(msg[1], None)  # half built: the next play sends it whole again
             send(self.conn, ("error", msg[1], f"live training could not start: {why}"))
-        elif msg[0] in ("pause", "sync", "frame"):
+        elif msg[0] in ("pause", "frame"):
             send(self.conn, ("reply", msg[1], None))
 
     def serve(self, run: Run) -> None:
