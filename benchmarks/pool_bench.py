@@ -67,14 +67,16 @@ class Player:
         self.command({"cmd": "play", "fps": 10, "steps_per_frame": 1, "val_every": 0})
 
     def rate(self, seconds: float) -> float:
-        """Steps/s from the frames that arrive within `seconds`."""
+        """Steps/s from the frames that arrive within `seconds` (their count: self.frames)."""
         first = last = None
-        t0 = time.perf_counter()
+        self.frames, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             d = json.loads(self.ws.recv())
             if d["type"] == "frame":
                 last = (time.perf_counter(), d["step"])
                 first = first or last
+                self.frames += 1
+        self.frames /= seconds
         return (last[1] - first[1]) / (last[0] - first[0])
 
     def pause(self) -> int:
@@ -100,18 +102,20 @@ def fairness(rounds: int, seconds: float) -> None:
     proc, base = start_server(env={"BPN_WORKERS": "1"})
     try:
         small, big = Player(base, SMALL), Player(base, MAX)
-        window([big], 3.0)  # warm up: the big model's first steps allocate
-        ratios, alone_s, beside_s, big_s = [], [], [], []
+        window([small, big], 4.0)  # warm up: the big model's first steps allocate
+        ratios, alone_s, beside_s, big_s, fps = [], [], [], [], []
         for r in range(rounds):
             alone = window([small], seconds)[0]
             beside, big_rate = window([small, big], seconds)
+            fps.append(small.frames)
             again = window([small], seconds)[0]
             ratios.append(beside / ((alone + again) / 2))
             alone_s.append((alone + again) / 2)
             beside_s.append(beside)
             big_s.append(big_rate)
             print(f"round {r + 1}: small alone {alone:.0f} and {again:.0f}/s, beside the max-size one "
-                  f"{beside:.0f}/s (ratio {ratios[-1]:.3f}); max-size {big_rate:.2f} steps/s", flush=True)
+                  f"{beside:.0f}/s (ratio {ratios[-1]:.3f}, {fps[-1]:.1f} frames/s of 10 asked for); "
+                  f"max-size {big_rate:.2f} steps/s", flush=True)
         small.close()
         big.close()
     finally:
@@ -119,8 +123,8 @@ def fairness(rounds: int, seconds: float) -> None:
         proc.wait()
     med = statistics.median
     print(f"fairness, one worker: small alone {med(alone_s):.0f} steps/s, beside a max-size session "
-          f"{med(beside_s):.0f} steps/s: ratio {med(ratios):.3f} (target >= 0.30); the max-size one "
-          f"{med(big_s):.2f} steps/s")
+          f"{med(beside_s):.0f} steps/s: ratio {med(ratios):.3f} (target >= 0.30), {med(fps):.1f} frames/s "
+          f"of 10 asked for; the max-size one {med(big_s):.2f} steps/s")
 
 
 def parallel(rounds: int, seconds: float) -> None:
@@ -149,10 +153,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=8.0, help="per window")
     p.add_argument("--rounds", type=int, default=3, help="alternations; medians are reported")
+    p.add_argument("--only", choices=["fairness", "parallel"], help="run one of the two")
     args = p.parse_args()
     print(f"load average {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} cores")
-    fairness(args.rounds, args.seconds)
-    parallel(args.rounds, args.seconds)
+    if args.only != "parallel":
+        fairness(args.rounds, args.seconds)
+    if args.only != "fairness":
+        parallel(args.rounds, args.seconds)
 
 
 if __name__ == "__main__":

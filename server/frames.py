@@ -215,6 +215,12 @@ def check_names(nodes: list[str]) -> list[str]:
 
 
 # ---- a live step's source, packed to cross from a worker to the server ------
+def nbytes(src: FrameSource) -> int:
+    """The bytes of every tensor a frame of `src` summarises."""
+    seen = {id(t): t for table in (src.values, src.grads) for t in table.values()}
+    return sum(t.numel() * t.element_size() for t in seen.values())
+
+
 def pack(src: FrameSource, nodes: list[str], fmt: str, generator: torch.Tensor) -> bytes:
     """A live FrameSource as one message, with the generator's state: with
     the parameters and running statistics it carries, the server can resume

@@ -37,15 +37,15 @@ def pause(ws) -> dict:
             return d["result"]
 
 
-def frames_until(ws, steps: int, limit: float = 120) -> int:
-    """Read frames until one shows at least `steps` steps; its step. (The
-    limit only stops a broken test; nothing here depends on speed.)"""
+def frames_until(ws, steps: int, limit: float = 120, frame: bool = False):
+    """Read frames until one shows at least `steps` steps; its step (or the
+    frame). The limit only stops a broken test; nothing here depends on speed."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         kind, f = recv(ws)
         assert kind != "error", f
         if kind == "frame" and f["playing"] and f["step"] >= steps:
-            return f["step"]
+            return f if frame else f["step"]
     raise AssertionError(f"no frame reached step {steps}")
 
 
@@ -199,6 +199,9 @@ def test_a_small_session_beside_a_big_one_gets_its_share_of_the_worker():
             used = [p.used - u for p, u in zip(players, used0)]
             steps = [client.get(f"/api/sessions/{s}").json()["step"] - n for s, n in zip((big, small), steps0)]
             shares = [u / sum(used) for u in used]
+            # the big model's frames are built in its worker (worker.SHIP_BYTES): whole frames still
+            big_frame = frames_until(wb, 1, frame=True)
+            assert big_frame["shows"] == "update" and big_frame["nodes"]["hprebn"]["grad"]["numel"] == 1024 * 512
             for w in (wb, ws):
                 pause(w)
         assert min(shares) > 0.3, shares
