@@ -19,6 +19,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -50,12 +51,12 @@ class WorkerProcess:
         self.restarts = 0
         self.pid: int | None = None
         self._ready = threading.Event()
-        self._wlock = threading.Lock()  # one message at a time on the connection
+        self._outbox: queue.SimpleQueue | None = None  # what the writer thread sends, in order
         self._rlock = threading.Lock()  # guards _replies; never held across I/O
         self._replies: dict[int, Future] = {}
         self._ids = itertools.count()
         self._closed = False
-        self._conn = self._proc = None
+        self._proc = None
 
     @property
     def alive(self) -> bool:
@@ -67,21 +68,30 @@ class WorkerProcess:
         proc = ctx.Process(target=worker.main, args=(child,), name=f"bpn-worker-{self.index}", daemon=True)
         proc.start()
         child.close()
-        self._conn, self._proc, self.pid, self._started = parent, proc, proc.pid, time.monotonic()
-        threading.Thread(target=self._reader, args=(parent, proc), name=f"worker-{self.index}-reader",
+        self._proc, self.pid, self._started = proc, proc.pid, time.monotonic()
+        self._outbox = outbox = queue.SimpleQueue()
+        threading.Thread(target=self._reader, args=(parent, proc, outbox), name=f"worker-{self.index}-reader",
+                         daemon=True).start()
+        threading.Thread(target=self._writer, args=(parent, outbox), name=f"worker-{self.index}-writer",
                          daemon=True).start()
 
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
 
     def send(self, msg: tuple) -> None:
+        """Queue a message for the writer thread: no caller (the event loop
+        least of all) waits for a worker busy with a long step to read."""
         if not self.alive:
             raise RuntimeError(f"training worker {self.index} is restarting")
-        try:
-            with self._wlock:
-                worker.send(self._conn, msg)
-        except (OSError, ValueError) as err:
-            raise RuntimeError(f"training worker {self.index} stopped ({err})") from None
+        self._outbox.put(msg)
+
+    @staticmethod
+    def _writer(conn, outbox: queue.SimpleQueue) -> None:
+        while (msg := outbox.get()) is not None:
+            try:
+                worker.send(conn, msg)
+            except (OSError, ValueError):
+                return  # the worker died: its reader says so
 
     def request(self, kind: str, *args) -> Future:
         """A message answered by ("reply", rid, payload): a Future of the payload."""
@@ -97,7 +107,7 @@ class WorkerProcess:
             raise
         return fut
 
-    def _reader(self, conn, proc) -> None:
+    def _reader(self, conn, proc, outbox) -> None:
         try:
             worker.receive(conn)  # ("ready",)
             self._ready.set()
@@ -105,6 +115,7 @@ class WorkerProcess:
                 self._dispatch(worker.receive(conn))
         except (EOFError, OSError):
             pass
+        outbox.put(None)  # its writer ends too
         self._died(proc)
 
     def _dispatch(self, msg: tuple) -> None:
