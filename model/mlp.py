@@ -91,9 +91,13 @@ class MLP:
     def vocab(self):
         return self.data.vocab
 
+    def batch_indices(self, split: str = "train") -> torch.Tensor:
+        """The next batch's example indices, drawn from `g` as the notebook draws them."""
+        return torch.randint(0, self.data.splits[split][0].shape[0], (self.cfg.batch_size,), generator=self.g)
+
     def sample_batch(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         X, Y = self.data.splits[split]
-        ix = torch.randint(0, X.shape[0], (self.cfg.batch_size,), generator=self.g)
+        ix = self.batch_indices(split)
         return X[ix], Y[ix]
 
     def forward(self, Xb: torch.Tensor | None = None, Yb: torch.Tensor | None = None) -> float:
