@@ -38,6 +38,15 @@ BENCH_BACKWARDS = BACKWARDS + ("literal",)
 # What the fused backward computes, in the order the stepper reveals it.
 FUSED_ORDER = ("logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias",
                "hprebn", "embcat", "W1", "b1", "emb", "C")
+# The stepper's views: exercise 1 in the registry's order or the notebook's, and exercises 2-3.
+MODES = ("atomic", "lecture", "fused")
+
+
+def _prefix(order: tuple[str, ...], done: set[str]) -> int:
+    k = 0
+    while k < len(order) and order[k] in done:
+        k += 1
+    return k
 
 
 def _autograd_step(params: Tensors, Xb: torch.Tensor, Yb: torch.Tensor,
@@ -80,6 +89,7 @@ class MLP:
         self.stepper: BackwardStepper | None = None
         self._fused: Tensors = {}  # the fused gradients revealed so far
         self._fused_all: Tensors | None = None  # the whole fused pass, computed once a batch
+        self._left = None  # the view left by the last mode switch, to return to it unchanged
         self._reference: Tensors | None = None
 
     # ---- stepping through one batch (exercise 1) -------------------------
@@ -106,7 +116,7 @@ class MLP:
             Xb, Yb = self.sample_batch()
         self._clear_batch()
         self.values = atomic_forward(self.params, Xb, Yb, self.cfg.bn_eps)
-        self.stepper = BackwardStepper(self.values, self.cfg.bn_eps)
+        self.stepper = BackwardStepper(self.values, self.cfg.bn_eps, tape="atomic" if self.mode == "fused" else self.mode)
         return float(self.values["loss"])
 
     def _need_forward(self) -> BackwardStepper:
@@ -116,54 +126,90 @@ class MLP:
 
     @property
     def order(self) -> tuple[str, ...]:
-        return BACKWARD_ORDER if self.mode == "atomic" else FUSED_ORDER
+        return FUSED_ORDER if self.mode == "fused" else self._need_forward().order
 
     @property
     def computed(self) -> list[str]:
-        if self.mode == "atomic":
-            return self.stepper.computed if self.stepper else []
-        return list(self._fused)
+        if self.mode == "fused":
+            return list(self._fused)
+        return self.stepper.computed if self.stepper else []
 
     @property
     def remaining(self) -> list[str]:
-        done = set(self.computed)
-        return [n for n in self.order if n not in done]
+        if self.mode == "fused":
+            return [n for n in FUSED_ORDER if n not in self._fused]
+        return self.stepper.remaining if self.stepper else list(BACKWARD_ORDER)
+
+    @property
+    def partial(self) -> dict[str, list[str]]:
+        """Half-finished gradients (tape "lecture" only): {node: consumers still to come}."""
+        return self.stepper.partial if self.stepper and self.mode != "fused" else {}
 
     @property
     def grads(self) -> Tensors:
-        if self.mode == "atomic":
-            return self.stepper.grads if self.stepper else {}
-        return self._fused
+        if self.mode == "fused":
+            return self._fused
+        return self.stepper.grads if self.stepper else {}
+
+    def _complete(self) -> set[str]:
+        """The gradients this view has finished (half-finished ones excluded).
+        The fused view has, in effect, every atomic node up to its latest."""
+        if self.mode == "fused":
+            return set(BACKWARD_ORDER[: BACKWARD_ORDER.index(self.computed[-1]) + 1]) if self._fused else set()
+        return set(self.computed) - set(self.partial)
+
+    def _switch(self, mode: str) -> None:
+        """Change view and keep the place: the new view computes what the old
+        one had finished, as far as its steps allow (fused cannot stop inside
+        the cross-entropy chain). Switching straight back returns to exactly
+        the place left."""
+        left = (self.mode, self.stepper, self._fused)
+        back = self._left is not None and self._left[0] == mode and self._left[3] == tuple(self.computed)
+        done = self._complete()
+        self.mode = mode
+        if back:
+            _, self.stepper, self._fused, _ = self._left
+        else:
+            self._fused = {}
+            if mode == "fused":
+                self._reveal(list(FUSED_ORDER[: _prefix(FUSED_ORDER, done)]))
+            else:
+                self.stepper = BackwardStepper(self.values, self.cfg.bn_eps, tape=mode)
+                while not self.stepper.done and self.stepper.next_node in done:
+                    self.stepper.step()
+        self._left = (*left, tuple(self.computed))
+
+    def _reveal(self, names: list[str]) -> None:
+        if names and self._fused_all is None:  # stepping one node at a time: one pass, not one a node
+            cache = fused_forward(self.params, self.values["Xb"], self.values["Yb"], self.cfg.bn_eps)
+            self._fused_all = fused_backward(self.params, cache)
+        for name in names:
+            self._fused[name] = self._fused_all[name]
 
     def backward(self, nodes: int | None = None, mode: str = "atomic") -> list[str]:
         """Compute the next `nodes` hand-written gradients (all for None).
 
-        mode "atomic" is exercise 1, one node at a time; "fused" is exercises
-        2 and 3 (dlogits and dhprebn in one expression each). Switching mode
-        starts the backward pass of this batch again."""
-        stepper = self._need_forward()
-        if mode not in ("atomic", "fused"):
-            raise ValueError(f"mode must be 'atomic' or 'fused', got {mode!r}")
+        mode "atomic" is exercise 1, one node at a time; "lecture" the same in
+        the notebook's line order (a `+=` node's first part early); "fused" is
+        exercises 2 and 3 (dlogits and dhprebn in one expression each).
+        Switching mode keeps the place as far as the new view can show it."""
+        self._need_forward()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if nodes is not None and nodes < 0:
             raise ValueError(f"nodes must be >= 0 or None, got {nodes}")
         if mode != self.mode:
-            self.mode = mode
-            self.stepper = BackwardStepper(self.values, self.cfg.bn_eps)
-            self._fused = {}
-            stepper = self.stepper
-        if mode == "atomic":
-            return stepper.run(nodes)
+            self._switch(mode)
+        if mode != "fused":
+            return self.stepper.run(nodes)
         todo = self.remaining[: len(FUSED_ORDER) if nodes is None else nodes]
-        if todo and self._fused_all is None:  # stepping one node at a time: one pass, not one a node
-            cache = fused_forward(self.params, self.values["Xb"], self.values["Yb"], self.cfg.bn_eps)
-            self._fused_all = fused_backward(self.params, cache)
-        for name in todo:
-            self._fused[name] = self._fused_all[name]
+        self._reveal(todo)
         return todo
 
     def back(self) -> str | None:
-        """Undo the last backward node (atomic mode); returns its name."""
+        """Undo the last backward step; returns its node's name."""
         stepper = self._need_forward()
+        self._left = None
         if self.mode == "fused":
             return self._fused.popitem()[0] if self._fused else None
         return stepper.back()
@@ -355,4 +401,4 @@ class MLP:
         self._clear_batch()
 
 
-__all__ = ["MLP", "BACKWARDS", "BENCH_BACKWARDS", "FUSED_ORDER", "MARKER"]
+__all__ = ["MLP", "BACKWARDS", "BENCH_BACKWARDS", "FUSED_ORDER", "MODES", "MARKER"]
