@@ -31,11 +31,11 @@ const s = (id) => `/api/sessions/${encodeURIComponent(id)}`;
 
 export const api = {
   health: () => request('GET', '/api/health'),
-  /** GraphPublic for a config (shapes depend on it). */
+  /** GraphPublic for a config (shapes and texts depend on it). */
   graph: (cfg) => {
     const q = new URLSearchParams({
       n_hidden: cfg.n_hidden, n_embd: cfg.n_embd, block_size: cfg.block_size,
-      batch_size: cfg.batch_size, dataset: cfg.dataset,
+      batch_size: cfg.batch_size, dtype: cfg.dtype, dataset: cfg.dataset,
     });
     return request('GET', `/api/graph?${q}`);
   },

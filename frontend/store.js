@@ -14,7 +14,7 @@ export const DEFAULT_CONFIG = Object.freeze({
 export function initialState(view = {}) {
   return {
     config: { ...DEFAULT_CONFIG, ...(view.config || {}) },
-    mode: view.mode || 'atomic', // 'atomic' (exercise 1) or 'fused' (exercises 2, 3)
+    mode: view.mode || 'atomic', // 'atomic' (exercise 1), 'lecture' (the same in the notebook's order) or 'fused' (exercises 2, 3)
     session: null, // {id, vocab, n_params}
     graph: null, // GraphPublic for this config
     step: 0, // parameter updates done
@@ -101,7 +101,7 @@ export function fromQuery(search) {
   if (b !== undefined) config.batch_size = b;
   const ds = q.get('dataset');
   if (ds && /^[\w-]{1,64}$/.test(ds)) config.dataset = ds;
-  const mode = q.get('mode') === 'fused' ? 'fused' : q.get('mode') === 'atomic' ? 'atomic' : undefined;
+  const mode = ['atomic', 'lecture', 'fused'].includes(q.get('mode')) ? q.get('mode') : undefined;
   return {
     config,
     mode,
