@@ -39,7 +39,7 @@ DERIVATIONS: tuple[Derivation, ...] = (
              + r"d}\, b^{T}"),
         Step("The same bookkeeping for b gives the product the other way round.",
              DL + r"b} = a^{T} " + DL + r"d}"),
-        Step("c_j is added to every row of column j, so its gradient adds up that column: a broadcast in "
+        Step("cⱼ is added to every row of column j, so its gradient adds up that column: a broadcast in "
              "the forward is a sum in the backward.",
              DL + r"c_j} = \sum_i " + DL + r"d_{ij}}"),
         Step("You need not remember which side the transpose goes: only one product has the right shape. "
@@ -50,15 +50,15 @@ DERIVATIONS: tuple[Derivation, ...] = (
              "probability of the target.",
              r"\ell = -\log p_y, \qquad p_i = \frac{e^{l_i}}{\sum_j e^{l_j}}"),
         Step("Take the log apart before differentiating (log f − log g): the log of a quotient is a "
-             "difference, and the log of e^{l_y} is l_y.",
+             "difference, and the log of e^(l_y) is l_y.",
              r"\ell = -l_y + \log \sum_j e^{l_j}"),
-        Step("Differentiate the second term by any l_i: the log gives one over the sum, and of all the "
-             "terms of the sum only e^{l_i} depends on l_i. Its derivative is e^{l_i} itself: that is "
-             "where the e^{l_i} comes from, and the quotient is p_i again.",
+        Step("Differentiate the second term by any lᵢ: the log gives one over the sum, and of all the "
+             "terms of the sum only e^(lᵢ) depends on lᵢ. Its derivative is e^(lᵢ) itself: that is "
+             "where the e^(lᵢ) comes from, and the quotient is pᵢ again.",
              r"\frac{\partial}{\partial l_i} \log \sum_j e^{l_j} = \frac{1}{\sum_j e^{l_j}}\, e^{l_i} = p_i"),
         Step("Case i = y: the first term, −l_y, adds −1.",
              r"\frac{\partial \ell}{\partial l_y} = p_y - 1"),
-        Step("Case i ≠ y: the first term does not depend on l_i, so only p_i is left.",
+        Step("Case i ≠ y: the first term does not depend on lᵢ, so only pᵢ is left.",
              r"\frac{\partial \ell}{\partial l_i} = p_i \qquad (i \neq y)"),
         Step("Both cases in one line, with the one-hot vector of the target.",
              r"\frac{\partial \ell}{\partial l} = p - \mathrm{onehot}(y)"),
@@ -68,28 +68,28 @@ DERIVATIONS: tuple[Derivation, ...] = (
              r"\sum_i \frac{\partial L}{\partial l_{ki}} = \frac{1}{n}(1 - 1) = 0"),
     )),
     Derivation("batchnorm", "BatchNorm on paper: x̂ → σ² → μ → x", (
-        Step("One column of hprebn (one hidden unit) over the batch: x_1 … x_n. The forward, with "
-             "Bessel's n − 1 as in the lecture, and dL/dy_i (dhpreact) given.",
+        Step("One column of hprebn (one hidden unit) over the batch: x₁ … xₙ. The forward, with "
+             "Bessel's n − 1 as in the lecture, and dL/dyᵢ (dhpreact) given.",
              r"\mu = \frac{1}{n}\sum_i x_i,\quad \sigma^2 = \frac{1}{n-1}\sum_i (x_i-\mu)^2,\quad "
              r"\hat x_i = \frac{x_i-\mu}{\sqrt{\sigma^2+\varepsilon}},\quad y_i = \gamma \hat x_i + \beta"),
-        Step("x̂: each x̂_i reaches the loss only through y_i.",
+        Step("x̂: each x̂ᵢ reaches the loss only through yᵢ.",
              DL + r"\hat x_i} = \gamma\, " + DL + r"y_i}"),
-        Step("σ²: it feeds all n of the x̂_i (a fan-out of n), so its gradient adds n terms.",
+        Step("σ²: it feeds all n of the x̂ᵢ (a fan-out of n), so its gradient adds n terms.",
              DL + r"\sigma^2} = \sum_i " + DL + r"\hat x_i}\,(x_i-\mu)\left(-\tfrac{1}{2}\right)"
              r"(\sigma^2+\varepsilon)^{-3/2}"),
-        Step("μ: it feeds the n x̂_i and also σ², so n + 1 terms.",
+        Step("μ: it feeds the n x̂ᵢ and also σ², so n + 1 terms.",
              DL + r"\mu} = \sum_i " + DL + r"\hat x_i} \frac{-1}{\sqrt{\sigma^2+\varepsilon}} + "
              + DL + r"\sigma^2} \cdot \frac{-2}{n-1}\sum_i (x_i-\mu)"),
         Step("The second term vanishes: deviations from the mean sum to zero, because μ is the mean of "
-             "these very x_i. The same happens in dσ²/dx_i taken all at once: μ's share drops out.",
+             "these very xᵢ. The same happens in dσ²/dxᵢ taken all at once: μ's share drops out.",
              r"\sum_i (x_i-\mu) = \sum_i x_i - n\mu = 0, \qquad \frac{\partial \sigma^2}{\partial x_i} = "
              r"\frac{2}{n-1}\Big((x_i-\mu) - \frac{1}{n}\sum_j (x_j-\mu)\Big) = \frac{2\,(x_i-\mu)}{n-1}"),
-        Step("x_i: it reaches the loss three ways, through x̂_i, through σ² and through μ. Add the three "
+        Step("xᵢ: it reaches the loss three ways, through x̂ᵢ, through σ² and through μ. Add the three "
              "paths, each with its local derivative.",
              DL + r"x_i} = " + DL + r"\hat x_i} \frac{1}{\sqrt{\sigma^2+\varepsilon}} + " + DL
              + r"\sigma^2} \frac{2(x_i-\mu)}{n-1} + " + DL + r"\mu} \frac{1}{n}"),
         Step("Substitute the three results. Their sums run over the batch too, so rename their index to j "
-             "(i is taken), write x_j − μ = x̂_j √(σ² + ε), and pull out γ / (n √(σ² + ε)).",
+             "(i is taken), write xⱼ − μ = x̂ⱼ √(σ² + ε), and pull out γ / (n √(σ² + ε)).",
              DL + r"x_i} = \frac{\gamma}{n\sqrt{\sigma^2+\varepsilon}}\Big(n\, " + DL + r"y_i} - \sum_j "
              + DL + r"y_j} - \frac{n}{n-1}\, \hat x_i \sum_j " + DL + r"y_j}\, \hat x_j\Big)"),
         Step("That is exercise 3's line for every column at once: 1/√(σ² + ε) is bnvar_inv, x̂ is bnraw, "
