@@ -260,7 +260,8 @@ class MLP:
     # ---- training (exercise 4) ------------------------------------------
     def lr_at(self, step: int) -> float:
         decay = self.cfg.lr_decay_step
-        return self.cfg.lr if decay is None or step < decay else self.cfg.lr * 0.1
+        # lr / 10, not lr * 0.1: the lecture's 0.01 exactly (0.1 * 0.1 is 0.010000000000000002)
+        return self.cfg.lr if decay is None or step < decay else self.cfg.lr / 10
 
     def _update_running(self, mean: torch.Tensor, var: torch.Tensor) -> None:
         m = self.cfg.bn_momentum

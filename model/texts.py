@@ -101,8 +101,8 @@ ROUNDING = {
     ("atomic", "hpreact"): (
         "Here the rounding starts: autograd's tanh backward computes dh·(1 − h²) with 1 − h² folded "
         "into one fused multiply-add (one rounding), while (1.0 - h**2)*dh rounds 1 − h² first and "
-        "the product after (two roundings). On this build about half the float32 entries differ in "
-        "their last bit."),
+        "the product after (two roundings). On this build many float32 entries then differ in their "
+        "last bit."),
     ("fused", "hpreact"): (
         "The fused pass writes this as dh − (dh·h)·h in one torch.addcmul, rounding in yet another "
         "order than autograd's tanh backward."),
@@ -173,7 +173,7 @@ def _atomic_explain(name: str) -> list[str]:
         out.append(f"Two branches add: {name} feeds both {a} and {b}. Nudge one entry and the loss moves "
                    f"along both routes at once; to first order the two effects add, so the code assigns the "
                    f"part from {a} with = and adds the part from {b} with +=. The panel below shows the two "
-                   f"parts and their sum.")
+                   f"parts and their sum once both are in.")
     if node.kind == DATA:
         out.append("Data: integers pick rows and targets; nothing to differentiate.")
     return out
