@@ -73,8 +73,10 @@ export function toQuery(state) {
   if (c.dataset !== 'default') q.set('dataset', c.dataset);
   q.set('mode', state.mode);
   q.set('step', state.step);
-  // pos: how many backward nodes are computed; absent = no batch drawn yet.
-  if (state.forwarded) q.set('pos', state.computed.length);
+  // pos: how many backward steps are done; absent = no batch drawn yet. In the
+  // lecture's order a node used twice takes two steps, so count the tape.
+  const lecture = state.mode === 'lecture' && state.graph;
+  if (state.forwarded) q.set('pos', lecture ? state.graph.lecture_order.length - state.remaining.length : state.computed.length);
   if (state.selected && state.pinned) q.set('node', state.selected);
   if (state.row !== null && state.row !== undefined) q.set('row', state.row);
   if (state.present) q.set('present', '1');

@@ -85,7 +85,7 @@ BROADCAST = {
 }
 KEEPDIM = {
     "b1": "db1 is .sum(0) without keepdim, as in the lecture: b1 has shape ({hidden},), so the summed "
-          "axis is dropped.",
+          "axis is dropped (bngain and bnbias are (1,{hidden}) instead, and keep it with keepdim=True).",
     "b2": "db2 is .sum(0) without keepdim, as in the lecture: b2 has shape ({vocab},), so the summed "
           "axis is dropped.",
 }
@@ -118,7 +118,7 @@ ROUNDING = {
 FLOAT_NOTE = {
     "float32": (
         "float32 keeps 24 bits, about 7 digits: the same math in another order can differ in the last "
-        "place (~1e-9 for gradients of this size), and a gap travels on to every node below. Which "
+        "place (~1e-9 to 1e-8 for gradients of this size), and a gap travels on to every node below. Which "
         "nodes come out exact depends on the PyTorch build and the CPU: the lecture's own run printed "
         "exact for every node. Switch dtype to float64 and such gaps fall to ~1e-17."),
     "float64": (
