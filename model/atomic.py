@@ -94,8 +94,13 @@ class BackwardStepper:
 
     @property
     def computed(self) -> list[str]:
-        """Nodes with a gradient (whole or half), in the order they got one."""
-        return list(self.grads)
+        """Nodes with a gradient (whole or half), ordered by the last step that
+        touched them: the last one is the node the latest step worked on."""
+        latest: dict[str, None] = {}
+        for name, _ in self.tape[: self.position]:
+            latest.pop(name, None)
+            latest[name] = None
+        return list(latest)
 
     @property
     def remaining(self) -> list[str]:
