@@ -195,9 +195,9 @@ class ForwardResult(BaseModel):
 
 class BackwardResult(BaseModel):
     mode: Mode
-    computed: list[NodeName]  # all gradients known so far (not only this call's)
-    remaining: list[NodeName]
-    checks: dict[NodeName, CheckPublic]  # for every computed node
+    computed: list[NodeName]  # all gradients known so far (not only this call's), the latest last
+    remaining: list[NodeName]  # the node of each step still to run; "lecture": a half-finished node is in both lists
+    checks: dict[NodeName, CheckPublic]  # for every computed node (a half-finished one is checked as it stands)
 
 
 class UpdateResult(BaseModel):
@@ -279,7 +279,7 @@ class FramePublic(BaseModel):
         batch update `step` used, its forward with the parameters before that
         update (step - 1), the gradients it applied, and `loss`/`lr` those of
         update `step`, the same as HistoryPoint `step`.
-      * "atomic" or "fused" after forward/backward or seek: the batch of the
+      * "atomic", "lecture" or "fused" after forward/backward or seek: the batch of the
         *next* update (step + 1), its forward with the current (step)
         parameters and the gradients computed so far; `lr` is the lr update
         step + 1 will use. After seek S this is the batch update S+1 drew.
