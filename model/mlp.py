@@ -30,25 +30,12 @@ from .fused import fused_backward, fused_forward
 from .graph import BACKWARD_ORDER, BY_NAME, PARAMS, Tensors
 from .params import count_params, init_params
 from .reference import autograd_grads
+from .views import FUSED_ORDER, MODES, BatchBackward
 
 BACKWARDS = ("fused", "atomic", "autograd")
 # For benchmarks: the lecture's literal loop, the fused backward with dC
 # accumulated by its Python double loop instead of one index_add_.
 BENCH_BACKWARDS = BACKWARDS + ("literal",)
-# What the fused backward computes, in the order the stepper reveals it.
-FUSED_ORDER = ("logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias",
-               "hprebn", "embcat", "W1", "b1", "emb", "C")
-# The stepper's views: exercise 1 in the registry's order or the notebook's, and exercises 2-3.
-MODES = ("atomic", "lecture", "fused")
-
-
-def _prefix(order: tuple[str, ...], done: set[str]) -> int:
-    k = 0
-    while k < len(order) and order[k] in done:
-        k += 1
-    return k
-
-
 def _autograd_step(params: Tensors, Xb: torch.Tensor, Yb: torch.Tensor,
                    eps: float) -> tuple[Tensors, Tensors]:
     """The baseline a student would write: the same fused forward, then
@@ -86,10 +73,7 @@ class MLP:
     def _clear_batch(self) -> None:
         """Forget the current batch and everything computed on it."""
         self.values: Tensors = {}
-        self.stepper: BackwardStepper | None = None
-        self._fused: Tensors = {}  # the fused gradients revealed so far
-        self._fused_all: Tensors | None = None  # the whole fused pass, computed once a batch
-        self._left = None  # the view left by the last mode switch, to return to it unchanged
+        self._pass: BatchBackward | None = None  # this batch's backward, in the current view
         self._reference: Tensors | None = None
 
     # ---- stepping through one batch (exercise 1) -------------------------
@@ -116,75 +100,41 @@ class MLP:
             Xb, Yb = self.sample_batch()
         self._clear_batch()
         self.values = atomic_forward(self.params, Xb, Yb, self.cfg.bn_eps)
-        self.stepper = BackwardStepper(self.values, self.cfg.bn_eps, tape="atomic" if self.mode == "fused" else self.mode)
+        self._pass = BatchBackward(self.params, self.values, self.cfg.bn_eps, self.mode)
         return float(self.values["loss"])
 
-    def _need_forward(self) -> BackwardStepper:
-        if self.stepper is None:
+    def _need_forward(self) -> BatchBackward:
+        if self._pass is None:
             raise RuntimeError("run forward() first: there is no batch to backprop through")
-        return self.stepper
+        return self._pass
+
+    @property
+    def stepper(self) -> BackwardStepper | None:
+        """The atomic stepper of this batch (its grads and per-branch contributions)."""
+        return self._pass.stepper if self._pass else None
 
     @property
     def order(self) -> tuple[str, ...]:
-        return FUSED_ORDER if self.mode == "fused" else self._need_forward().order
+        return self._need_forward().order
 
     @property
     def computed(self) -> list[str]:
-        if self.mode == "fused":
-            return list(self._fused)
-        return self.stepper.computed if self.stepper else []
+        return self._pass.computed if self._pass else []
 
     @property
     def remaining(self) -> list[str]:
-        if self.mode == "fused":
-            return [n for n in FUSED_ORDER if n not in self._fused]
-        return self.stepper.remaining if self.stepper else list(BACKWARD_ORDER)
+        if self._pass:
+            return self._pass.remaining
+        return list(FUSED_ORDER if self.mode == "fused" else BACKWARD_ORDER)
 
     @property
     def partial(self) -> dict[str, list[str]]:
-        """Half-finished gradients (tape "lecture" only): {node: consumers still to come}."""
-        return self.stepper.partial if self.stepper and self.mode != "fused" else {}
+        """Half-finished gradients (mode "lecture" only): {node: consumers still to come}."""
+        return self._pass.partial if self._pass else {}
 
     @property
     def grads(self) -> Tensors:
-        if self.mode == "fused":
-            return self._fused
-        return self.stepper.grads if self.stepper else {}
-
-    def _complete(self) -> set[str]:
-        """The gradients this view has finished (half-finished ones excluded).
-        The fused view has, in effect, every atomic node up to its latest."""
-        if self.mode == "fused":
-            return set(BACKWARD_ORDER[: BACKWARD_ORDER.index(self.computed[-1]) + 1]) if self._fused else set()
-        return set(self.computed) - set(self.partial)
-
-    def _switch(self, mode: str) -> None:
-        """Change view and keep the place: the new view computes what the old
-        one had finished, as far as its steps allow (fused cannot stop inside
-        the cross-entropy chain). Switching straight back returns to exactly
-        the place left."""
-        left = (self.mode, self.stepper, self._fused)
-        back = self._left is not None and self._left[0] == mode and self._left[3] == tuple(self.computed)
-        done = self._complete()
-        self.mode = mode
-        if back:
-            _, self.stepper, self._fused, _ = self._left
-        else:
-            self._fused = {}
-            if mode == "fused":
-                self._reveal(list(FUSED_ORDER[: _prefix(FUSED_ORDER, done)]))
-            else:
-                self.stepper = BackwardStepper(self.values, self.cfg.bn_eps, tape=mode)
-                while not self.stepper.done and self.stepper.next_node in done:
-                    self.stepper.step()
-        self._left = (*left, tuple(self.computed))
-
-    def _reveal(self, names: list[str]) -> None:
-        if names and self._fused_all is None:  # stepping one node at a time: one pass, not one a node
-            cache = fused_forward(self.params, self.values["Xb"], self.values["Yb"], self.cfg.bn_eps)
-            self._fused_all = fused_backward(self.params, cache)
-        for name in names:
-            self._fused[name] = self._fused_all[name]
+        return self._pass.grads if self._pass else {}
 
     def backward(self, nodes: int | None = None, mode: str = "atomic") -> list[str]:
         """Compute the next `nodes` hand-written gradients (all for None).
@@ -193,26 +143,18 @@ class MLP:
         the notebook's line order (a `+=` node's first part early); "fused" is
         exercises 2 and 3 (dlogits and dhprebn in one expression each).
         Switching mode keeps the place as far as the new view can show it."""
-        self._need_forward()
+        p = self._need_forward()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if nodes is not None and nodes < 0:
             raise ValueError(f"nodes must be >= 0 or None, got {nodes}")
-        if mode != self.mode:
-            self._switch(mode)
-        if mode != "fused":
-            return self.stepper.run(nodes)
-        todo = self.remaining[: len(FUSED_ORDER) if nodes is None else nodes]
-        self._reveal(todo)
-        return todo
+        p.switch(mode)
+        self.mode = mode
+        return p.run(nodes)
 
     def back(self) -> str | None:
         """Undo the last backward step; returns its node's name."""
-        stepper = self._need_forward()
-        self._left = None
-        if self.mode == "fused":
-            return self._fused.popitem()[0] if self._fused else None
-        return stepper.back()
+        return self._need_forward().back()
 
     def reference(self) -> Tensors:
         """Autograd's gradient of every node for the current batch (cached)."""
