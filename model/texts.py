@@ -56,7 +56,7 @@ FUSED_GROUPS: tuple[FusedGroup, ...] = (
         "bnraw = (hprebn - bnmeani) * bnvar_inv",
         "dhprebn = bngain*bnvar_inv/n * (n*dhpreact - dhpreact.sum(0)\n"
         "          - n/(n-1)*bnraw*(dhpreact*bnraw).sum(0))",
-        ("Exercise 3: the six BatchNorm nodes collapse into one line. Each input x_i of a column "
+        ("Exercise 3: the six BatchNorm nodes collapse into one line. Each input xᵢ of a column "
          "reaches the output three ways: directly, through the batch mean and through the batch "
          "variance; the formula adds the three routes for all {n} rows of a column at once.",
          "The mean's route through the variance drops out, because deviations from a mean always sum "
