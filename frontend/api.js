@@ -33,11 +33,11 @@ export const api = {
   health: () => request('GET', '/api/health'),
   /** ConfigSpecPublic: every config field's default and bounds. */
   config: () => request('GET', '/api/config'),
-  /** GraphPublic for a config (shapes depend on it). */
+  /** GraphPublic for a config (shapes and texts depend on it). */
   graph: (cfg) => {
     const q = new URLSearchParams({
       n_hidden: cfg.n_hidden, n_embd: cfg.n_embd, block_size: cfg.block_size,
-      batch_size: cfg.batch_size, dataset: cfg.dataset,
+      batch_size: cfg.batch_size, dtype: cfg.dtype, dataset: cfg.dataset,
     });
     return request('GET', `/api/graph?${q}`);
   },

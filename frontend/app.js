@@ -4,9 +4,10 @@ import { reportError, toast } from './toast.js';
 import { ApiError, Stream, api } from './api.js';
 import { createControls } from './controls.js';
 import { createDlogitsView } from './dlogits.js';
-import { FUSED_OUTPUT, createGraphView } from './graph.js';
+import { createGraphView, gradNameOf } from './graph.js';
 import { actionFor, createHelpView } from './help.js';
 import { createInspectorView, inspectedNode } from './inspector.js';
+import { switchMessage } from './modes.js';
 import { DEFAULT_CONFIG, createStore, fromQuery, initialState, toQuery } from './store.js';
 import { createTapeView } from './tape.js';
 
@@ -107,7 +108,7 @@ async function loadTensor() {
   const s = get();
   if (!s.session) return;
   const shown = inspectedNode(s);
-  const name = FUSED_OUTPUT[shown] || shown;
+  const name = s.graph ? gradNameOf(s.graph, shown) : shown;
   const node = s.graph && s.graph.nodes.find((n) => n.name === name);
   if (!node) return;
   if (!s.forwarded && node.kind !== 'param') {
@@ -273,11 +274,12 @@ const actions = {
     const s = get();
     if (mode === s.mode) return;
     if (s.forwarded) {
-      // nodes 0: restarts this batch's backward in the new mode
+      // nodes 0: the server keeps the place (what the old view finished) in the new view
       await command({ cmd: 'backward', mode, nodes: 0 }, { selected: s.pinned ? s.selected : null, pinned: s.pinned });
     } else {
       store.set({ mode });
     }
+    toast(switchMessage(s, get()));
   }),
   toggleMode: () => actions.setMode(get().mode === 'atomic' ? 'fused' : 'atomic'),
   applyConfig: (cfg) => run(async () => {

@@ -1,11 +1,12 @@
 // The control bar and the status line: buttons call actions by name; render
 // only sets what the state implies (disabled, pressed, numbers).
 import { bound } from './configspec.js';
+import { tapeOrder } from './tape.js';
 import { fmt } from './theme.js';
 
 export function statusModel(state) {
-  const order = state.graph ? (state.mode === 'fused' ? state.graph.fused_order : state.graph.backward_order) : [];
-  const pos = state.computed.length;
+  const order = tapeOrder(state);
+  const pos = state.forwarded ? order.length - state.remaining.length : 0;
   return {
     step: state.step,
     loss: state.forwarded && state.loss !== null ? fmt(state.loss, 6) : '–',

@@ -2,35 +2,36 @@
 // (pure), the Plotly figure for one state (pure), and a thin mount.
 import { COLORS, DIVERGING, FONT, MONO, baseLayout, fmt, memo, mount, sci } from './theme.js';
 
-// Fused view (exercises 2 and 3): these chains collapse into one node each.
-export const FUSED_GROUPS = {
-  batchnorm: ['bnmeani', 'bndiff', 'bndiff2', 'bnvar', 'bnvar_inv', 'bnraw'],
-  cross_entropy: ['logit_maxes', 'norm_logits', 'counts', 'counts_sum', 'counts_sum_inv', 'probs', 'logprobs'],
-};
-// The gradient a fused node produces in one expression.
-export const FUSED_OUTPUT = { batchnorm: 'hprebn', cross_entropy: 'logits' };
+/** The fused group a drawn node stands for (exercises 2 and 3), or undefined. */
+export function fusedGroup(graph, name) {
+  return graph.fused_groups.find((g) => g.name === name);
+}
 
-/** The nodes to draw: the registry, or with the two chains collapsed. */
+/** The gradient a drawn node shows: a fused group's output (dlogits, dhprebn), else its own. */
+export function gradNameOf(graph, name) {
+  const g = fusedGroup(graph, name);
+  return g ? g.output : name;
+}
+
+/** The nodes to draw: the registry, or with the two chains collapsed (from the server's groups). */
 export function viewNodes(graph, fused) {
   const nodes = graph.nodes.map((n) => ({ ...n }));
   if (!fused) return nodes;
   const groupOf = {};
-  for (const [g, members] of Object.entries(FUSED_GROUPS)) for (const m of members) groupOf[m] = g;
+  for (const g of graph.fused_groups) for (const m of g.members) groupOf[m] = g;
   const out = [];
   const seen = new Set();
   for (const n of nodes) {
     const g = groupOf[n.name];
     if (!g) {
-      out.push({ ...n, inputs: dedupe(n.inputs.map((i) => groupOf[i] || i)) });
+      out.push({ ...n, inputs: dedupe(n.inputs.map((i) => (groupOf[i] ? groupOf[i].name : i))) });
       continue;
     }
-    if (seen.has(g)) continue;
-    seen.add(g);
-    const members = FUSED_GROUPS[g];
-    const inputs = dedupe(members.flatMap((m) => graph.nodes.find((x) => x.name === m).inputs)
-      .filter((i) => !members.includes(i)).map((i) => groupOf[i] || i));
-    const last = graph.nodes.find((x) => x.name === members[members.length - 1]);
-    out.push({ name: g, kind: 'fused', inputs, shape: last.shape, members, branches: 1 });
+    if (seen.has(g.name)) continue;
+    seen.add(g.name);
+    const inputs = dedupe(g.members.flatMap((m) => graph.nodes.find((x) => x.name === m).inputs)
+      .filter((i) => !g.members.includes(i)).map((i) => (groupOf[i] ? groupOf[i].name : i)));
+    out.push({ name: g.name, kind: 'fused', inputs, shape: g.shape, members: g.members, output: g.output, branches: 1 });
   }
   return out;
 }
@@ -121,9 +122,9 @@ export function nodeStatus(state, vnodes) {
   const out = {};
   for (const n of vnodes) {
     if (n.kind === 'data') { out[n.name] = 'data'; continue; }
-    let ref = n.name;
-    if (n.kind === 'fused') ref = FUSED_OUTPUT[n.name];
+    const ref = n.kind === 'fused' ? n.output : n.name;
     let isDone = done.has(ref);
+    // fused: the loss node and the cross-entropy group are done with dlogits, the first fused step
     if (fused && n.kind === 'loss') isDone = state.computed.length > 0;
     out[n.name] = ref === last ? 'current' : isDone ? 'done' : 'pending';
   }
@@ -235,7 +236,7 @@ export function graphFigure(lay, state) {
   const status = nodeStatus(state, vnodes);
   const pos = new Map(vnodes.map((n) => [n.name, n]));
   const gradOf = (n) => {
-    const ref = n.kind === 'fused' ? FUSED_OUTPUT[n.name] : n.name;
+    const ref = n.kind === 'fused' ? n.output : n.name;
     return summaries[ref] ? summaries[ref].grad : null;
   };
   const flows = new Map(((frame && frame.edges) || []).map((e) => [`${e.src}>${e.dst}`, e]));
@@ -259,7 +260,7 @@ export function graphFigure(lay, state) {
   }
 
   const hover = (n) => {
-    const ref = n.kind === 'fused' ? FUSED_OUTPUT[n.name] : n.name;
+    const ref = n.kind === 'fused' ? n.output : n.name;
     const s = summaries[ref] || {};
     const lines = [`<b>${n.name}</b> ${n.label}  <i>${n.kind}</i>`];
     if (s.value) lines.push(`value  mean ${fmt(s.value.mean)}  std ${fmt(s.value.std)}`);
@@ -329,18 +330,26 @@ export function graphFigure(lay, state) {
       });
     }
   }
-  // A node fed by two branches: a callout above it says its gradient is their sum.
-  const callout = Boolean(last && last.branches === 2 && state.mode === 'atomic');
+  // A node fed by two branches: a callout above it says its gradient is their sum
+  // (the tensors add; their norms do not), or, in the lecture's order, that only
+  // the first part is in so far.
+  const callout = Boolean(last && last.branches === 2 && state.mode !== 'fused');
   if (callout) {
-    const parts = (consumersShown[last.name] || []).map((d) => ({ d, n: edgeNorm({ src: last.name, dst: d }) }));
+    const [first, second] = last.consumers; // in the order the code adds them
+    const waiting = Boolean(frame && frame.remaining && frame.remaining.includes(last.name));
     const total = gradOf(last) ? gradOf(last).norm : null;
+    const norm = (d) => fmt(edgeNorm({ src: last.name, dst: d }), 3);
+    const text = waiting
+      ? `<b>d${last.name}</b> = (from ${first}) + (from ${second}: still to come)`
+        + `<br>half finished: the check flags it until the second part is added`
+      : `<b>d${last.name}</b> = (from ${first}) + (from ${second})`
+        + `<br>the tensors add up: ‖from ${first}‖ ${norm(first)}, ‖from ${second}‖ ${norm(second)}, ‖sum‖ ${fmt(total, 3)}`;
     annotations.push({
       // the box sits at the top edge, above every label; its stem points at the node
       x: last.x, y: last.y, xref: 'x', yref: 'y', axref: 'x', ayref: 'y', ax: last.x,
       ay: -Math.min(...lay.rows) * 64 + 100, yanchor: 'middle',
       showarrow: true, arrowhead: 0, arrowwidth: 1.5, arrowcolor: COLORS.current, standoff: 16 * scale,
-      text: `<b>d${last.name}</b> = ${parts.map((p) => `(from ${p.d})`).join(' + ')}`
-        + `<br>‖·‖: ${parts.map((p) => fmt(p.n, 3)).join(' and ')} add up to ${fmt(total, 3)}`,
+      text,
       font: { family: MONO, size: present ? 14 : 11, color: COLORS.ink },
       bgcolor: 'rgba(255,248,225,0.97)', bordercolor: COLORS.current, borderwidth: 1, borderpad: 4,
     });

@@ -1,55 +1,14 @@
 // The node inspector: value and gradient, the code of the node, the local rule
 // in plain words, the check against autograd. `inspectorModel` is pure; the
 // view puts it in the DOM and hands the figures to Plotly.react.
-import { FUSED_GROUPS, FUSED_OUTPUT, badgeText } from './graph.js';
+import { badgeText, fusedGroup, gradNameOf } from './graph.js';
+import { createDerivationView } from './mathsteps.js';
+import { floatNote, halfNote, nodeText } from './notes.js';
 import { absDiff, emptyFigure, sumFigure, tensorFigure } from './tensorplot.js';
 import { fmt, memo, mount, sci } from './theme.js';
 
-// Nodes reused across a whole axis in the forward (broadcast): their gradient
-// is a sum in the backward.
-const BROADCAST = {
-  b1: 'b1 is added to every row of the batch',
-  b2: 'b2 is added to every row of the batch',
-  bngain: 'one gain per unit multiplies every example',
-  bnbias: 'one bias per unit is added to every example',
-  bnmeani: 'the (1,h) mean is subtracted from every row',
-  bnvar_inv: 'the (1,h) scale multiplies every row',
-  counts_sum_inv: 'each row\'s single number multiplies all 27 entries of the row',
-  logit_maxes: 'each row\'s max is subtracted from all 27 logits of the row',
-};
-// Nodes summed (or averaged) by their consumer: their gradient is a broadcast.
-const SUMMED = {
-  hprebn: 'bnmeani averages hprebn over the batch',
-  bndiff2: 'bnvar adds up bndiff2 over the batch (divided by n-1)',
-  counts: 'counts_sum adds up each row of counts',
-  logprobs: 'the loss averages one picked entry per row',
-};
-const MATMUL = new Set(['embcat', 'W1', 'h', 'W2']);
-
-const FUSED_TEXT = {
-  cross_entropy: {
-    forward: 'loss = F.cross_entropy(logits, Yb)',
-    backward: 'dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1\ndlogits /= n',
-    explain: [
-      'Exercise 2: the seven cross-entropy nodes collapse into one. Write the loss of one row with the softmax, differentiate it on paper, and the whole chain shrinks to "probabilities minus the one-hot target, divided by n".',
-      'So every row of dlogits adds up to zero: the wrong characters are pushed down by exactly what the right one is pulled up. The dlogits panel shows those forces row by row.',
-    ],
-  },
-  batchnorm: {
-    forward: 'bnmeani = hprebn.mean(0, keepdim=True)\nbnvar = hprebn.var(0, keepdim=True, unbiased=True)\nbnvar_inv = (bnvar + 1e-5)**-0.5\nbnraw = (hprebn - bnmeani) * bnvar_inv',
-    backward: 'dhprebn = bngain*bnvar_inv/n * (n*dhpreact - dhpreact.sum(0)\n          - n/(n-1)*bnraw*(dhpreact*bnraw).sum(0))',
-    explain: [
-      'Exercise 3: the six BatchNorm nodes collapse into one line. Each input reaches the output three ways: directly, through the batch mean and through the batch variance; the formula adds those three routes for a whole column at once.',
-      'The mean\'s route through the variance drops out, because deviations from a mean always sum to zero. Against the atomic chain it differs only by float rounding (about 1e-9 in float32).',
-    ],
-  },
-};
-
-const FLOAT_NOTE = 'Why ≈ and not exact? Above this node the gradient went through tanh. '
-  + 'We write tanh\'s derivative as 1 − h² from the saved output; autograd runs its own tanh backward kernel, '
-  + 'the same math with float32 operations in another order, so the last bits round differently '
-  + '(about 1e-9 here) and that tiny gap travels down to every node below. '
-  + 'Switch dtype to float64 and the gap drops to about 1e-17.';
+// Every sentence shown here comes from the server (model/texts.py via
+// /api/graph), filled in for this config, dtype and view.
 
 /** The node actually shown: the selection, or the backward pass's latest node. */
 export function inspectedNode(state) {
@@ -63,52 +22,32 @@ export function inspectorModel(state) {
   const name = inspectedNode(state);
   const graph = state.graph;
   if (!graph) return null;
-  const fusedNode = FUSED_TEXT[name];
+  const group = fusedGroup(graph, name);
   const node = graph.nodes.find((n) => n.name === name);
-  if (!node && !fusedNode) return { name, missing: true };
-  const gradName = fusedNode ? FUSED_OUTPUT[name] : name;
+  if (!node && !group) return { name, missing: true };
+  const mode = state.mode || 'atomic';
+  const gradName = gradNameOf(graph, name);
+  const text = nodeText(graph, name, mode);
   const check = state.checks[gradName] || null;
   const computed = state.computed.includes(gradName);
-  const explain = [];
-  let forward;
-  let backward;
-  let shape;
-  let kind;
-  let branches = 1;
-  let consumers = [];
-  if (fusedNode) {
-    ({ forward, backward } = fusedNode);
-    explain.push(...fusedNode.explain);
-    const last = graph.nodes.find((n) => n.name === FUSED_GROUPS[name].at(-1));
-    shape = last.shape;
-    kind = 'fused';
-  } else {
-    ({ forward, backward, shape, kind, branches, consumers } = node);
-    if (node.explain) explain.push(node.explain);
-    if (BROADCAST[name]) {
-      explain.push(`Broadcast forward, sum backward: ${BROADCAST[name]}. Every copy sends its own gradient back and they all land on the same number, so the backward adds them up along the copied axis (keepdim keeps the shape).`);
-    }
-    if (SUMMED[name]) {
-      explain.push(`Sum forward, broadcast backward: ${SUMMED[name]}. A sum passes a small change of any term straight through, so every term receives the same upstream gradient, copied across the summed axis (times the 1/n or 1/(n−1) in front).`);
-    }
-    if (MATMUL.has(name)) {
-      explain.push('Why the transpose: every output entry is a dot product of a row with a column, so each operand\'s gradient is the upstream gradient multiplied by the other operand. Write down the shapes and the one product that fits tells you where the .T goes.');
-    }
-    if (branches === 2) {
-      explain.push(`Two branches add: ${name} feeds both ${consumers.join(' and ')}. Nudge one entry and the loss moves along both routes at once; to first order the two effects add, so the code assigns the first part with = and adds the second with +=. The panel below shows the two parts and their sum.`);
-    }
-    if (kind === 'data') explain.push('Data: integers pick rows and targets; nothing to differentiate.');
-    if (state.mode === 'fused' && kind !== 'data' && !graph.fused_order.includes(name) && name !== 'loss') {
-      explain.push('In the fused view this gradient is not computed on its own: switch to atomic to step through it.');
-    }
-  }
-  const belowTanh = graph.backward_order.indexOf(gradName) >= graph.backward_order.indexOf('hpreact');
-  const floatNote = computed && check && !check.exact && belowTanh ? FLOAT_NOTE : null;
+  const remaining = state.remaining || [];
+  const base = group
+    ? { shape: group.shape, kind: 'fused', branches: 1, consumers: [], made: group.text.used_by }
+    : { shape: node.shape, kind: node.kind, branches: node.branches, consumers: node.consumers, made: node.forward };
+  const halfDone = halfNote(graph, gradName, mode, state.computed, remaining);
   return {
-    name, gradName, kind, shape, forward, backward, explain, check, computed, branches, consumers,
+    name, gradName, ...base,
+    // the line the backward rule differentiates: where this node is used
+    forward: text.used_by,
+    madeBy: group || node.kind === 'loss' || node.kind === 'data' ? '' : `${name} itself is made by: ${node.forward}`,
+    backward: text.backward,
+    explain: text.explain,
+    derivation: group ? (graph.nodes.find((n) => n.name === group.output) || {}).derivation : node.derivation,
+    check, computed,
     badge: computed ? badgeText(check) : '',
     verdict: !check || !computed ? 'none' : check.exact ? 'exact' : check.approx ? 'approx' : 'fail',
-    floatNote,
+    floatNote: computed && !halfDone ? floatNote(graph, gradName, mode, state.checks) : null,
+    halfNote: halfDone,
   };
 }
 
@@ -167,15 +106,17 @@ export function createInspectorView(root, { onFollow, onToggleDiff }) {
     parts: mount($('[data-plot=parts]')),
     diff: mount($('[data-plot=diff]')),
   };
+  const derivation = createDerivationView($('[data-field=derivation]'));
   $('[data-action=follow]').addEventListener('click', () => onFollow());
   $('[data-action=diff]').addEventListener('click', () => onToggleDiff());
   const figuresFor = memo(inspectorFigures);
-  const modelFor = memo((graph, selected, computed, checks, mode, next) =>
-    inspectorModel({ graph, selected, computed, checks, mode, next }));
+  const modelFor = memo((graph, selected, computed, checks, mode, next, remaining) =>
+    inspectorModel({ graph, selected, computed, checks, mode, next, remaining }));
   const ctxFor = memo((session, config, rowData) => ctxOf({ session, config, rowData }));
   return {
     render(state) {
-      const model = modelFor(state.graph, state.selected, state.computed, state.checks, state.mode, state.next);
+      const model = modelFor(state.graph, state.selected, state.computed, state.checks, state.mode, state.next,
+        state.remaining);
       if (!model) return Promise.resolve();
       $('[data-testid=inspector-title]').textContent = model.kind === 'fused' ? model.name : `${model.name}`;
       $('[data-field=shape]').textContent = model.shape ? `(${model.shape.join(', ')})` : '';
@@ -188,12 +129,18 @@ export function createInspectorView(root, { onFollow, onToggleDiff }) {
         ? `exact ${chk.exact ? 'yes' : 'no'} · approx ${chk.approx ? 'yes' : 'no'} · maxdiff ${chk.maxdiff === 0 ? '0' : sci(chk.maxdiff)}`
         : '';
       $('[data-field=forward]').textContent = model.forward || '';
+      $('[data-field=made-by]').textContent = model.madeBy || '';
+      $('[data-field=made-by]').hidden = !model.madeBy;
       $('[data-field=backward]').textContent = model.backward || '(none: integers)';
       const ex = $('[data-field=explain]');
       ex.replaceChildren(...model.explain.map((t) => Object.assign(document.createElement('p'), { textContent: t })));
       const note = $('[data-field=float-note]');
       note.textContent = model.floatNote || '';
       note.hidden = !model.floatNote;
+      const half = $('[data-field=half-note]');
+      half.textContent = model.halfNote || '';
+      half.hidden = !model.halfNote;
+      derivation.render(state.graph, model.derivation || null);
       const follow = $('[data-action=follow]');
       follow.hidden = !state.pinned;
       const diffBtn = $('[data-action=diff]');

@@ -10,7 +10,7 @@ export const DEFAULT_CONFIG = Object.freeze(Object.fromEntries(SHOWN.map((k) => 
 export function initialState(view = {}) {
   return {
     config: { ...DEFAULT_CONFIG, ...(view.config || {}) },
-    mode: view.mode || 'atomic', // 'atomic' (exercise 1) or 'fused' (exercises 2, 3)
+    mode: view.mode || 'atomic', // 'atomic' (exercise 1), 'lecture' (the same in the notebook's order) or 'fused' (exercises 2, 3)
     session: null, // {id, vocab, n_params}
     graph: null, // GraphPublic for this config
     step: 0, // parameter updates done
@@ -69,8 +69,10 @@ export function toQuery(state) {
   if (c.dataset !== 'default') q.set('dataset', c.dataset);
   q.set('mode', state.mode);
   q.set('step', state.step);
-  // pos: how many backward nodes are computed; absent = no batch drawn yet.
-  if (state.forwarded) q.set('pos', state.computed.length);
+  // pos: how many backward steps are done; absent = no batch drawn yet. In the
+  // lecture's order a node used twice takes two steps, so count the tape.
+  const lecture = state.mode === 'lecture' && state.graph;
+  if (state.forwarded) q.set('pos', lecture ? state.graph.lecture_order.length - state.remaining.length : state.computed.length);
   if (state.selected && state.pinned) q.set('node', state.selected);
   if (state.row !== null && state.row !== undefined) q.set('row', state.row);
   if (state.present) q.set('present', '1');
@@ -95,7 +97,7 @@ export function fromQuery(search) {
   set('batch_size', intFrom('batch_size', q.get('batch')));
   const ds = q.get('dataset');
   if (ds && /^[\w-]{1,64}$/.test(ds)) config.dataset = ds;
-  const mode = q.get('mode') === 'fused' ? 'fused' : q.get('mode') === 'atomic' ? 'atomic' : undefined;
+  const mode = ['atomic', 'lecture', 'fused'].includes(q.get('mode')) ? q.get('mode') : undefined;
   return {
     config,
     mode,

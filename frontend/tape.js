@@ -3,21 +3,37 @@
 import { badgeText } from './graph.js';
 import { h } from './theme.js';
 
-/** [{name, status, badge, check}] for the current mode's order. */
+/** The current view's tape: [{node, branch}] (branch: the one part a step adds, or null). */
+export function tapeOrder(state) {
+  const g = state.graph;
+  if (!g) return [];
+  if (state.mode === 'lecture') return g.lecture_order;
+  return (state.mode === 'fused' ? g.fused_order : g.backward_order).map((node) => ({ node, branch: null }));
+}
+
+/** [{key, name, label, status, badge, check}] for the current view's tape. */
 export function tapeModel(state) {
-  if (!state.graph) return [];
-  const order = state.mode === 'fused' ? state.graph.fused_order : state.graph.backward_order;
-  const done = new Set(state.computed);
-  const last = state.computed[state.computed.length - 1];
-  return order.map((name) => {
+  const order = tapeOrder(state);
+  if (!order.length) return [];
+  // steps done: the tape's length less what remains (a half-finished node is in both lists)
+  const pos = state.remaining.length || state.computed.length ? order.length - state.remaining.length : 0;
+  const node = (name) => state.graph.nodes.find((n) => n.name === name);
+  return order.map((it, i) => {
+    const { node: name, branch } = it;
     const check = state.checks[name] || null;
     let status = 'pending';
-    if (name === last) status = 'current';
-    else if (done.has(name)) status = 'done';
-    else if (name === state.next) status = 'next';
+    if (i === pos - 1) status = 'current';
+    else if (i < pos) status = 'done';
+    else if (i === pos) status = 'next';
     let verdict = '';
     if (check) verdict = check.exact ? 'exact' : check.approx ? 'approx' : 'fail';
-    return { name, status, check, verdict, badge: done.has(name) ? badgeText(check) : '' };
+    const second = branch && node(name).consumers[1] === branch;
+    const label = branch ? `d${name} ${second ? '+=' : '='}` : `d${name}`;
+    // a node's badge sits on its latest chip done: the one whose gradient the check judged
+    const judged = i < pos && (!branch || order.slice(i + 1, pos).every((o) => o.node !== name));
+    const title = branch ? `d${name}: the part from ${branch} (${second ? 'added with +=' : 'assigned with ='}); click to inspect` : `d${name}: inspect this node`;
+    return { key: branch ? `${name}:${branch}` : name, name, label, title, status, check, verdict: judged ? verdict : '',
+      badge: judged ? badgeText(check) : '' };
   });
 }
 
@@ -27,23 +43,24 @@ export function createTapeView(el, { onSelect }) {
   return {
     render(state) {
       const model = tapeModel(state);
-      const key = model.map((m) => m.name).join(',');
+      const key = model.map((m) => m.key).join(',');
       if (key !== orderKey) {
         el.replaceChildren();
         chips.clear();
         model.forEach((m, i) => {
-          const badge = h('span', { class: 'badge', 'data-testid': `badge-${m.name}` });
+          const id = m.key.replace(':', '-');
+          const badge = h('span', { class: 'badge', 'data-testid': `badge-${id}` });
           const chip = h('button', {
-            type: 'button', class: 'chip', 'data-node': m.name, 'data-testid': `chip-${m.name}`,
-            title: `d${m.name}: inspect this node`, onclick: () => onSelect(m.name),
-          }, h('span', { class: 'chip-i' }, String(i + 1)), h('span', { class: 'chip-name' }, `d${m.name}`), badge);
-          chips.set(m.name, { chip, badge });
+            type: 'button', class: 'chip', 'data-node': m.name, 'data-testid': `chip-${id}`,
+            title: m.title, onclick: () => onSelect(m.name),
+          }, h('span', { class: 'chip-i' }, String(i + 1)), h('span', { class: 'chip-name' }, m.label), badge);
+          chips.set(m.key, { chip, badge });
           el.append(chip);
         });
         orderKey = key;
       }
       for (const m of model) {
-        const { chip, badge } = chips.get(m.name);
+        const { chip, badge } = chips.get(m.key);
         chip.className = `chip ${m.status}${m.verdict ? ` ${m.verdict}` : ''}${state.selected === m.name ? ' selected' : ''}`;
         chip.setAttribute('aria-pressed', state.selected === m.name ? 'true' : 'false');
         if (badge.textContent !== m.badge) badge.textContent = m.badge;

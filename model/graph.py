@@ -5,10 +5,15 @@ forward line and hand-written backward line as the student writes them. Each
 entry also carries the two small functions that *do* those lines, side by
 side, so the code reads against the video one node at a time.
 
-`backward(v, g)` returns the node's gradient split by the consumer it comes
+`bwd(v, g)` returns the node's gradient split by the consumer it comes
 from: {consumer name: contribution}. A node used twice in the forward
-(counts, logits, bndiff, hprebn) gets two contributions, and its gradient is
-their sum: that is why the lecture writes `+=` for them.
+(counts, logits, bndiff, hprebn) gets two contributions, in the order its
+code lines add them, and its gradient is their sum: that is why the lecture
+writes `=` and then `+=` for them. Their `bwd` is a `Branches`, which can
+also compute one branch alone (the lecture's order assigns the first early).
+
+`explain` is a template: {n}, {vocab}, {hidden}, {embd}, {block}, {fan_in}
+are filled from the config (see texts.py), so no size is written into a text.
 
 `v` holds the forward values by name, `g` the gradients computed so far by
 name (without the 'd' prefix): g["probs"] is the lecture's dprobs.
@@ -45,7 +50,7 @@ class Node:
     shape: Callable[[Dims], tuple[int, ...]]
     forward: str
     backward: str
-    # one-line explanation of the local rule, shown beside the code
+    # the local rule in a sentence or two, shown beside the code (a template)
     explain: str = ""
     fwd: Callable[[Tensors], torch.Tensor] | None = field(default=None, repr=False)
     bwd: Callable[[Tensors, Tensors], Tensors] | None = field(default=None, repr=False)
@@ -63,6 +68,21 @@ def _eps(v: Tensors) -> float:
     return v.get("bn_eps", 1e-5)
 
 
+class Branches:
+    """The backward of a node used twice: one rule per consumer, in code order
+    (the line with `=` first, then the one with `+=`)."""
+
+    def __init__(self, *rules: tuple[str, Callable[[Tensors, Tensors], torch.Tensor]]):
+        self.rules = rules
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(c for c, _ in self.rules)
+
+    def __call__(self, v: Tensors, g: Tensors, only: str | None = None) -> Tensors:
+        return {c: fn(v, g) for c, fn in self.rules if only is None or c == only}
+
+
 NODES: tuple[Node, ...] = (
     # ---- data and parameters: the leaves -------------------------------
     Node("Xb", DATA, (), lambda d: (d.n, d.block),
@@ -76,24 +96,28 @@ NODES: tuple[Node, ...] = (
          "dC = torch.zeros_like(C)\n"
          "dC.index_add_(0, Xb.view(-1), demb.view(-1, n_embd))  # for k,j: dC[Xb[k,j]] += demb[k,j]",
          "A row lookup in the forward routes each row's gradient back to the row it read; "
-         "rows read several times add up.",
+         "rows read several times add up. Seen as a matrix product, emb is one_hot(Xb) @ C, so dC is "
+         "one_hot(Xb).T @ demb: index_add_ does that product without building the {vocab}-wide one-hot rows.",
          bwd=lambda v, g: {"emb": torch.zeros_like(v["C"]).index_add_(
              0, v["Xb"].reshape(-1), g["emb"].reshape(-1, v["C"].shape[1]))}),
     Node("W1", PARAM, (), lambda d: (d.block * d.embd, d.hidden),
          "W1 = torch.randn((n_embd * block_size, n_hidden)) * (5/3) / (n_embd * block_size)**0.5",
          "dW1 = embcat.T @ dhprebn",
-         "Matrix product: the shapes leave only one way to combine embcat and dhprebn.",
+         "Matrix product: ({fan_in},{n}) @ ({n},{hidden}) is the only product of embcat and dhprebn "
+         "giving W1's shape ({fan_in},{hidden}).",
          bwd=lambda v, g: {"hprebn": v["embcat"].T @ g["hprebn"]}),
     Node("b1", PARAM, (), lambda d: (d.hidden,),
          "b1 = torch.randn(n_hidden) * 0.1",
          "db1 = dhprebn.sum(0)",
          "A bias broadcast down the batch sums its gradient over the batch. "
-         "BatchNorm subtracts the mean right after, so db1 is ~0.",
+         "BatchNorm subtracts the batch mean right after, so b1 cannot change the loss and db1 is "
+         "rounding noise around 0.",
          bwd=lambda v, g: {"hprebn": g["hprebn"].sum(0)}),
     Node("W2", PARAM, (), lambda d: (d.hidden, d.vocab),
          "W2 = torch.randn((n_hidden, vocab_size)) * 0.1",
          "dW2 = h.T @ dlogits",
-         "Matrix product: (h,n) @ (n,27) is the only product giving W2's shape.",
+         "Matrix product: ({hidden},{n}) @ ({n},{vocab}) is the only product of h and dlogits "
+         "giving W2's shape ({hidden},{vocab}).",
          bwd=lambda v, g: {"logits": v["h"].T @ g["logits"]}),
     Node("b2", PARAM, (), lambda d: (d.vocab,),
          "b2 = torch.randn(vocab_size) * 0.1",
@@ -103,7 +127,7 @@ NODES: tuple[Node, ...] = (
     Node("bngain", PARAM, (), lambda d: (1, d.hidden),
          "bngain = torch.randn((1, n_hidden)) * 0.1 + 1.0",
          "dbngain = (bnraw * dhpreact).sum(0, keepdim=True)",
-         "Broadcast in the forward (one gain for the whole batch) is a sum in the backward.",
+         "Broadcast in the forward (one gain per unit for the whole batch) is a sum in the backward.",
          bwd=lambda v, g: {"hpreact": (v["bnraw"] * g["hpreact"]).sum(0, keepdim=True)}),
     Node("bnbias", PARAM, (), lambda d: (1, d.hidden),
          "bnbias = torch.randn((1, n_hidden)) * 0.1",
@@ -114,13 +138,15 @@ NODES: tuple[Node, ...] = (
     Node("emb", ACTIVATION, ("C", "Xb"), lambda d: (d.n, d.block, d.embd),
          "emb = C[Xb]",
          "demb = dembcat.view(emb.shape)",
-         "A view moves no numbers: the gradient is viewed back to the old shape.",
+         "embcat is emb viewed as ({n},{fan_in}): a view moves no numbers, so demb is dembcat viewed "
+         "back to ({n},{block},{embd}).",
          fwd=lambda v: v["C"][v["Xb"]],
          bwd=lambda v, g: {"embcat": g["embcat"].view(v["emb"].shape)}),
     Node("embcat", ACTIVATION, ("emb",), lambda d: (d.n, d.block * d.embd),
          "embcat = emb.view(emb.shape[0], -1)",
          "dembcat = dhprebn @ W1.T",
-         "Matrix product: (n,h) @ (h,30) is the only product giving embcat's shape.",
+         "Matrix product: ({n},{hidden}) @ ({hidden},{fan_in}) is the only product of dhprebn and W1 "
+         "giving embcat's shape ({n},{fan_in}).",
          fwd=lambda v: v["emb"].view(v["emb"].shape[0], -1),
          bwd=lambda v, g: {"hprebn": g["hprebn"] @ v["W1"].T}),
     Node("hprebn", ACTIVATION, ("embcat", "W1", "b1"), lambda d: (d.n, d.hidden),
@@ -128,11 +154,11 @@ NODES: tuple[Node, ...] = (
          "dhprebn = dbndiff.clone()\n"
          "dhprebn += 1.0/n * torch.ones_like(hprebn) * dbnmeani",
          "Used twice (directly in bndiff, and through the mean bnmeani), so the two "
-         "gradients add; the mean's sum becomes a 1/n broadcast.",
+         "gradients add; the mean's sum becomes a 1/n broadcast down the {n} rows.",
          fwd=lambda v: v["embcat"] @ v["W1"] + v["b1"],
-         bwd=lambda v, g: {
-             "bndiff": g["bndiff"].clone(),
-             "bnmeani": 1.0 / _n(v) * torch.ones_like(v["hprebn"]) * g["bnmeani"]}),
+         bwd=Branches(
+             ("bndiff", lambda v, g: g["bndiff"].clone()),
+             ("bnmeani", lambda v, g: 1.0 / _n(v) * torch.ones_like(v["hprebn"]) * g["bnmeani"]))),
     Node("bnmeani", ACTIVATION, ("hprebn",), lambda d: (1, d.hidden),
          "bnmeani = 1/n * hprebn.sum(0, keepdim=True)",
          "dbnmeani = -dbndiff.sum(0, keepdim=True)",
@@ -143,11 +169,11 @@ NODES: tuple[Node, ...] = (
          "bndiff = hprebn - bnmeani",
          "dbndiff = bnvar_inv * dbnraw\n"
          "dbndiff += 2 * bndiff * dbndiff2",
-         "Used twice (in bnraw and, squared, in the variance), so two gradients add.",
+         "Used twice (in bnraw and, squared, in the variance bndiff2), so two gradients add.",
          fwd=lambda v: v["hprebn"] - v["bnmeani"],
-         bwd=lambda v, g: {
-             "bnraw": v["bnvar_inv"] * g["bnraw"],
-             "bndiff2": 2 * v["bndiff"] * g["bndiff2"]}),
+         bwd=Branches(
+             ("bnraw", lambda v, g: v["bnvar_inv"] * g["bnraw"]),
+             ("bndiff2", lambda v, g: 2 * v["bndiff"] * g["bndiff2"]))),
     Node("bndiff2", ACTIVATION, ("bndiff",), lambda d: (d.n, d.hidden),
          "bndiff2 = bndiff**2",
          "dbndiff2 = 1.0/(n-1) * torch.ones_like(bndiff2) * dbnvar",
@@ -158,7 +184,7 @@ NODES: tuple[Node, ...] = (
     Node("bnvar", ACTIVATION, ("bndiff2",), lambda d: (1, d.hidden),
          "bnvar = 1/(n-1) * bndiff2.sum(0, keepdim=True)",
          "dbnvar = -0.5 * (bnvar + 1e-5)**-1.5 * dbnvar_inv",
-         "Power rule on (bnvar + eps)^(-1/2).",
+         "Power rule on (bnvar + 1e-5)^(-1/2): the exponent drops by one, to -3/2.",
          fwd=lambda v: 1 / (_n(v) - 1) * v["bndiff2"].sum(0, keepdim=True),
          bwd=lambda v, g: {"bnvar_inv": -0.5 * (v["bnvar"] + _eps(v)) ** -1.5 * g["bnvar_inv"]}),
     Node("bnvar_inv", ACTIVATION, ("bnvar",), lambda d: (1, d.hidden),
@@ -176,58 +202,64 @@ NODES: tuple[Node, ...] = (
     Node("hpreact", ACTIVATION, ("bngain", "bnraw", "bnbias"), lambda d: (d.n, d.hidden),
          "hpreact = bngain * bnraw + bnbias",
          "dhpreact = (1.0 - h**2) * dh",
-         "tanh' = 1 - tanh², written with the output h: saturated units (|h|≈1) pass no gradient.",
+         "h = tanh(hpreact), and tanh' = 1 - tanh² exactly (no series, no approximation), so it is written "
+         "with the output h. Near saturation little passes: at |h| = 0.97, 1 - h² is about 0.06, "
+         "so 6% of dh gets through.",
          fwd=lambda v: v["bngain"] * v["bnraw"] + v["bnbias"],
          bwd=lambda v, g: {"h": (1.0 - v["h"] ** 2) * g["h"]}),
     Node("h", ACTIVATION, ("hpreact",), lambda d: (d.n, d.hidden),
          "h = torch.tanh(hpreact)",
          "dh = dlogits @ W2.T",
-         "Matrix product: (n,27) @ (27,h) is the only product giving h's shape.",
+         "Matrix product: ({n},{vocab}) @ ({vocab},{hidden}) is the only product of dlogits and W2 "
+         "giving h's shape ({n},{hidden}).",
          fwd=lambda v: torch.tanh(v["hpreact"]),
          bwd=lambda v, g: {"logits": g["logits"] @ v["W2"].T}),
     Node("logits", ACTIVATION, ("h", "W2", "b2"), lambda d: (d.n, d.vocab),
          "logits = h @ W2 + b2",
          "dlogits = dnorm_logits.clone()\n"
          "dlogits += F.one_hot(logits.max(1).indices, num_classes=logits.shape[1]) * dlogit_maxes",
-         "Used twice (directly, and through the row max), so two gradients add; "
-         "the max passes its gradient only to the position that won.",
+         "Used twice (in norm_logits directly, and through the row max logit_maxes), so two gradients "
+         "add; the max passes its gradient only to the position that won.",
          fwd=lambda v: v["h"] @ v["W2"] + v["b2"],
-         bwd=lambda v, g: {
-             "norm_logits": g["norm_logits"].clone(),
-             "logit_maxes": F.one_hot(v["logits"].max(1).indices, num_classes=v["logits"].shape[1]).to(
-                 v["logits"].dtype) * g["logit_maxes"]}),
+         bwd=Branches(
+             ("norm_logits", lambda v, g: g["norm_logits"].clone()),
+             ("logit_maxes", lambda v, g: F.one_hot(v["logits"].max(1).indices,
+                                                    num_classes=v["logits"].shape[1]) * g["logit_maxes"]))),
     Node("logit_maxes", ACTIVATION, ("logits",), lambda d: (d.n, 1),
          "logit_maxes = logits.max(1, keepdim=True).values",
          "dlogit_maxes = (-dnorm_logits).sum(1, keepdim=True)",
-         "Subtracting the max does not change the probabilities, so this is 0 up to rounding (~1e-9).",
+         "Subtracting the max does not change the probabilities, so this is 0 up to rounding "
+         "({rounding} in {dtype}).",
          fwd=lambda v: v["logits"].max(1, keepdim=True).values,
          bwd=lambda v, g: {"norm_logits": (-g["norm_logits"]).sum(1, keepdim=True)}),
     Node("norm_logits", ACTIVATION, ("logits", "logit_maxes"), lambda d: (d.n, d.vocab),
          "norm_logits = logits - logit_maxes",
          "dnorm_logits = counts * dcounts",
-         "exp is its own derivative, and counts already holds exp(norm_logits).",
+         "counts = exp(norm_logits), and exp is its own derivative: counts already holds it.",
          fwd=lambda v: v["logits"] - v["logit_maxes"],
          bwd=lambda v, g: {"counts": v["counts"] * g["counts"]}),
     Node("counts", ACTIVATION, ("norm_logits",), lambda d: (d.n, d.vocab),
          "counts = norm_logits.exp()",
          "dcounts = counts_sum_inv * dprobs\n"
          "dcounts += torch.ones_like(counts) * dcounts_sum",
-         "Used twice (in probs and in its own row sum), so two gradients add; "
-         "the row sum becomes a broadcast across the row.",
+         "Used twice (in probs and in its own row sum counts_sum), so two gradients add; "
+         "the row sum becomes a broadcast across the {vocab} entries of the row.",
          fwd=lambda v: v["norm_logits"].exp(),
-         bwd=lambda v, g: {
-             "probs": v["counts_sum_inv"] * g["probs"],
-             "counts_sum": torch.ones_like(v["counts"]) * g["counts_sum"]}),
+         bwd=Branches(
+             ("probs", lambda v, g: v["counts_sum_inv"] * g["probs"]),
+             ("counts_sum", lambda v, g: torch.ones_like(v["counts"]) * g["counts_sum"]))),
     Node("counts_sum", ACTIVATION, ("counts",), lambda d: (d.n, 1),
          "counts_sum = counts.sum(1, keepdim=True)",
          "dcounts_sum = (-counts_sum**-2) * dcounts_sum_inv",
-         "Power rule on x^-1.",
+         "Power rule on x^-1: the derivative is -x^-2.",
          fwd=lambda v: v["counts"].sum(1, keepdim=True),
          bwd=lambda v, g: {"counts_sum_inv": (-v["counts_sum"] ** -2) * g["counts_sum_inv"]}),
     Node("counts_sum_inv", ACTIVATION, ("counts_sum",), lambda d: (d.n, 1),
          "counts_sum_inv = counts_sum**-1",
          "dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)",
-         "counts_sum_inv was broadcast across each row: its gradient sums across the row.",
+         "counts_sum_inv was broadcast across each row: its gradient sums across the row. The forward "
+         "writes counts_sum**-1, not 1.0/counts_sum, so that autograd differentiates the same power "
+         "we do and the check can be bit-exact.",
          fwd=lambda v: v["counts_sum"] ** -1,
          bwd=lambda v, g: {"probs": (v["counts"] * g["probs"]).sum(1, keepdim=True)}),
     Node("probs", ACTIVATION, ("counts", "counts_sum_inv"), lambda d: (d.n, d.vocab),
@@ -240,13 +272,17 @@ NODES: tuple[Node, ...] = (
          "logprobs = probs.log()",
          "dlogprobs = torch.zeros_like(logprobs)\n"
          "dlogprobs[range(n), Yb] = -1.0/n",
-         "The loss reads one entry a row and averages: -1/n there, 0 everywhere else.",
+         "The loss reads one entry a row, logprobs[i, Yb[i]], and averages the {n} of them: those entries "
+         "get -1/n = -1/{n}, the other {vocab_less} of each row get 0.",
          fwd=lambda v: v["probs"].log(),
          bwd=lambda v, g: {"loss": _dlogprobs(v, g)}),
     Node("loss", LOSS, ("logprobs", "Yb"), lambda d: (),
          "loss = -logprobs[range(n), Yb].mean()",
          "dloss = 1.0",
-         "Backprop starts here: dloss/dloss = 1.",
+         "Backprop starts here: dloss/dloss = 1. (The lecture printed 3.3377 for the loss at init; its "
+         "bngain and bnbias came from an unseeded generator, so no one can get that number again. "
+         "Ours come from a second generator with the same seed: the batches are the lecture's, the "
+         "loss at init is close to its 3.3377 but not equal.)",
          fwd=lambda v: -v["logprobs"][torch.arange(_n(v)), v["Yb"]].mean(),
          bwd=lambda v, g: {"": torch.ones_like(v["loss"])}),
 )
@@ -278,6 +314,12 @@ def consumers(name: str) -> tuple[str, ...]:
     return tuple(n.name for n in NODES if name in n.inputs)
 
 
+def sources(name: str) -> tuple[str, ...]:
+    """Where d<name> comes from, in the order its code adds the parts."""
+    bwd = BY_NAME[name].bwd
+    return bwd.sources if isinstance(bwd, Branches) else consumers(name)
+
+
 def branches(name: str) -> int:
     """How many gradient contributions a node receives (2 for the `+=` nodes)."""
     return max(1, len(consumers(name)))
@@ -296,6 +338,9 @@ def _validate() -> None:
         for c in consumers(name):
             assert c in done, f"d{name} needs d{c} first"
         done.add(name)
+    for node in NODES:
+        if branches(node.name) == 2:
+            assert isinstance(node.bwd, Branches) and set(node.bwd.sources) == set(consumers(node.name)), node.name
     grad_nodes = {n.name for n in NODES if n.kind != DATA}
     assert set(BACKWARD_ORDER) == grad_nodes, grad_nodes ^ set(BACKWARD_ORDER)
 

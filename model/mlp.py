@@ -30,16 +30,12 @@ from .fused import fused_backward, fused_forward
 from .graph import BACKWARD_ORDER, BY_NAME, PARAMS, Tensors
 from .params import count_params, init_params
 from .reference import autograd_grads
+from .views import FUSED_ORDER, MODES, BatchBackward
 
 BACKWARDS = ("fused", "atomic", "autograd")
 # For benchmarks: the lecture's literal loop, the fused backward with dC
 # accumulated by its Python double loop instead of one index_add_.
 BENCH_BACKWARDS = BACKWARDS + ("literal",)
-# What the fused backward computes, in the order the stepper reveals it.
-FUSED_ORDER = ("logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias",
-               "hprebn", "embcat", "W1", "b1", "emb", "C")
-
-
 def _autograd_step(params: Tensors, Xb: torch.Tensor, Yb: torch.Tensor,
                    eps: float) -> tuple[Tensors, Tensors]:
     """The baseline a student would write: the same fused forward, then
@@ -77,9 +73,7 @@ class MLP:
     def _clear_batch(self) -> None:
         """Forget the current batch and everything computed on it."""
         self.values: Tensors = {}
-        self.stepper: BackwardStepper | None = None
-        self._fused: Tensors = {}  # the fused gradients revealed so far
-        self._fused_all: Tensors | None = None  # the whole fused pass, computed once a batch
+        self._pass: BatchBackward | None = None  # this batch's backward, in the current view
         self._reference: Tensors | None = None
 
     # ---- stepping through one batch (exercise 1) -------------------------
@@ -91,9 +85,13 @@ class MLP:
     def vocab(self):
         return self.data.vocab
 
+    def batch_indices(self, split: str = "train") -> torch.Tensor:
+        """The next batch's example indices, drawn from `g` as the notebook draws them."""
+        return torch.randint(0, self.data.splits[split][0].shape[0], (self.cfg.batch_size,), generator=self.g)
+
     def sample_batch(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         X, Y = self.data.splits[split]
-        ix = torch.randint(0, X.shape[0], (self.cfg.batch_size,), generator=self.g)
+        ix = self.batch_indices(split)
         return X[ix], Y[ix]
 
     def forward(self, Xb: torch.Tensor | None = None, Yb: torch.Tensor | None = None) -> float:
@@ -102,67 +100,61 @@ class MLP:
             Xb, Yb = self.sample_batch()
         self._clear_batch()
         self.values = atomic_forward(self.params, Xb, Yb, self.cfg.bn_eps)
-        self.stepper = BackwardStepper(self.values, self.cfg.bn_eps)
+        self._pass = BatchBackward(self.params, self.values, self.cfg.bn_eps, self.mode)
         return float(self.values["loss"])
 
-    def _need_forward(self) -> BackwardStepper:
-        if self.stepper is None:
+    def _need_forward(self) -> BatchBackward:
+        if self._pass is None:
             raise RuntimeError("run forward() first: there is no batch to backprop through")
-        return self.stepper
+        return self._pass
+
+    @property
+    def stepper(self) -> BackwardStepper | None:
+        """The atomic stepper of this batch (its grads and per-branch contributions)."""
+        return self._pass.stepper if self._pass else None
 
     @property
     def order(self) -> tuple[str, ...]:
-        return BACKWARD_ORDER if self.mode == "atomic" else FUSED_ORDER
+        return self._need_forward().order
 
     @property
     def computed(self) -> list[str]:
-        if self.mode == "atomic":
-            return self.stepper.computed if self.stepper else []
-        return list(self._fused)
+        return self._pass.computed if self._pass else []
 
     @property
     def remaining(self) -> list[str]:
-        done = set(self.computed)
-        return [n for n in self.order if n not in done]
+        if self._pass:
+            return self._pass.remaining
+        return list(FUSED_ORDER if self.mode == "fused" else BACKWARD_ORDER)
+
+    @property
+    def partial(self) -> dict[str, list[str]]:
+        """Half-finished gradients (mode "lecture" only): {node: consumers still to come}."""
+        return self._pass.partial if self._pass else {}
 
     @property
     def grads(self) -> Tensors:
-        if self.mode == "atomic":
-            return self.stepper.grads if self.stepper else {}
-        return self._fused
+        return self._pass.grads if self._pass else {}
 
     def backward(self, nodes: int | None = None, mode: str = "atomic") -> list[str]:
         """Compute the next `nodes` hand-written gradients (all for None).
 
-        mode "atomic" is exercise 1, one node at a time; "fused" is exercises
-        2 and 3 (dlogits and dhprebn in one expression each). Switching mode
-        starts the backward pass of this batch again."""
-        stepper = self._need_forward()
-        if mode not in ("atomic", "fused"):
-            raise ValueError(f"mode must be 'atomic' or 'fused', got {mode!r}")
+        mode "atomic" is exercise 1, one node at a time; "lecture" the same in
+        the notebook's line order (a `+=` node's first part early); "fused" is
+        exercises 2 and 3 (dlogits and dhprebn in one expression each).
+        Switching mode keeps the place as far as the new view can show it."""
+        p = self._need_forward()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if nodes is not None and nodes < 0:
             raise ValueError(f"nodes must be >= 0 or None, got {nodes}")
-        if mode != self.mode:
-            self.mode = mode
-            self.stepper = BackwardStepper(self.values, self.cfg.bn_eps)
-            self._fused = {}
-            stepper = self.stepper
-        if mode == "atomic":
-            return stepper.run(nodes)
-        todo = self.remaining[: len(FUSED_ORDER) if nodes is None else nodes]
-        if todo and self._fused_all is None:  # stepping one node at a time: one pass, not one a node
-            cache = fused_forward(self.params, self.values["Xb"], self.values["Yb"], self.cfg.bn_eps)
-            self._fused_all = fused_backward(self.params, cache)
-        for name in todo:
-            self._fused[name] = self._fused_all[name]
-        return todo
+        p.switch(mode)
+        self.mode = mode
+        return p.run(nodes)
 
     def back(self) -> str | None:
-        """Undo the last backward node (atomic mode); returns its name."""
-        stepper = self._need_forward()
-        if self.mode == "fused":
-            return self._fused.popitem()[0] if self._fused else None
-        return stepper.back()
+        """Undo the last backward step; returns its node's name."""
+        return self._need_forward().back()
 
     def reference(self) -> Tensors:
         """Autograd's gradient of every node for the current batch (cached)."""
@@ -210,7 +202,8 @@ class MLP:
     # ---- training (exercise 4) ------------------------------------------
     def lr_at(self, step: int) -> float:
         decay = self.cfg.lr_decay_step
-        return self.cfg.lr if decay is None or step < decay else self.cfg.lr * 0.1
+        # lr / 10, not lr * 0.1: the lecture's 0.01 exactly (0.1 * 0.1 is 0.010000000000000002)
+        return self.cfg.lr if decay is None or step < decay else self.cfg.lr / 10
 
     def _update_running(self, mean: torch.Tensor, var: torch.Tensor) -> None:
         m = self.cfg.bn_momentum
@@ -351,4 +344,4 @@ class MLP:
         self._clear_batch()
 
 
-__all__ = ["MLP", "BACKWARDS", "BENCH_BACKWARDS", "FUSED_ORDER", "MARKER"]
+__all__ = ["MLP", "BACKWARDS", "BENCH_BACKWARDS", "FUSED_ORDER", "MODES", "MARKER"]

@@ -330,7 +330,7 @@ class Session:
         if reference and m.stepper is not None and BY_NAME[name].kind != DATA:
             ref = m.reference().get(name)
         contrib = None
-        if branches(name) == 2 and m.mode == "atomic" and m.stepper and name in m.stepper.contributions:
+        if branches(name) == 2 and m.mode != "fused" and m.stepper and name in m.stepper.contributions:
             contrib = {k: t.tolist() for k, t in m.stepper.contributions[name].items()}
         return TensorPublic(name=name, shape=list(value.shape), value=value.tolist(),
                             grad=None if grad is None else grad.tolist(),
@@ -342,7 +342,7 @@ class Session:
         if t is not None and not m.values and t[0] == m.step:
             # paused after training: show the step just taken, as live frames do
             return stepping.live_source(m, t, self.playing)
-        atomic = m.mode == "atomic" and m.stepper is not None
+        atomic = m.mode != "fused" and m.stepper is not None  # "lecture" too: the atomic stepper
         return frames.FrameSource(
             step=m.step, loss=self.last_loss, lr=m.lr_at(m.step), mode=m.mode, playing=self.playing,
             computed=m.computed, remaining=m.remaining, values={**m.params, **m.values},

@@ -97,7 +97,7 @@ export function actNotes(frame, maps) {
   out.push(el('p', {},
     'tanh’s backward is dhpreact = (1 − h²) · dh: where |h| is near 1 the factor is near 0 ',
     `(at |h| = ${SATURATION} it is ${(1 - SATURATION * SATURATION).toFixed(3)}), so a saturated cell passes almost none of its gradient back. `,
-    'A unit that is dark for every example in the batch (a full column) learns nothing from it: a dead unit. ',
+    `A unit that is dark for every example in the batch (a full column) passes at most ${(1 - SATURATION * SATURATION).toFixed(3)} of its gradient for each: it learns from this batch barely at all, nearly dead (the “dead units” count). `,
     'Some saturation is normal; a histogram piled up at ±1 is the sign of too large pre-activations.'));
   return out;
 }

@@ -20,6 +20,7 @@ import { ApiError, http } from './http.js';
 import { lossFigure } from './losscurve.js';
 import { paramsFigure, paramsNotes } from './params.js';
 import { fmt, panelPlot } from './plots.js';
+import { scheduleText } from './schedule.js';
 import { Series } from './series.js';
 import { moving } from '../livefig.js';
 import { Stream } from './stream.js';
@@ -543,6 +544,7 @@ function renderStatus() {
   set('status-step', s.step.toLocaleString('en-US'));
   set('status-loss', fmt(s.loss, 4));
   set('status-lr', fmt(s.lr, 3));
+  set('lr-schedule', scheduleText(st.session && st.session.config));
   set('status-speed', st.playing && s.speed ? Math.round(s.speed).toLocaleString('en-US') : '–');
   set('status-sat', s.sat === null || s.sat === undefined ? '–' : `${(100 * s.sat).toFixed(1)}%`);
   const sh = st.shown;

@@ -63,3 +63,43 @@ def test_dlogits_rows_sum_to_zero_and_worst_rows_come_first(modules):
     assert out["rows"][1]["force"] == pytest.approx([0.1 - 1, 0.1, 0.8])
     assert out["order"] == [1, 2, 0]  # -log 0.1 > -log 0.4 > -log 0.7
     assert out["rows"][1]["wrong"] and out["rows"][1]["top"] == "b"
+
+
+def test_float_note_and_lecture_tape_follow_this_batchs_checks(modules, live_server):
+    graph = httpx.get(f"{live_server}/api/graph", params={"dtype": "float64"}).json()
+    out = modules.evaluate("""async (graph) => {
+      const notes = await import('/static/notes.js');
+      const tape = await import('/static/tape.js');
+      const ok = {exact: true, approx: true, maxdiff: 0};
+      const off = (d) => ({exact: false, approx: true, maxdiff: d});
+      const checks = {logits: ok, h: ok, hpreact: off(2e-18), bngain: off(4e-18)};
+      const exact = notes.floatNote(graph, 'logits', 'atomic', checks);
+      const own = notes.floatNote(graph, 'hpreact', 'atomic', checks);
+      const inherited = notes.floatNote(graph, 'bngain', 'atomic', checks);
+      const fused = notes.floatNote(graph, 'logits', 'fused', {logits: off(1e-17)});
+      // the lecture's tape after dcounts = ... (5 steps): one chip current, its badge a fail
+      const state = {graph, mode: 'lecture', computed: ['loss', 'logprobs', 'probs', 'counts_sum_inv', 'counts'],
+        remaining: graph.lecture_order.slice(5).map((it) => it.node), checks: {counts: {exact: false, approx: false, maxdiff: 0.004}}};
+      const chips = tape.tapeModel(state);
+      const half = notes.halfNote(graph, 'counts', 'lecture', state.computed, state.remaining);
+      return {exact, own, inherited, fused, chips: chips.slice(3, 7), half};
+    }""", graph)
+    assert out["exact"] is None
+    assert "fused multiply-add" in out["own"] and "This run is float64" in out["own"]
+    assert "dhpreact" in out["inherited"] and "multiply-add" not in out["inherited"]
+    assert "log_softmax" in out["fused"]
+    assert [(c["label"], c["status"]) for c in out["chips"]] == [
+        ("dcounts_sum_inv", "done"), ("dcounts =", "current"), ("dcounts_sum", "next"), ("dcounts +=", "pending")]
+    assert out["chips"][1]["badge"].startswith("✗")
+    assert "Half finished" in out["half"] and "step 7" in out["half"]
+
+
+def test_lr_schedule_and_view_switch_sentences(modules):
+    out = modules.evaluate("""async () => {
+      const sch = await import('/static/train/schedule.js');
+      return [sch.scheduleText({lr: 0.1, lr_decay_step: 100000}), sch.scheduleText({lr: 0.2, lr_decay_step: null}),
+              sch.scheduleText({lr: 0.05, lr_decay_step: 500})];
+    }""")
+    assert out[0].startswith("lr 0.1 for updates 1-100,000, then 0.01: the lecture's schedule")
+    assert out[1].startswith("lr 0.2 at every step: no drop")
+    assert out[2] == "lr 0.05 for updates 1-500, then 0.005."

@@ -20,7 +20,11 @@ DTYPES = ("float32", "float64")
 # fresh init with three seeds, and the lecture's seed after some training
 CASES = ((1, 0), (2, 0), (2147483647, 200))
 FUSED_NODES = ("logits", "hprebn") + PARAMS
-# float32 nodes the lecture (and we) find bit-equal to autograd's .grad
+# float32 nodes bit-equal to autograd's .grad on this PyTorch build and CPU.
+# The lecture's own build printed exact for every node, down to dC; here
+# autograd's tanh backward rounds 1 - h² once (a fused multiply-add) where
+# the student's (1.0 - h**2)*dh rounds twice, so hpreact and below differ by
+# ~1e-9. Which nodes are exact depends on the build and the CPU.
 EXACT_F32 = ("loss", "logprobs", "probs", "counts_sum_inv", "counts_sum", "counts",
              "norm_logits", "logit_maxes", "logits", "h", "W2", "b2")
 F64_TOL = 1e-12
@@ -66,9 +70,12 @@ def test_atomic_gradient_matches_autograd(grad_cases, name, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", FUSED_NODES)
 def test_fused_gradient_matches_autograd(grad_cases, name, dtype):
-    # db1 is 0 in exact arithmetic (BatchNorm removes the mean), so both sides
-    # are rounding noise of ~1e-9 there: compare it with an absolute 1e-7.
-    atol = 1e-7 if name == "b1" else 1e-8
+    # The fused dlogits rounds differently from autograd's (~5e-9 an entry in
+    # float32) and dW2, db2, ... sum n of those: up to ~3e-8 on entries near 0
+    # (the lecture's seed after 200 steps). db1 is 0 in exact arithmetic, so
+    # both sides are rounding noise of ~1e-9 there. An absolute 1e-7 (float32's
+    # epsilon at 1) for all of them; float64 is held to 1e-12 as everywhere.
+    atol = 1e-7
     for *_, fused, ref in grad_cases[dtype]:
         _assert_close(fused[name], ref[name], dtype, atol)
 
@@ -82,8 +89,8 @@ def test_db1_is_rounding_noise(grad_cases):
 
 
 def test_float32_logprobs_down_to_b2_bit_exact(grad_cases):
-    """The lecture's cmp prints exact: True from dlogprobs to db2 (info on
-    today's CPU builds; hpreact and below are only approximately equal)."""
+    """cmp prints exact: True from dlogprobs to db2 on this build (hpreact and
+    below are only approximately equal here; the lecture's build had all exact)."""
     for *_, manual, _, ref in grad_cases["float32"]:
         for name in EXACT_F32:
             assert cmp(manual[name], ref[name]).exact, name
