@@ -8,16 +8,10 @@ import { wireEditor } from './deriveeditor.js';
 import * as P from './deriveprogress.js';
 import { FUSED_OUTPUT } from './graph.js';
 import { inspectedNode } from './inspector.js';
-import { emptyFigure, tensorFigure } from './tensorplot.js';
-import { h, mount, sci } from './theme.js';
+import { diffFigure, historyItems, resultNodes } from './deriveresult.js';
+import { h, mount } from './theme.js';
 import { reportError, toast } from './toast.js';
 
-const MISTAKE_TITLES = {
-  one_branch: 'one branch only', transposed: 'transposed', keepdim: 'keepdim missing', wrong_axis: 'wrong axis',
-  broadcast: 'silent broadcast', summed: 'summed away', not_summed: 'sum missing', missing_1n: 'missing 1/n',
-  extra_1n: 'extra 1/n', bessel: 'n vs n−1', bessel_reverse: 'n vs n−1', sign: 'wrong sign',
-  no_local: 'local derivative missing', tanh_input: 'tanh′ of the input', hard_coded: 'hard-coded?',
-};
 
 const ON_KEY = 'bpn-derive-on'; // derive mode stays on across reloads
 const orderOf = (state) => (state.graph ? (state.mode === 'fused' ? state.graph.fused_order : state.graph.backward_order) : []);
@@ -87,9 +81,8 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   function setTarget(node) {
     target = node;
     const s = get();
-    const shown = Object.entries(FUSED_OUTPUT).find(([, v]) => v === node);
-    const name = s.mode === 'fused' && shown ? shown[0] : node;
-    if (node && (s.selected !== name || !s.pinned)) actions.select(name); // the inspector shows its forward value
+    // the inspector shows the node's forward value (its backward stays hidden)
+    if (node && (s.selected !== node || !s.pinned)) actions.select(node);
     render(get());
   }
 
@@ -279,43 +272,13 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
 
   function renderResult(s, e) {
     const r = results.get(key());
-    const box = $('result');
-    const last = e.history[0];
-    if (!r) {
-      box.replaceChildren(...(last ? [
-        h('p', { class: 'hint' }, `Your last attempt (on an earlier page): ${last.verdict}`
-          + `${last.mistake ? `, ${MISTAKE_TITLES[last.mistake] || last.mistake}` : ''}. ${last.message}`),
-        last.diagnosis ? h('p', { class: 'derive-diagnosis' }, last.diagnosis) : null,
-      ].filter(Boolean) : [h('p', { class: 'hint' }, busy ? 'Checking…' : 'No attempt yet on this batch.')]));
-      plot.show(emptyFigure(busy ? 'checking…' : '|yours − true| appears here', s.present));
-      return;
-    }
-    const verdict = r.verdict === 'correct' ? (r.exact ? 'exact' : 'approx') : 'fail';
-    const nums = r.shape_ok ? `exact ${r.exact ? 'yes' : 'no'} · approx ${r.approx ? 'yes' : 'no'} · maxdiff ${r.maxdiff === 0 ? '0' : sci(r.maxdiff)}`
-      + (r.second_batch === null ? '' : ` · second batch ${r.second_batch ? 'right' : 'wrong'}`) : '';
-    box.replaceChildren(...[
-      h('p', {}, h('span', { class: `badge big ${verdict}`, 'data-testid': 'derive-verdict' }, r.verdict),
-        r.mistake ? h('span', { class: 'derive-mistake', 'data-testid': 'derive-mistake' }, MISTAKE_TITLES[r.mistake] || r.mistake) : null),
-      h('p', { class: 'derive-message' }, r.message),
-      r.diagnosis ? h('p', { class: 'derive-diagnosis', 'data-testid': 'derive-diagnosis' }, r.diagnosis) : null,
-      r.note ? h('p', { class: 'hint' }, r.note) : null,
-      nums ? h('p', { class: 'check-line' }, nums) : null].filter(Boolean));
-    if (!r.absdiff) { plot.show(emptyFigure(r.verdict === 'error' ? 'no result to compare' : 'shapes differ: nothing to compare', s.present)); return; }
-    const rows = r.absdiff.length;
-    const cols = r.absdiff[0].length;
-    const c = s.config;
-    const ctx = { vocab: s.session && s.session.vocab, batch: c.batch_size, hidden: c.n_hidden, embd: c.n_embd, present: s.present };
-    const grid = rows === 1 ? r.absdiff[0] : r.absdiff;
-    plot.show(tensorFigure(grid, { name: target, shape: rows === 1 ? [cols] : [rows, cols], ctx, present: s.present,
-      label: `|yours − true| of d${target}`, sequential: true }));
+    $('result').replaceChildren(...resultNodes(r, e.history[0], busy));
+    plot.show(diffFigure(r, target, s, busy));
   }
 
   function renderHistory(e) {
     $('history-title').textContent = `Earlier attempts (${e.history.length})`;
-    $('history').replaceChildren(...e.history.map((a) => h('li', {},
-      h('button', { type: 'button', class: 'small', title: 'Load into the editor', onclick: () => { $('editor').value = a.code; } }, 'load'),
-      h('span', { class: `badge ${a.verdict === 'correct' ? 'exact' : 'fail'}` }, a.mistake ? `${a.verdict}: ${MISTAKE_TITLES[a.mistake] || a.mistake}` : a.verdict),
-      h('code', {}, a.code.split('\n')[0].slice(0, 80)))));
+    $('history').replaceChildren(...historyItems(e.history, (code) => { $('editor').value = code; }));
   }
 
   store.subscribe(render);

@@ -93,3 +93,48 @@ def test_solve_five_make_a_mistake_reload(page, live_server, shots):
     type_code(page, "dcounts = counts_sum_inv * dprobs\ndcounts += torch.ones_like(counts) * dcounts_sum")
     assert wait_verdict(page, "counts", 2) == "correct"
     assert page.get_by_test_id("derive-progress").inner_text().startswith("6 solved")
+
+
+def test_reveal_fused_exercise_and_export_import(page, browser, live_server, shots, tmp_path):
+    open_view(page, live_server)
+    page.evaluate("() => localStorage.clear()")
+    page.get_by_test_id("derive-toggle").click()
+    page.wait_for_function("() => window.__bpn.state.forwarded && window.__bpn.state.deriveOn")
+    page.get_by_test_id("derive-reveal").click()
+    page.wait_for_function("() => !document.querySelector('[data-testid=derive-answer]').hidden")
+    assert "dloss = 1.0" in page.get_by_test_id("derive-answer").inner_text()
+    assert page.locator("#tape [data-node='loss']").get_attribute("data-derive") == "revealed"
+    assert page.get_by_test_id("derive-progress").inner_text() == "0 solved · 1 revealed · 26 open"
+
+    # exercise 2 in the fused view: dlogits in one go, from logits and Yb
+    page.get_by_test_id("mode-fused").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=derive-target]').textContent === 'dlogits'")
+    assert not page.get_by_test_id("plot-dlogits").is_visible()  # hidden until derived
+    type_code(page, "dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1\ndlogits /= n")
+    assert wait_verdict(page, "logits", 1) == "correct"
+    page.wait_for_function("() => document.querySelector('[data-testid=plot-dlogits]').offsetParent !== null")
+    page.screenshot(path=str(shots / "derive-fused-dlogits.png"), full_page=True)
+
+    with page.expect_download() as dl:
+        page.get_by_test_id("derive-export").click()
+    saved = tmp_path / "progress.json"
+    dl.value.save_as(saved)
+
+    other = browser.new_context(viewport={"width": 1600, "height": 1200}).new_page()  # empty storage
+    try:
+        open_view(other, live_server)
+        other.get_by_test_id("derive-toggle").click()
+        other.wait_for_function("() => window.__bpn.state.deriveOn")
+        bad = tmp_path / "bad.json"
+        bad.write_text('{"format": "something else"}')
+        other.get_by_test_id("derive-import").set_input_files(str(bad))
+        other.wait_for_function("() => document.querySelector('[data-testid=toast]').textContent.includes('not a progress export')")
+        other.get_by_test_id("derive-import").set_input_files(str(saved))
+        other.wait_for_function(
+            "() => document.querySelector('[data-testid=derive-progress]').textContent === '0 solved · 1 revealed · 26 open'")
+        assert other.locator("#tape [data-node='loss']").get_attribute("data-derive") == "revealed"
+        other.get_by_test_id("mode-fused").click()
+        other.wait_for_function(
+            "() => document.querySelector('[data-testid=derive-progress]').textContent.startsWith('1 solved')")
+    finally:
+        other.context.close()
