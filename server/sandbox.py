@@ -23,9 +23,11 @@ from multiprocessing.connection import Connection
 class Limits:
     cpu_s: int = 2  # CPU seconds: the lecture's own lines take ~10 ms
     wall_s: float = 10.0  # a child is stopped after this, loaded machine or not
-    mem_mb: int = 512  # address space the child may add to the zygote's
+    mem_mb: int = 256  # address space the child may add to the zygote's (a lecture-size attempt needs ~10 MB)
     max_numel: int = 4_000_000  # elements of the tensor it answers
-    max_running: int = 4  # children at once (2 cores: more only queue for them)
+    # children at once: more than the cores, so a few runaways (up to 2 s
+    # each) do not hold up the queue; they share the CPU, at nice 19 after 1 s
+    max_running: int = 12
 
 
 class SandboxError(RuntimeError):
