@@ -57,6 +57,7 @@ export const api = {
   deriveOverview: (id, mode) => request('GET', `${s(id)}/derive/${mode}`),
   hint: (id, mode, node, level) => request('GET', `${s(id)}/derive/${mode}/${encodeURIComponent(node)}/hints/${level}`),
   answer: (id, mode, node) => request('GET', `${s(id)}/derive/${mode}/${encodeURIComponent(node)}/answer`),
+  deriveTrain: (id, steps, codes) => request('POST', `${s(id)}/derive/train`, { json: { steps, codes } }),
   /** Fire-and-forget delete when the page goes away. */
   dropSession: (id) => {
     try { fetch(s(id), { method: 'DELETE', keepalive: true }).catch(() => {}); } catch (_) { /* page closing */ }

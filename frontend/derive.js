@@ -9,6 +9,7 @@ import * as P from './deriveprogress.js';
 import { FUSED_OUTPUT } from './graph.js';
 import { inspectedNode } from './inspector.js';
 import { diffFigure, historyItems, resultNodes } from './deriveresult.js';
+import { createTrainSection } from './derivetrain.js';
 import { h, mount } from './theme.js';
 import { reportError, toast } from './toast.js';
 
@@ -56,6 +57,7 @@ function skeleton(root) {
         el('plot', 'div', { class: 'plot', 'data-testid': 'derive-heatmap' }),
         h('details', { class: 'derive-history' }, el('history-title', 'summary', {}, 'Earlier attempts'),
           el('history', 'ol', { 'data-testid': 'derive-history' })))),
+    el('train', 'section', { class: 'derive-train', 'data-testid': 'derive-train-section' }),
   );
   return (name) => root.querySelector(`[data-d="${name}"]`);
 }
@@ -74,6 +76,9 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   const overviews = new Map(); // session|mode -> DerivePublic
   let busy = false;
   const key = () => `${get().mode}:${target}`;
+  const trainView = createTrainSection($('train'), {
+    get, progress: () => progress, order: () => (get().graph ? get().graph.fused_order : []),
+  });
 
   const change = (p) => { progress = p; P.save(storage, p); render(get()); };
   const on = () => Boolean(get().deriveOn);
@@ -229,7 +234,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     const sum = P.summary(progress, s.mode, order);
     $('progress').textContent = `${sum.clean + sum.hinted} solved · ${sum.revealed} revealed · ${sum.open} open`;
     $('summary').textContent = sum.open === 0
-      ? `All ${sum.total} derived: ${sum.clean} without hints, ${sum.hinted} with hints, ${sum.revealed} revealed (${sum.attempts} attempts).`
+      ? `All ${sum.total} derived: ${sum.clean} without hints, ${sum.hinted} with hints, ${sum.revealed} revealed (${sum.attempts} attempt${sum.attempts === 1 ? '' : 's'}).`
       : `Write d${target} in PyTorch with the lecture's names, as in the notebook's cells (several lines, += and for loops allowed). It is checked against autograd on this batch and on one you have not seen.`;
     if (shownTarget !== key()) {
       shownTarget = key();
@@ -250,6 +255,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     renderAnswer(s, e);
     renderResult(s, e);
     renderHistory(e);
+    trainView.render(s);
   }
 
   function renderHints(s, e) {

@@ -103,9 +103,14 @@ class Sandbox:
     def run(self, code: str, target: str, scopes: list[dict], dtype: str) -> dict:
         """Run `code` once per scope (name -> numpy array or number) in a fresh
         sandboxed child; returns the child's answer: {"status": ..., ...}."""
+        return self.run_job({"kind": "attempt", "code": code, "target": target, "scopes": scopes, "dtype": dtype})
+
+    def run_job(self, job: dict, cpu_s: int | None = None, wall_s: float | None = None) -> dict:
+        """Any job a child knows (sandbox_child.run, sandbox_train.run), with
+        the limits, or longer CPU and wall times for this job."""
         lim = self.limits
-        job = {"code": code, "target": target, "scopes": scopes, "dtype": dtype, "cpu_s": lim.cpu_s,
-               "wall_s": lim.wall_s, "mem_bytes": lim.mem_mb << 20, "max_numel": lim.max_numel}
+        cpu_s, wall_s = cpu_s or lim.cpu_s, wall_s or lim.wall_s
+        job = {**job, "cpu_s": cpu_s, "wall_s": wall_s, "mem_bytes": lim.mem_mb << 20, "max_numel": lim.max_numel}
         future: Future = Future()
         with self._lock:
             self._ensure()
@@ -117,11 +122,11 @@ class Sandbox:
                 self._pending.pop(job_id, None)
                 raise SandboxError("the sandbox process is not running; submit again") from None
         # the zygote's own deadline comes first; this one only guards against it hanging
-        sig, out = future.result(timeout=lim.wall_s + 20)
-        return self._decode(sig, out)
+        sig, out = future.result(timeout=wall_s + 20)
+        return self._decode(sig, out, cpu_s, wall_s)
 
-    def _decode(self, sig: int, out: bytes) -> dict:
-        lim = self.limits
+    @staticmethod
+    def _decode(sig: int, out: bytes, cpu_s: int, wall_s: float) -> dict:
         if out:
             try:
                 answer = json.loads(out)
@@ -130,9 +135,9 @@ class Sandbox:
             except ValueError:
                 pass
         if sig == -1:
-            return {"status": "timeout", "message": f"your code ran for more than {lim.wall_s:g} s and was stopped"}
+            return {"status": "timeout", "message": f"your code ran for more than {wall_s:g} s and was stopped"}
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and not out):
-            return {"status": "timeout", "message": f"your code ran for more than {lim.cpu_s} s "
+            return {"status": "timeout", "message": f"your code ran for more than {cpu_s} s "
                     "(CPU time) and was stopped: is a loop far longer than the batch?"}
         if sig:
             return {"status": "crash", "message": f"your code crashed the sandbox ({signal.Signals(sig).name}); "

@@ -103,53 +103,78 @@ def _encode(value, dtype: torch.dtype, max_numel: int) -> dict:
     return {"shape": list(value.shape), "values": value.reshape(-1).tolist()}
 
 
+class Failed(Exception):
+    """The learner's code gave no result; `answer` says why, as the wire has it."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.answer = {"status": status, "message": message}
+
+
+def compile_code(code: str, names: frozenset[str], source: str = SOURCE):
+    """Parse, restrict and compile, or raise Failed."""
+    try:
+        return compile(restrict.check(code, names), source, "exec")
+    except SyntaxError as err:
+        raise Failed("syntax", f"line {err.lineno}: {err.msg}") from None
+    except restrict.Refused as err:
+        raise Failed("refused", str(err)) from None
+    except (RecursionError, MemoryError):
+        raise Failed("refused", "the code is nested too deeply to parse") from None
+
+
+def environment(scope: dict) -> dict:
+    return {"__builtins__": BUILTINS, "torch": TORCH, "F": FUNCTIONAL, **scope}
+
+
+def execute(program, env: dict, target: str) -> object:
+    """Run the program in env; returns what it assigned to `target`, or raises Failed."""
+    try:
+        exec(program, env)
+    except MemoryError:
+        raise Failed("memory", "your code needed more memory than the limit") from None
+    except NameError as err:
+        raise Failed("error", f"{_line_of(err)}{err}; in scope are the forward values, n, the true "
+                     "gradients upstream of this node, torch and F") from None
+    except RuntimeError as err:
+        if "allocate" in str(err) or "memory" in str(err):
+            raise Failed("memory", "your code needed more memory than the limit") from None
+        raise Failed("error", f"{_line_of(err)}RuntimeError: {str(err)[:400]}") from None
+    except Exception as err:  # the learner's own bug: report it like Python would
+        raise Failed("error", f"{_line_of(err)}{type(err).__name__}: {str(err)[:400]}") from None
+    if target not in env:
+        raise Failed("error", f"your code does not assign {target}: end with `{target} = ...`")
+    return env[target]
+
+
+def tensors(arrays: dict) -> dict:
+    return {k: torch.from_numpy(a).clone() if hasattr(a, "dtype") else a for k, a in arrays.items()}
+
+
 def run(job: dict) -> dict:
-    """Parse, restrict, run once per scope; a JSON-ready answer."""
+    """An attempt: parse, restrict, run once per scope; a JSON-ready answer."""
     dtype = getattr(torch, job["dtype"])
-    scopes = [{k: torch.from_numpy(a).clone() if hasattr(a, "dtype") else a for k, a in s.items()}
-              for s in job["scopes"]]
-    names = frozenset(scopes[0]) | {"torch", "F"} | set(restrict.BUILTINS)
+    scopes = [tensors(s) for s in job["scopes"]]
     target = job["target"]
     try:
-        tree = restrict.check(job["code"], names)
-        program = compile(tree, SOURCE, "exec")
-    except SyntaxError as err:
-        return {"status": "syntax", "message": f"line {err.lineno}: {err.msg}"}
-    except restrict.Refused as err:
-        return {"status": "refused", "message": str(err)}
-    except (RecursionError, MemoryError):
-        return {"status": "refused", "message": "the code is nested too deeply to parse"}
-    results = []
-    for scope in scopes:
-        env = {"__builtins__": BUILTINS, "torch": TORCH, "F": FUNCTIONAL, **scope}
-        try:
-            exec(program, env)
-        except MemoryError:
-            return {"status": "memory", "message": "your code needed more memory than the limit"}
-        except NameError as err:
-            return {"status": "error", "message": f"{_line_of(err)}{err}; in scope are the forward "
-                    "values, n, the true gradients upstream of this node, torch and F"}
-        except RuntimeError as err:
-            if "allocate" in str(err) or "memory" in str(err):
-                return {"status": "memory", "message": "your code needed more memory than the limit"}
-            return {"status": "error", "message": f"{_line_of(err)}RuntimeError: {str(err)[:400]}"}
-        except Exception as err:  # the learner's own bug: report it like Python would
-            return {"status": "error", "message": f"{_line_of(err)}{type(err).__name__}: {str(err)[:400]}"}
-        if target not in env:
-            return {"status": "error", "message": f"your code does not assign {target}: end with "
-                    f"`{target} = ...`"}
-        try:
-            results.append(_encode(env[target], dtype, job["max_numel"]))
-        except (TypeError, ValueError) as err:
-            return {"status": "error", "message": f"{target} must be a tensor: {err}"}
+        program = compile_code(job["code"], frozenset(scopes[0]) | {"torch", "F"} | set(restrict.BUILTINS))
+        results = []
+        for scope in scopes:
+            value = execute(program, environment(scope), target)
+            try:
+                results.append(_encode(value, dtype, job["max_numel"]))
+            except (TypeError, ValueError) as err:
+                raise Failed("error", f"{target} must be a tensor: {err}") from None
+    except Failed as err:
+        return err.answer
     return {"status": "ok", "results": results}
 
 
-def main(job: dict, write_fd: int) -> None:
-    """The forked child's whole life."""
+def main(job: dict, write_fd: int, runner=run) -> None:
+    """The forked child's whole life; `runner(job)` makes the answer."""
     try:
         shut_in(write_fd, job["cpu_s"], job["mem_bytes"])
-        answer = run(job)
+        answer = runner(job)
     except MemoryError:
         answer = {"status": "memory", "message": "your code needed more memory than the limit"}
     except BaseException as err:  # never let the child fall back into the zygote's loop

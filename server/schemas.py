@@ -464,3 +464,22 @@ class DerivePublic(BaseModel):
     mode: Mode
     nodes: list[DeriveNodePublic] = Field(description="in the order they are derived")
     names: list[str] = Field(description="what is always in scope: forward values, sizes, torch, F, builtins")
+
+
+MAX_DERIVE_TRAIN_STEPS = 3000  # ~6 s in the sandbox at the lecture's size
+
+
+class DeriveTrainCreate(Strict):
+    steps: int = Field(500, ge=1, le=MAX_DERIVE_TRAIN_STEPS)
+    codes: dict[NodeName, Annotated[str, Field(max_length=MAX_CODE)]] = Field(
+        description="the learner's accepted fused expression for every node of the fused backward")
+
+
+class DeriveTrainPublic(BaseModel):
+    verdict: Literal["trained", "error"]
+    message: str
+    error: AttemptError | None = None
+    steps: int
+    losses: list[float] = Field(description="the batch loss of each step trained with the learner's backward")
+    reference: list[float] = Field(description="the same steps with the lecture's fused backward, same seed")
+    maxdiff: float | None = Field(None, description="max |yours - reference| over the steps both ran")

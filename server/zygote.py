@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, wait
 import numpy  # noqa: F401  (the jobs' arrays; imported before any fork)
 import torch
 
-from . import sandbox_child
+from . import sandbox_child, sandbox_train
 
 MAX_OUTPUT = 32 << 20  # bytes a child may write back (a lecture-size answer is ~100 KB)
 
@@ -39,7 +39,7 @@ def _fork(job_id: int, job: dict) -> Child:
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(r)
-        sandbox_child.main(job, w)
+        sandbox_child.main(job, w, sandbox_train.run if job.get("kind") == "train" else sandbox_child.run)
     os.close(w)
     return Child(job_id, pid, r, job["wall_s"])
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from model import derive
 
-from .. import attempts
-from ..schemas import AnswerPublic, AttemptCreate, AttemptPublic, DerivePublic, HintPublic, Mode
+from .. import attempts, derive_train
+from ..schemas import (AnswerPublic, AttemptCreate, AttemptPublic, DerivePublic, DeriveTrainCreate, DeriveTrainPublic,
+                       HintPublic, Mode)
 from ..session import Session
 from . import deps
 
@@ -47,3 +48,11 @@ def answer(mode: Mode, node: str, s: Session = Depends(deps.session)) -> AnswerP
     attempts.check_node(mode, node)
     return AnswerPublic(node=node, mode=mode, code=derive.answer(mode, node),
                         idea=derive.DC_LOOP if node == "C" else None)
+
+
+@router.post("/{sid}/derive/train", response_model=DeriveTrainPublic, responses=deps.errors(404, 422))
+def train(body: DeriveTrainCreate, request: Request, s: Session = Depends(deps.session)) -> DeriveTrainPublic:
+    """Exercise 4: train a fresh model (the session's config and seed) for
+    `steps` steps with the learner's fused expressions, in the sandbox, and
+    the same steps with the lecture's fused backward."""
+    return derive_train.train(request.app.state.sandbox, s.mlp, body)

@@ -115,6 +115,20 @@ def test_reveal_fused_exercise_and_export_import(page, browser, live_server, sho
     page.wait_for_function("() => document.querySelector('[data-testid=plot-dlogits]').offsetParent !== null")
     page.screenshot(path=str(shots / "derive-fused-dlogits.png"), full_page=True)
 
+    # exercise 4: the other twelve fused nodes revealed, the learner's dlogits and the lecture's lines train
+    assert page.get_by_test_id("derive-train").is_disabled()
+    for k in range(12):
+        page.get_by_test_id("derive-next").click()
+        page.wait_for_function("(k) => !document.querySelector('[data-testid=derive-target]').textContent.includes('dlogits')", arg=k)
+        page.get_by_test_id("derive-reveal").click()
+        page.wait_for_function("() => !document.querySelector('[data-testid=derive-answer]').hidden")
+    page.get_by_test_id("derive-train-steps").fill("200")
+    page.get_by_test_id("derive-train").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=derive-train-status]').textContent.includes(\"as the lecture's does\")",
+                           timeout=60_000)
+    assert page.evaluate("() => document.querySelector('[data-testid=derive-train-plot]').data.length") == 4
+    page.screenshot(path=str(shots / "derive-exercise4.png"), full_page=True)
+
     with page.expect_download() as dl:
         page.get_by_test_id("derive-export").click()
     saved = tmp_path / "progress.json"

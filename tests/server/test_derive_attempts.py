@@ -171,3 +171,36 @@ def test_hints_and_answer(client, batch):
     over = client.get(f"/api/sessions/{batch}/derive/fused").json()
     assert [n["node"] for n in over["nodes"]] == list(FUSED_ORDER)
     assert over["nodes"][0]["scope"] == [] and "dlogits" in over["nodes"][1]["scope"]
+
+
+def fused_codes(**changes):
+    return {n: changes.get(n, derive.answer("fused", n)) for n in FUSED_ORDER}
+
+
+def test_exercise_4_trains_like_the_lecture(client, batch):
+    r = client.post(f"/api/sessions/{batch}/derive/train", json={"steps": 60, "codes": fused_codes()})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verdict"] == "trained" and len(body["losses"]) == len(body["reference"]) == 60
+    assert body["maxdiff"] < 1e-3 and "as the lecture's does" in body["message"]
+    assert sum(body["losses"][-10:]) < sum(body["losses"][:10])  # it learns
+
+
+def test_exercise_4_with_a_wrong_expression_trains_otherwise(client, batch):
+    # the dC loop, and a dlogits missing its 1/n: the steps are n times too big
+    codes = fused_codes(C=derive.DC_LOOP, logits="dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1")
+    body = client.post(f"/api/sessions/{batch}/derive/train", json={"steps": 30, "codes": codes}).json()
+    assert body["verdict"] == "trained" and body["maxdiff"] > 1e-2 and "not like" in body["message"]
+
+
+def test_exercise_4_errors_name_the_node(client, batch):
+    body = client.post(f"/api/sessions/{batch}/derive/train",
+                       json={"steps": 5, "codes": fused_codes(W1="import os")}).json()
+    assert body["verdict"] == "error" and body["error"] == "refused" and "dW1" in body["message"]
+    body = client.post(f"/api/sessions/{batch}/derive/train",
+                       json={"steps": 5, "codes": fused_codes(W1="dW1 = embcat @ dhprebn")}).json()
+    assert body["error"] == "error" and "step 0, dW1" in body["message"]
+    codes = fused_codes()
+    del codes["C"]
+    r = client.post(f"/api/sessions/{batch}/derive/train", json={"steps": 5, "codes": codes})
+    assert r.status_code == 422 and "missing: C" in r.json()["detail"]
