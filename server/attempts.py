@@ -119,6 +119,20 @@ def attempt(sandbox: Sandbox, got: Inputs, body: AttemptCreate) -> AttemptPublic
                          second_batch=v.second_batch, shape=list(yours[0].shape), absdiff=v.absdiff)
 
 
+# elements of the widest (batch, ...) tensor an attempt ships to the sandbox
+# and back: the lecture's 32 x 64 is 2,048; this allows batch 512 at 256 hidden
+MAX_CELLS = 131_072
+
+
+def check_size(mlp: MLP) -> None:
+    c = mlp.cfg
+    cells = c.batch_size * max(c.n_hidden, mlp.vocab.size, c.block_size * c.n_embd)
+    if cells > MAX_CELLS:
+        raise Unprocessable(f"Derive it checks sessions up to {MAX_CELLS:,} elements a batch tensor; this one has "
+                            f"batch_size {c.batch_size} x {cells // c.batch_size} = {cells:,}: make a session with "
+                            "a smaller batch or n_hidden (the lecture's 32 x 64 is 2,048)")
+
+
 def check_node(mode: str, node: str) -> None:
     try:
         derive.check_mode(mode, node)

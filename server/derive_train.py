@@ -39,16 +39,17 @@ def train(sandbox: Sandbox, mlp: MLP, body: DeriveTrainCreate) -> DeriveTrainPub
         "X": torch.stack([b[0] for b in batches]).numpy(), "Y": torch.stack([b[1] for b in batches]).numpy(),
         "lrs": [learner.lr_at(k) for k in range(steps)], "names": [*BY_NAME, *SIZES],
     }
-    reference = MLP(cfg, mlp.data).train(steps, "fused")
-    base = dict(steps=steps, reference=reference)
     try:
         answer = sandbox.run_job(job, CPU_S, WALL_S)
     except SandboxError as err:
-        return DeriveTrainPublic(**base, verdict="error", error="crash", message=str(err), losses=[])
+        return DeriveTrainPublic(steps=steps, reference=[], verdict="error", error="crash", message=str(err), losses=[])
     losses = answer.get("losses", [])
     if not (isinstance(losses, list) and len(losses) <= steps and all(isinstance(x, (int, float)) for x in losses)):
-        return DeriveTrainPublic(**base, verdict="error", error="crash", losses=[],
+        return DeriveTrainPublic(steps=steps, reference=[], verdict="error", error="crash", losses=[],
                                  message="Stopped: the sandbox answered in a form the server does not accept")
+    # the reference for as many steps as the learner's run got through (none when it did not start)
+    reference = MLP(cfg, mlp.data).train(len(losses), "fused") if losses else []
+    base = dict(steps=steps, reference=reference)
     diff = max((abs(a - b) for a, b in zip(losses, reference)), default=None)
     if answer.get("status") != "ok":
         kind = answer.get("status") if answer.get("status") in ERRORS else "crash"

@@ -39,7 +39,7 @@ class Sandbox:
         self.limits = limits or Limits()
         self._lock = threading.Lock()
         self._ids = itertools.count()
-        self._pending: dict[int, Future] = {}
+        self._pending: dict[int, tuple[subprocess.Popen, Future]] = {}  # by job id: the zygote it went to
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
 
@@ -67,15 +67,15 @@ class Sandbox:
                 job_id, sig, out = conn.recv()
             except (EOFError, OSError):
                 break
-            future = self._pending.pop(job_id, None)
-            if future is not None:
-                future.set_result((sig, out))
+            entry = self._pending.pop(job_id, None)
+            if entry is not None:
+                entry[1].set_result((sig, out))
         conn.close()
-        with self._lock:  # the zygote is gone: fail what it had
+        with self._lock:  # this zygote is gone: fail what it had (a new one may be running already)
             if self._proc is proc:
                 self._proc, self._conn = None, None
-            lost = [f for f in self._pending.values()]
-            self._pending.clear()
+            lost = [k for k, (p, _) in self._pending.items() if p is proc]
+            lost = [self._pending.pop(k)[1] for k in lost]
         for f in lost:
             if not f.done():
                 f.set_exception(SandboxError("the sandbox process stopped while running your code; "
@@ -115,7 +115,7 @@ class Sandbox:
         with self._lock:
             self._ensure()
             job_id = next(self._ids)
-            self._pending[job_id] = future
+            self._pending[job_id] = (self._proc, future)
             try:
                 self._conn.send((job_id, job))
             except (OSError, ValueError):

@@ -117,6 +117,8 @@ def compile_code(code: str, names: frozenset[str], source: str = SOURCE):
         return compile(restrict.check(code, names), source, "exec")
     except SyntaxError as err:
         raise Failed("syntax", f"line {err.lineno}: {err.msg}") from None
+    except ValueError as err:  # e.g. a NUL byte in the source
+        raise Failed("syntax", str(err)) from None
     except restrict.Refused as err:
         raise Failed("refused", str(err)) from None
     except (RecursionError, MemoryError):

@@ -24,6 +24,7 @@ def attempt(body: AttemptCreate, request: Request, s: Session = Depends(deps.ses
     second one, and compare with autograd: shape, exact, approx, maxdiff,
     the mistake when one is recognised."""
     attempts.check_node(body.mode, body.node)
+    attempts.check_size(s.mlp)
     return attempts.attempt(request.app.state.sandbox, s.derive_inputs(), body)
 
 
@@ -55,4 +56,5 @@ def train(body: DeriveTrainCreate, request: Request, s: Session = Depends(deps.s
     """Exercise 4: train a fresh model (the session's config and seed) for
     `steps` steps with the learner's fused expressions, in the sandbox, and
     the same steps with the lecture's fused backward."""
+    attempts.check_size(s.mlp)
     return derive_train.train(request.app.state.sandbox, s.mlp, body)

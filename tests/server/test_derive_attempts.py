@@ -204,3 +204,16 @@ def test_exercise_4_errors_name_the_node(client, batch):
     del codes["C"]
     r = client.post(f"/api/sessions/{batch}/derive/train", json={"steps": 5, "codes": codes})
     assert r.status_code == 422 and "missing: C" in r.json()["detail"]
+
+
+def test_big_sessions_are_refused_with_the_limit(client):
+    sid = client.post("/api/sessions", json={"batch_size": 1024, "n_hidden": 256}).json()["id"]
+    client.post(f"/api/sessions/{sid}/forward")
+    r = client.post(f"/api/sessions/{sid}/attempts", json={"node": "probs", "code": "dprobs = 1"})
+    assert r.status_code == 422 and "131,072" in r.json()["detail"] and "32 x 64" in r.json()["detail"]
+    client.delete(f"/api/sessions/{sid}")
+
+
+def test_nul_byte_is_a_syntax_error(client, batch):
+    body = attempt(client, batch, "probs", "dprobs = 1\x00")
+    assert body["verdict"] == "error" and body["error"] == "syntax"
