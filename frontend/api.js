@@ -54,6 +54,12 @@ export const api = {
   tensor: (id, name, reference = false) =>
     request('GET', `${s(id)}/tensors/${encodeURIComponent(name)}${reference ? '?reference=true' : ''}`),
   frame: (id) => request('GET', `${s(id)}/frame`),
+  // derive it yourself: the learner's code for d<node>, checked in the server's sandbox
+  attempt: (id, node, code, mode) => request('POST', `${s(id)}/attempts`, { json: { node, code, mode } }),
+  deriveOverview: (id, mode) => request('GET', `${s(id)}/derive/${mode}`),
+  hint: (id, mode, node, level) => request('GET', `${s(id)}/derive/${mode}/${encodeURIComponent(node)}/hints/${level}`),
+  answer: (id, mode, node) => request('GET', `${s(id)}/derive/${mode}/${encodeURIComponent(node)}/answer`),
+  deriveTrain: (id, steps, codes) => request('POST', `${s(id)}/derive/train`, { json: { steps, codes } }),
   /** Fire-and-forget delete when the page goes away. */
   dropSession: (id) => {
     try { fetch(s(id), { method: 'DELETE', keepalive: true }).catch(() => {}); } catch (_) { /* page closing */ }

@@ -3,6 +3,7 @@
 import { reportError, toast } from './toast.js';
 import { ApiError, Stream, api } from './api.js';
 import { createControls } from './controls.js';
+import { createDerive } from './derive.js';
 import { createDlogitsView } from './dlogits.js';
 import { createGraphView, gradNameOf } from './graph.js';
 import { actionFor, createHelpView } from './help.js';
@@ -362,6 +363,7 @@ const dlogitsView = createDlogitsView(document.getElementById('dlogits'), { onRo
 const controls = createControls(document.getElementById('controls'), document.getElementById('status'), actions);
 const helpView = createHelpView(document.getElementById('help'), { onClose: actions.closeHelp });
 document.querySelector('#dlogits [data-action=sort]').addEventListener('click', actions.toggleSort);
+createDerive(document.getElementById('derive'), document.getElementById('derive-toggle'), { store, actions });
 
 // The graph first: it is what a key press is waiting for. The panels below
 // follow once it is on screen, with whatever the state is by then.

@@ -372,8 +372,31 @@ export function graphFigure(lay, state) {
       marker: { symbol: 'circle-open', size: 44 * scale, color: COLORS.flow, line: { width: 2.5, dash: 'dot' } },
     },
   ];
+  if (state.derive) data.push(...deriveRings(vnodes, state.derive, scale));
   const layout = { ...frameLayout(lay, present), hovermode: 'closest', shapes, annotations };
   return { data, layout };
+}
+
+// "Derive it" mode (derive.js): a ring per node the learner solved, had
+// revealed or got wrong, and a mark on the first wrong one.
+const DERIVE_RING = { solved: '#2f9e44', revealed: '#f08c00', failing: '#e03131' };
+function deriveRings(vnodes, derive, scale) {
+  const ref = (n) => FUSED_OUTPUT[n.name] || n.name;
+  const ringed = vnodes.filter((n) => DERIVE_RING[derive.status[ref(n)]]);
+  const wrong = vnodes.filter((n) => ref(n) === derive.firstWrong);
+  return [
+    {
+      type: 'scatter', mode: 'markers', name: 'derive', hoverinfo: 'skip',
+      x: ringed.map((n) => n.x), y: ringed.map((n) => n.y),
+      marker: { symbol: 'circle-open', size: 36 * scale, line: { width: 3.5 },
+        color: ringed.map((n) => DERIVE_RING[derive.status[ref(n)]]) },
+    },
+    {
+      type: 'scatter', mode: 'text', name: 'first wrong', hoverinfo: 'skip',
+      x: wrong.map((n) => n.x), y: wrong.map((n) => n.y + 30), text: wrong.map(() => '<b>✗ first wrong</b>'),
+      textfont: { family: MONO, size: 12 * scale, color: DERIVE_RING.failing }, cliponaxis: false,
+    },
+  ];
 }
 
 /** The graph view: layout cached per (graph, mode); figure per state; labels static. */
@@ -386,14 +409,15 @@ export function createGraphView(el, labelsEl, { onSelect }) {
   });
   const labels = mount(labelsEl);
   const layoutFor = memo((graph, mode) => layoutGraph(viewNodes(graph, mode === 'fused')));
-  const figureFor = memo((lay, frame, computed, checks, selected, present, mode) =>
-    graphFigure(lay, { frame, computed, checks, selected, present, mode }));
+  const figureFor = memo((lay, frame, computed, checks, selected, present, mode, derive) =>
+    graphFigure(lay, { frame, computed, checks, selected, present, mode, derive }));
   const labelsFor = memo(labelsFigure);
   return {
     render(state) {
       if (!state.graph) return Promise.resolve();
       const lay = layoutFor(state.graph, state.mode);
-      const fig = figureFor(lay, state.frame, state.computed, state.checks, state.selected, state.present, state.mode);
+      const fig = figureFor(lay, state.frame, state.computed, state.checks, state.selected, state.present, state.mode,
+        state.derive);
       const width = Math.round((el.clientWidth || 1500) / 40) * 40; // re-layout only on real size changes
       const pos = state.computed.length;
       const key = `${state.step}:${state.batch}:${state.mode}:${pos}`;

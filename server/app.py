@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from . import static
 from .datasets import DatasetStore
 from .errors import ApiError
-from .routes import datasets, graph, inspect, sessions, stream
+from .routes import datasets, derive, graph, inspect, sessions, stream
+from .sandbox import Sandbox
 from .sessions import SessionStore
 from .settings import Settings
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # reads the default word list now: a bad --data file fails at start, not later
     ds = DatasetStore(settings.data, settings.max_datasets)
     store = SessionStore(settings, ds)
+    sandbox = Sandbox()
 
     async def expire_idle():
         # requests expire idle sessions too; this frees memory when none come
@@ -61,13 +63,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         janitor = asyncio.create_task(expire_idle())
         store.start_workers()
+        sandbox.start()  # the learners' code runs in its children (sandbox.py)
         yield
+        sandbox.close()
         janitor.cancel()
         store.close_all()  # stop the training workers before the process exits
 
     app = FastAPI(title="backprop-ninja", version="0.1.0", lifespan=lifespan,
                   description="Step the lecture's MLP node by node and stream every tensor.")
     app.state.settings, app.state.datasets, app.state.sessions = settings, ds, store
+    app.state.sandbox = sandbox
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
@@ -77,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def bad_request(request: Request, err: RequestValidationError):
         return JSONResponse({"detail": _validation_message(err)}, status_code=422)
 
-    for module in (graph, datasets, sessions, inspect, stream):
+    for module in (graph, datasets, sessions, inspect, stream, derive):
         app.include_router(module.router)
     static.mount(app)
     app.openapi = _openapi_with_string_errors(app)

@@ -14,7 +14,7 @@ from model import MLP
 from model.diagnostics import tanh_stats
 from model.graph import BY_NAME, DATA, PARAMS, branches
 
-from . import frames, stepping
+from . import attempts, frames, stepping
 from .errors import Conflict, NotFound, Unprocessable
 from .history import History
 from .pool import LivePlayer
@@ -313,6 +313,14 @@ class Session:
         self._dirty = True
         self._replays = step + 1
         return self._state()
+
+    # ---- derive it yourself (issue 16) ---------------------------------------
+    @locked
+    def derive_inputs(self):
+        """The current batch's tensors and true gradients, and a second
+        batch's, for the sandbox (server/attempts.py); nothing moves."""
+        self._need_forward()
+        return attempts.inputs(self.mlp)
 
     # ---- looking inside -----------------------------------------------------------
     @locked

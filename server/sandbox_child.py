@@ -1,0 +1,190 @@
+"""What a forked child of the zygote does with one attempt: shut itself in,
+then parse, restrict and run the learner's code on each batch's tensors, and
+write the results as JSON to its pipe. It never returns: it ends with
+os._exit, so nothing inherited from the zygote (atexit, buffers) runs.
+
+The order matters: limits and lost privileges first, so even the parser
+(which hostile source may push to its limits) runs shut in."""
+from __future__ import annotations
+
+import builtins
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+import traceback
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+
+from . import restrict
+
+NOBODY = 65534  # uid/gid of `nobody` on Debian and most Linuxes
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+SOURCE = "<your code>"
+
+# Only the allowlisted functions are reachable through `torch` and `F`: the
+# restriction refuses other attribute names, and these namespaces do not
+# have them either (two walls, not one).
+TORCH = SimpleNamespace(**{a: getattr(torch, a) for a in restrict.ATTRIBUTES if hasattr(torch, a)
+                           and (callable(getattr(torch, a)) or isinstance(getattr(torch, a), torch.dtype))})
+FUNCTIONAL = SimpleNamespace(**{a: getattr(F, a) for a in restrict.ATTRIBUTES
+                                if hasattr(F, a) and callable(getattr(F, a))})
+
+
+def _import(name, globals=None, locals=None, fromlist=(), level=0):
+    """torch's C code imports torch.storage when a tensor is indexed with a
+    range, through the builtins of the code it runs under: hand it modules
+    torch has already loaded, and nothing else (the learner cannot name
+    __import__: names with '_' are refused)."""
+    if level == 0 and (name == "torch" or name.startswith("torch.")) and name in sys.modules:
+        return sys.modules[name] if fromlist else sys.modules["torch"]
+    raise ImportError(f"imports are not allowed ({name})")
+
+
+BUILTINS = {name: getattr(builtins, name) for name in restrict.BUILTINS}
+BUILTINS["__import__"] = _import
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+LIBC = _libc()  # loaded in the zygote: the child may not open files
+
+
+def shut_in(keep_fd: int, cpu_s: int, mem_bytes: int) -> None:
+    """Limits, no files but the result pipe, no privileges."""
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the zygote gone, so is this child
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, keep_fd)
+    os.closerange(keep_fd + 1, 1 << 16)
+    vm = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    # after 1 s of CPU (a lecture line takes ~10 ms) a runaway steps back to
+    # nice 19, so the other learners' attempts get the cores until it is stopped
+    signal.signal(signal.SIGXCPU, lambda *_: _demote(cpu_s))
+    resource.setrlimit(resource.RLIMIT_CPU, (1, cpu_s + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (vm + mem_bytes, vm + mem_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (0, 0))
+    if os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # no forks or threads once it is nobody
+    LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _demote(cpu_s: int) -> None:
+    os.nice(19)
+    signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # the next SIGXCPU, at cpu_s, ends it
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+
+
+def _line_of(err: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == SOURCE]
+    return f"line {frames[-1].lineno}: " if frames else ""
+
+
+def _encode(value, dtype: torch.dtype, max_numel: int) -> dict:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = torch.tensor(float(value), dtype=dtype)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"it is a {type(value).__name__}, not a tensor")
+    if value.numel() > max_numel:
+        raise ValueError(f"it has {value.numel():,} elements; at most {max_numel:,} are allowed")
+    value = value.detach().to(dtype)
+    return {"shape": list(value.shape), "values": value.reshape(-1).tolist()}
+
+
+class Failed(Exception):
+    """The learner's code gave no result; `answer` says why, as the wire has it."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.answer = {"status": status, "message": message}
+
+
+def compile_code(code: str, names: frozenset[str], source: str = SOURCE):
+    """Parse, restrict and compile, or raise Failed."""
+    try:
+        return compile(restrict.check(code, names), source, "exec")
+    except SyntaxError as err:
+        raise Failed("syntax", f"line {err.lineno}: {err.msg}") from None
+    except ValueError as err:  # e.g. a NUL byte in the source
+        raise Failed("syntax", str(err)) from None
+    except restrict.Refused as err:
+        raise Failed("refused", str(err)) from None
+    except (RecursionError, MemoryError):
+        raise Failed("refused", "the code is nested too deeply to parse") from None
+
+
+def environment(scope: dict) -> dict:
+    return {"__builtins__": BUILTINS, "torch": TORCH, "F": FUNCTIONAL, **scope}
+
+
+def execute(program, env: dict, target: str) -> object:
+    """Run the program in env; returns what it assigned to `target`, or raises Failed."""
+    try:
+        exec(program, env)
+    except MemoryError:
+        raise Failed("memory", "your code needed more memory than the limit") from None
+    except NameError as err:
+        raise Failed("error", f"{_line_of(err)}{err}; in scope are the forward values, n, the true "
+                     "gradients upstream of this node, torch and F") from None
+    except RuntimeError as err:
+        if "allocate" in str(err) or "memory" in str(err):
+            raise Failed("memory", "your code needed more memory than the limit") from None
+        raise Failed("error", f"{_line_of(err)}RuntimeError: {str(err)[:400]}") from None
+    except Exception as err:  # the learner's own bug: report it like Python would
+        raise Failed("error", f"{_line_of(err)}{type(err).__name__}: {str(err)[:400]}") from None
+    if target not in env:
+        raise Failed("error", f"your code does not assign {target}: end with `{target} = ...`")
+    return env[target]
+
+
+def tensors(arrays: dict) -> dict:
+    return {k: torch.from_numpy(a).clone() if hasattr(a, "dtype") else a for k, a in arrays.items()}
+
+
+def run(job: dict) -> dict:
+    """An attempt: parse, restrict, run once per scope; a JSON-ready answer."""
+    dtype = getattr(torch, job["dtype"])
+    scopes = [tensors(s) for s in job["scopes"]]
+    target = job["target"]
+    try:
+        program = compile_code(job["code"], frozenset(scopes[0]) | {"torch", "F"} | set(restrict.BUILTINS))
+        results = []
+        for scope in scopes:
+            value = execute(program, environment(scope), target)
+            try:
+                results.append(_encode(value, dtype, job["max_numel"]))
+            except (TypeError, ValueError) as err:
+                raise Failed("error", f"{target} must be a tensor: {err}") from None
+    except Failed as err:
+        return err.answer
+    return {"status": "ok", "results": results}
+
+
+def main(job: dict, write_fd: int, runner=run) -> None:
+    """The forked child's whole life; `runner(job)` makes the answer."""
+    try:
+        shut_in(write_fd, job["cpu_s"], job["mem_bytes"])
+        answer = runner(job)
+    except MemoryError:
+        answer = {"status": "memory", "message": "your code needed more memory than the limit"}
+    except BaseException as err:  # never let the child fall back into the zygote's loop
+        answer = {"status": "error", "message": f"the sandbox failed: {type(err).__name__}: {err}"}
+    try:
+        data = json.dumps(answer).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view):]
+    finally:
+        os._exit(0)
