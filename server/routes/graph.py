@@ -46,6 +46,12 @@ def graph(n_hidden: int = Query(64, ge=1, le=MAX_N_HIDDEN), n_embd: int = Query(
           dataset: str = Query("default", description='"default" or an id from POST /api/datasets'),
           store: DatasetStore = Depends(deps.datasets)) -> GraphPublic:
     dims = Dims(n=batch_size, block=block_size, embd=n_embd, hidden=n_hidden, vocab=store.vocab(dataset).size)
+    return _graph(dims, dtype)
+
+
+@lru_cache(maxsize=64)
+def _graph(dims: Dims, dtype: str) -> GraphPublic:
+    """Pure in its arguments, so built once per config (~30 ms of texts; pages reuse few configs)."""
     # the atomic and lecture views differ only in the tape's order: they share their texts
     views = {mode: mode if mode != "lecture" else "atomic" for mode in MODES}
     nodes = [NodePublic(name=n.name, kind=n.kind, inputs=list(n.inputs), consumers=list(sources(n.name)),
