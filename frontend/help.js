@@ -11,7 +11,7 @@ export const KEYMAP = [
   ['u', ['u'], 'update', 'update the parameters (finishes the backward first)'],
   ['s', ['s'], 'fullStep', 'one full step: backward, update, forward'],
   ['r', ['r'], 'reset', 'reset: fresh parameters from the seed'],
-  ['m', ['m'], 'toggleMode', 'atomic / fused view'],
+  ['m', ['m'], 'toggleMode', 'atomic / fused view (the Lecture order button: exercise 1 as the notebook orders it)'],
   ['↑ ↓', ['ArrowUp', 'ArrowDown'], 'moveRow', 'previous / next dlogits row'],
   ['w', ['w'], 'toggleSort', 'dlogits: worst rows first'],
   ['d', ['d'], 'toggleDiff', 'show |manual − autograd| for the inspected node'],

@@ -60,7 +60,12 @@ def graph(cfg: Annotated[SessionCreate, Query()], store: DatasetStore = Depends(
     and data set matter: the texts say what is true in that dtype)."""
     dims = Dims(n=cfg.batch_size, block=cfg.block_size, embd=cfg.n_embd, hidden=cfg.n_hidden,
                 vocab=store.vocab(cfg.dataset).size)
-    dtype = cfg.dtype
+    return _graph(dims, cfg.dtype)
+
+
+@lru_cache(maxsize=64)
+def _graph(dims: Dims, dtype: str) -> GraphPublic:
+    """Pure in its arguments, so built once per config (~30 ms of texts; pages reuse few configs)."""
     # the atomic and lecture views differ only in the tape's order: they share their texts
     views = {mode: mode if mode != "lecture" else "atomic" for mode in MODES}
     nodes = [NodePublic(name=n.name, kind=n.kind, inputs=list(n.inputs), consumers=list(sources(n.name)),

@@ -66,3 +66,12 @@ def test_switching_views_keeps_the_place(client, sid):
     assert r["computed"] == ["logits", "h", "W2", "b2"]
     r = client.post(f"/api/sessions/{sid}/backward", json={"mode": "atomic", "nodes": 0}).json()
     assert len(r["computed"]) == 12
+
+
+def test_derivations_answer_the_viewers_questions(client):
+    steps = {d["id"]: " ".join(s["text"] for s in d["steps"]) for d in client.get("/api/graph").json()["derivations"]}
+    assert "Case i = y" in steps["cross_entropy"] and "Case i ≠ y" in steps["cross_entropy"]
+    assert "where the e^(lᵢ) comes from" in steps["cross_entropy"] and "log f − log g" in steps["cross_entropy"]
+    assert "fan-out" in steps["batchnorm"] and "rename" in steps["batchnorm"] and "vanishes" in steps["batchnorm"]
+    assert "not a series or an approximation" in steps["tanh"]
+    assert "index_add_" in steps["embedding"] and "2×2" in steps["matmul"]
