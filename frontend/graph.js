@@ -330,7 +330,8 @@ export function graphFigure(lay, state) {
     }
   }
   // A node fed by two branches: a callout above it says its gradient is their sum.
-  const callout = Boolean(last && last.branches === 2 && state.mode === 'atomic');
+  // (not in "Derive it" mode: it would tell the learner the two-branch answer)
+  const callout = Boolean(last && last.branches === 2 && state.mode === 'atomic' && !state.derive);
   if (callout) {
     const parts = (consumersShown[last.name] || []).map((d) => ({ d, n: edgeNorm({ src: last.name, dst: d }) }));
     const total = gradOf(last) ? gradOf(last).norm : null;
