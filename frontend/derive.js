@@ -49,7 +49,8 @@ function skeleton(root) {
             h('kbd', {}, 'Ctrl'), '+', h('kbd', {}, 'Enter')),
           el('hint', 'button', { type: 'button', 'data-testid': 'derive-hint' }, 'Hint'),
           el('reveal', 'button', { type: 'button', 'data-testid': 'derive-reveal' }, 'Reveal the answer'),
-          el('counts', 'span', { class: 'derive-counts', 'data-testid': 'derive-counts' })),
+          el('counts', 'span', { class: 'derive-counts', 'data-testid': 'derive-counts' }),
+          h('span', { class: 'derive-keys' }, 'Tab indents · Esc leaves the editor')),
         el('hints', 'ol', { class: 'derive-hints', 'data-testid': 'derive-hints' }),
         el('answer', 'div', { class: 'derive-answer', 'data-testid': 'derive-answer', hidden: true })),
       h('div', { class: 'derive-right' },
@@ -189,19 +190,23 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   let forwardedFor = null; // a batch is drawn once per session when derive mode needs one
 
   function markPage(s) {
+    document.body.dataset.derive = on() ? 'on' : 'off';
+    if (!on()) { // the CSS keys on body[data-derive=on]: nothing else to mark, nothing to draw
+      if (s.derive) store.set({ derive: null });
+      return;
+    }
     const order = orderOf(s);
     const locked = (n) => !(P.unlocked(progress, s.mode, n) || P.unlocked(progress, 'atomic', n));
-    document.body.dataset.derive = on() ? 'on' : 'off';
     const shown = inspectedNode(s);
     const ref = FUSED_OUTPUT[shown] || shown;
     const node = s.graph && s.graph.nodes.find((n) => n.name === ref);
-    document.getElementById('inspector').toggleAttribute('data-derive-hidden', on() && node && node.kind !== 'data' && locked(ref));
+    document.getElementById('inspector').toggleAttribute('data-derive-hidden', Boolean(node && node.kind !== 'data' && locked(ref)));
     for (const chip of document.querySelectorAll('#tape .chip[data-node]')) {
       chip.dataset.derive = P.status(progress, s.mode, chip.dataset.node);
     }
-    document.body.dataset.deriveDlogits = on() && locked('logits') ? 'hidden' : '';
+    document.body.dataset.deriveDlogits = locked('logits') ? 'hidden' : '';
     const status = Object.fromEntries(order.map((n) => [n, P.status(progress, s.mode, n)]));
-    const derive = on() ? { status, firstWrong: P.firstWrong(progress, s.mode, order) } : null;
+    const derive = { status, firstWrong: P.firstWrong(progress, s.mode, order) };
     if (JSON.stringify(derive) !== JSON.stringify(s.derive || null)) store.set({ derive });
   }
 

@@ -44,6 +44,7 @@ export function diffFigure(r, node, state, busy) {
   if (!r.absdiff) return emptyFigure(r.verdict === 'error' ? 'no result to compare' : 'shapes differ: nothing to compare', present);
   const rows = r.absdiff.length;
   const cols = r.absdiff[0].length;
+  if (r.maxdiff === 0) return emptyFigure(`|yours − true| is 0 everywhere: d${node} is bit-exact`, present);
   const c = state.config;
   const ctx = { vocab: state.session && state.session.vocab, batch: c.batch_size, hidden: c.n_hidden, embd: c.n_embd, present };
   return tensorFigure(rows === 1 ? r.absdiff[0] : r.absdiff, {

@@ -332,8 +332,9 @@ export function graphFigure(lay, state) {
   }
   // A node fed by two branches: a callout above it says its gradient is their sum
   // (the tensors add; their norms do not), or, in the lecture's order, that only
-  // the first part is in so far.
-  const callout = Boolean(last && last.branches === 2 && state.mode !== 'fused');
+  // the first part is in so far. Not in "Derive it" mode: it would tell the
+  // learner the two-branch answer.
+  const callout = Boolean(last && last.branches === 2 && state.mode !== 'fused' && !state.derive);
   if (callout) {
     const [first, second] = last.consumers; // in the order the code adds them
     const waiting = Boolean(frame && frame.remaining && frame.remaining.includes(last.name));

@@ -25,7 +25,8 @@ def attempt(body: AttemptCreate, request: Request, s: Session = Depends(deps.ses
     the mistake when one is recognised."""
     attempts.check_node(body.mode, body.node)
     attempts.check_size(s.mlp)
-    return attempts.attempt(request.app.state.sandbox, s.derive_inputs(), body)
+    with attempts.one_per_learner(s):
+        return attempts.attempt(request.app.state.sandbox, s.derive_inputs(), body)
 
 
 @router.get("/{sid}/derive/{mode}", response_model=DerivePublic, responses=deps.errors(404, 422))
@@ -57,4 +58,5 @@ def train(body: DeriveTrainCreate, request: Request, s: Session = Depends(deps.s
     `steps` steps with the learner's fused expressions, in the sandbox, and
     the same steps with the lecture's fused backward."""
     attempts.check_size(s.mlp)
-    return derive_train.train(request.app.state.sandbox, s.mlp, body)
+    with attempts.one_per_learner(s):
+        return derive_train.train(request.app.state.sandbox, s.mlp, body)

@@ -152,3 +152,36 @@ def test_reveal_fused_exercise_and_export_import(page, browser, live_server, sho
             "() => document.querySelector('[data-testid=derive-progress]').textContent.startsWith('1 solved')")
     finally:
         other.context.close()
+
+
+def test_editor_indents_like_a_code_cell(page, live_server):
+    open_view(page, live_server)
+    page.evaluate("() => localStorage.clear()")
+    page.get_by_test_id("derive-toggle").click()
+    page.wait_for_function("() => window.__bpn.state.forwarded && window.__bpn.state.deriveOn")
+    page.get_by_test_id("chip-C").click()  # any node can be attempted on its own
+    page.wait_for_function("() => document.querySelector('[data-testid=derive-target]').textContent === 'dC'")
+    editor = page.get_by_test_id("derive-editor")
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.keyboard.press("Tab")
+    page.keyboard.type("x")
+    assert editor.input_value() == "    x"
+    page.keyboard.press("Shift+Tab")
+    assert editor.input_value() == "x"
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    # the lecture's double loop, typed line by line: Enter keeps the indentation and adds one after ':'
+    for i, line in enumerate(["dC = torch.zeros_like(C)", "for k in range(Xb.shape[0]):",
+                              "for j in range(Xb.shape[1]):", "dC[Xb[k, j]] += demb[k, j]"]):
+        if i:
+            page.keyboard.press("Enter")
+        page.keyboard.type(line)
+    assert editor.input_value() == ("dC = torch.zeros_like(C)\nfor k in range(Xb.shape[0]):\n"
+                                    "    for j in range(Xb.shape[1]):\n        dC[Xb[k, j]] += demb[k, j]")
+    page.keyboard.press("Control+Enter")
+    assert wait_verdict(page, "C", 1) == "correct"
+    page.keyboard.press("Escape")  # leaves the editor: the stepper's keys work again
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => window.__bpn.state.computed.length === 1")

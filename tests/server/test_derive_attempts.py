@@ -217,3 +217,13 @@ def test_big_sessions_are_refused_with_the_limit(client):
 def test_nul_byte_is_a_syntax_error(client, batch):
     body = attempt(client, batch, "probs", "dprobs = 1\x00")
     assert body["verdict"] == "error" and body["error"] == "syntax"
+
+
+def test_one_learners_burst_is_served_in_turn(client, batch):
+    # eight attempts of one session at once all come back, one child at a time
+    from concurrent.futures import ThreadPoolExecutor
+
+    code = derive.answer("atomic", "probs")
+    with ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(lambda _: attempt(client, batch, "probs", code)["verdict"], range(8)))
+    assert verdicts == ["correct"] * 8

@@ -169,6 +169,10 @@ def test_corpus_is_refused_or_stopped(server):
 
     assert len(CORPUS) >= 40
     assert [r for r in rows if r[1] != "error"] == []
+    kinds = {w: k for w, _, k, _, _ in rows}
+    assert kinds["endless for"] == kinds["matmul storm"] == "timeout" and kinds["huge zeros"] == "memory"
+    assert kinds["while True"] == kinds["torch.load"] == kinds["dunder walk from a tuple"] == "refused"
+    assert all("ran for more than" in m for _, _, k, m, _ in rows if k == "timeout")
     assert glob.glob(CANARY + "*") == []  # nothing written
     assert seen["health"] and set(seen["health"]) == {200}
     assert seen["other"] and set(seen["other"]) == {"correct"}
