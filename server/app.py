@@ -8,11 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from . import static
+from .bodies import BodyLimit, http_error_message
 from .datasets import DatasetStore
 from .errors import ApiError
 from .routes import datasets, graph, inspect, sessions, stream
+from .security import Access, Guard
 from .sessions import SessionStore
 from .settings import Settings
 
@@ -21,6 +24,10 @@ def _validation_message(err: RequestValidationError) -> str:
     # one readable line per problem: "n_hidden: Input should be <= 1024 (got 5000)"
     parts = []
     for e in err.errors():
+        if e.get("type") == "json_invalid":  # FastAPI's: loc is ("body", character)
+            where = e.get("loc", ("body", "?"))[-1]
+            parts.append(f"body: not JSON ({e.get('ctx', {}).get('error', 'invalid')} at character {where})")
+            continue
         loc = [str(x) for x in e.get("loc", ())]
         where = ".".join(loc[1:]) or (loc[0] if loc else "request")
         got = e.get("input")
@@ -68,6 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="backprop-ninja", version="0.1.0", lifespan=lifespan,
                   description="Step the lecture's MLP node by node and stream every tensor.")
     app.state.settings, app.state.datasets, app.state.sessions = settings, ds, store
+    app.state.access = Access.from_settings(settings)
+    # bodies are capped on every route (bodies.py): parsed, an uncapped
+    # JSON body cost ~12x its size. Added last, Guard runs first
+    app.add_middleware(BodyLimit)
+    app.add_middleware(Guard, access=app.state.access)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
@@ -76,6 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, err: RequestValidationError):
         return JSONResponse({"detail": _validation_message(err)}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException):
+        # Starlette's and FastAPI's own answers ("Not Found", "Content Too
+        # Large", a body that is not UTF-8 JSON), as sentences
+        status, message = http_error_message(request, err)
+        return JSONResponse({"detail": message}, status_code=status, headers=err.headers)
 
     for module in (graph, datasets, sessions, inspect, stream):
         app.include_router(module.router)

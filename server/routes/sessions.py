@@ -24,7 +24,7 @@ def create(body: SessionCreate | None = Body(None), store: SessionStore = Depend
     return SessionPublic(id=s.id, config=s.config())
 
 
-@router.post("/import", status_code=201, response_model=SessionPublic, responses=deps.errors(422, 429))
+@router.post("/import", status_code=201, response_model=SessionPublic, responses=deps.errors(413, 422, 429))
 def import_snapshot(snap: SnapshotPublic, store: SessionStore = Depends(deps.sessions)) -> SessionPublic:
     """Resume a snapshot: same step, bit-identical parameters, same batch order."""
     s = store.import_snapshot(snap)

@@ -14,6 +14,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from server.app import create_app
 from server.settings import Settings
+from tests.conftest import CLIENT
 
 EXAMPLES = 25
 SLOW_CAPS = {"steps": 30, "k": 20}  # keep each call short: the property is about validity, not size
@@ -21,8 +22,8 @@ SLOW_CAPS = {"steps": 30, "k": 20}  # keep each call short: the property is abou
 
 @pytest.fixture(scope="module")
 def real_sid(live_server):
-    sid = httpx.post(f"{live_server}/api/sessions", json={"n_hidden": 16}).json()["id"]
-    httpx.post(f"{live_server}/api/sessions/{sid}/train", json={"steps": 3})
+    sid = httpx.post(f"{live_server}/api/sessions", json={"n_hidden": 16}, headers=CLIENT).json()["id"]
+    httpx.post(f"{live_server}/api/sessions/{sid}/train", json={"steps": 3}, headers=CLIENT)
     return sid
 
 
