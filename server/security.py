@@ -121,7 +121,7 @@ class Guard:
             return 400, (f"this server does not answer to the host name {host!r}: it answers to "
                          f"{', '.join(sorted(self.access.hosts))} (add a name with BPN_ALLOWED_HOSTS)")
         origin = headers.get("origin")
-        if origin is not None and not self.origin_allowed(origin, host):
+        if origin is not None and not self.origin_allowed(origin, host, scope.get("scheme", "http")):
             return 403, (f"requests from pages of {origin} are refused: only this server's own pages "
                          "may use it (add an origin with BPN_ALLOWED_ORIGINS)")
         method = scope.get("method", "GET")
@@ -139,14 +139,13 @@ class Guard:
                 return 403, "wrong access token: use the one the server printed at start"
         return None
 
-    def origin_allowed(self, origin: str, host: str) -> bool:
+    def origin_allowed(self, origin: str, host: str, scheme: str) -> bool:
         origin = origin.lower().rstrip("/")
         if origin in self.access.origins:
             return True
-        parts = urlsplit(origin)
-        # a page this server served: its origin is the request's own host
-        return parts.scheme in ("http", "https") and parts.netloc == host.lower() \
-            and parts.hostname in self.access.hosts
+        # a page this server served: the request's own scheme, host and port
+        own = "https" if scheme in ("https", "wss") else "http"
+        return origin == f"{own}://{host.lower()}" and _hostname(host) in self.access.hosts
 
     @staticmethod
     def token_of(scope: Scope, headers: Headers) -> str | None:
