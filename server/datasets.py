@@ -46,6 +46,13 @@ class DatasetStore:
             self._words[ds_id] = tuple(words)
         return ds_id
 
+    def remove(self, ds_id: str) -> None:
+        """Forget an uploaded list (an import that failed after storing it)."""
+        with self._lock:
+            self._words.pop(ds_id, None)
+            for key in [k for k in self._built if k[0] == ds_id]:
+                del self._built[key]
+
     def words(self, ds_id: str) -> tuple[str, ...]:
         try:
             return self._words[ds_id]

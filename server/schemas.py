@@ -20,6 +20,7 @@ MAX_TRAIN_STEPS = 20_000  # per request; live training has no such limit
 MAX_DATASET_BYTES = 5 * 1024 * 1024
 MAX_SAMPLES = 200
 MAX_WS_MESSAGE = 64 * 1024  # bytes of one client message on the stream
+MAX_STEP = 10**12  # a step count: ~30 years at 1000 steps/s, and exact in a JavaScript number
 
 NodeName = str
 Kind = Literal["data", "param", "activation", "loss"]
@@ -29,8 +30,9 @@ Nested = Any  # nested lists of floats (or ints for Xb/Yb), shaped like the tens
 
 
 class Strict(BaseModel):
-    # unknown fields are an error naming them, not silently ignored
-    model_config = ConfigDict(extra="forbid")
+    # unknown fields are an error naming them, not silently ignored; strict:
+    # an integer is an integer (not true, "5" or 5.0), a string a string
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class HealthPublic(BaseModel):
@@ -77,12 +79,13 @@ class SessionCreate(Strict):
     block_size: int = Field(3, ge=1, le=MAX_BLOCK)
     batch_size: int = Field(32, ge=2, le=MAX_BATCH)
     lr: float = Field(0.1, gt=0, le=10)
-    lr_decay_step: int | None = Field(None, ge=0, description="lr drops to lr/10 from this step on")
+    lr_decay_step: int | None = Field(None, ge=0, le=MAX_STEP, description="lr drops to lr/10 from this step on")
     dtype: DType = "float32"
     dataset: str = Field("default", description='"default" (US census first names) or an id from POST /api/datasets')
 
 
 class ConfigPublic(BaseModel):
+    model_config = ConfigDict(strict=True)  # read back in snapshots: true is no n_hidden
     seed: int
     n_embd: int
     n_hidden: int
@@ -315,6 +318,7 @@ class SamplesPublic(BaseModel):
 
 class SnapshotPublic(BaseModel):
     """Everything to resume training at the same step with the same parameters."""
+    model_config = ConfigDict(strict=True)  # checked further by snapshots.check
     format: Literal["backprop-ninja-snapshot/1"] = "backprop-ninja-snapshot/1"
     config: ConfigPublic
     step: int

@@ -6,11 +6,10 @@ import threading
 import time
 
 from model import MLP, Config
-from model.data import DataError, parse_words
 
 from . import snapshots
 from .datasets import DEFAULT, DatasetStore
-from .errors import NotFound, TooMany, Unprocessable
+from .errors import ApiError, NotFound, TooMany
 from .framebuilder import FrameBuilder
 from .player import pause
 from .remote import TrainerProcess
@@ -106,23 +105,14 @@ class SessionStore:
         return None if s.dataset_id == DEFAULT else list(self.datasets.words(s.dataset_id))
 
     def import_snapshot(self, snap: SnapshotPublic) -> Session:
-        c = snap.config
-        dataset = DEFAULT
-        if snap.dataset_words is not None:
-            try:
-                dataset = self.datasets.add_words(parse_words("\n".join(snap.dataset_words), "snapshot words"))
-            except DataError as err:
-                raise Unprocessable(str(err)) from None
+        # checked whole first (snapshots.check): a bad one creates nothing
+        checked = snapshots.check(snap, self.datasets.vocab(DEFAULT))
+        dataset = DEFAULT if checked.words is None else self.datasets.add_words(checked.words)
         try:
-            body = SessionCreate(seed=c.seed, n_embd=c.n_embd, n_hidden=c.n_hidden, block_size=c.block_size,
-                                 batch_size=c.batch_size, lr=c.lr, lr_decay_step=c.lr_decay_step,
-                                 dtype=c.dtype, dataset=dataset)
-        except ValueError as err:
-            raise Unprocessable(f"snapshot config is out of bounds: {err}") from None
-        session = self.create(body)
-        try:
-            snapshots.restore(session, snap)
-        except (ValueError, RuntimeError, TypeError) as err:
-            self.delete(session.id)
-            raise Unprocessable(f"snapshot does not fit its config: {err}") from None
+            session = self.create(checked.body.model_copy(update={"dataset": dataset}))
+        except ApiError:  # the cap, the budget: nothing is kept
+            if dataset != DEFAULT:
+                self.datasets.remove(dataset)
+            raise
+        snapshots.restore(session, checked.state)
         return session
