@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from . import static
 from .bodies import BodyLimit, http_error_message
+from .budget import Budget
 from .datasets import DatasetStore
 from .errors import ApiError
 from .routes import datasets, graph, inspect, sessions, stream
@@ -55,8 +56,9 @@ def _openapi_with_string_errors(app: FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # reads the default word list now: a bad --data file fails at start, not later
-    ds = DatasetStore(settings.data, settings.max_datasets)
-    store = SessionStore(settings, ds)
+    budget = Budget.from_settings(settings)
+    ds = DatasetStore(settings.data, settings.max_datasets, budget)
+    store = SessionStore(settings, ds, budget)
 
     async def expire_idle():
         # requests expire idle sessions too; this frees memory when none come
@@ -75,10 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="backprop-ninja", version="0.1.0", lifespan=lifespan,
                   description="Step the lecture's MLP node by node and stream every tensor.")
     app.state.settings, app.state.datasets, app.state.sessions = settings, ds, store
+    app.state.budget = budget
     app.state.access = Access.from_settings(settings)
     # bodies are capped on every route (bodies.py): parsed, an uncapped
     # JSON body cost ~12x its size. Added last, Guard runs first
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, budget=budget)
     app.add_middleware(Guard, access=app.state.access)
 
     @app.exception_handler(ApiError)

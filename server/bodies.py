@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .budget import Budget, body_cost, size_text
+from .errors import ApiError
 from .schemas import MAX_DATASET_BYTES
 
 MAX_BODY = 64 * 1024  # every JSON command is a few hundred bytes
@@ -55,23 +57,17 @@ def loads(text: str, max_bytes: int, max_depth: int = MAX_DEPTH):
                          "send a JSON object like {\"cmd\": \"forward\"}") from None
 
 
-def size_text(n: float) -> str:
-    """Bytes for people: "5 MB", "64 KB", "1.2 GB"."""
-    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{int(n)} bytes"
-
-
 def body_limit(method: str, path: str) -> int:
     return ROUTE_BODY.get((method, path.rstrip("/") or "/"), MAX_BODY)
 
 
 class BodyLimit:
-    """Refuse a request body over its route's cap with a 413 sentence."""
+    """Refuse a request body over its route's cap with a 413 sentence; a
+    body within it counts against the memory budget while it is handled
+    (parsed, a JSON body takes ~10x its size)."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
+    def __init__(self, app: ASGIApp, budget: Budget):
+        self.app, self.budget = app, budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +77,8 @@ class BodyLimit:
         if declared is not None:
             if declared.isdigit() and int(declared) > limit:
                 return await self._refuse(scope, receive, send, limit)
-            return await self.app(scope, receive, send)  # the server holds it to that length
+            # the server holds the body to that length
+            return await self._handle(scope, receive, send, int(declared) if declared.isdigit() else limit)
         # chunked: read it all here, within the cap, then hand it on
         chunks, size, more = [], 0, True
         while more:
@@ -97,7 +94,20 @@ class BodyLimit:
 
         async def replayed() -> Message:
             return replay.pop() if replay else await receive()
-        await self.app(scope, replayed, send)
+        await self._handle(scope, replayed, send, size)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        if size < MAX_BODY:  # small bodies: not worth the accounting
+            return await self.app(scope, receive, send)
+        key = ("body", id(scope))
+        try:
+            self.budget.charge(key, body_cost(size), f"reading a request body of {size_text(size)}")
+        except ApiError as err:
+            return await JSONResponse({"detail": err.message}, status_code=err.status)(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.budget.release(key)
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:

@@ -8,6 +8,7 @@ import time
 from model import MLP, Config
 
 from . import snapshots
+from .budget import Budget, describe, give_back, session_cost
 from .datasets import DEFAULT, DatasetStore
 from .errors import ApiError, NotFound, TooMany
 from .framebuilder import FrameBuilder
@@ -19,8 +20,8 @@ from .settings import Settings
 
 
 class SessionStore:
-    def __init__(self, settings: Settings, datasets: DatasetStore):
-        self.settings, self.datasets = settings, datasets
+    def __init__(self, settings: Settings, datasets: DatasetStore, budget: Budget):
+        self.settings, self.datasets, self.budget = settings, datasets, budget
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
         # one helper process builds every session's live frames (framebuilder.py)
@@ -46,6 +47,8 @@ class SessionStore:
                 del self._sessions[s.id]
         for s in old:
             self._close(s)
+        if old:
+            give_back()
         return len(old)
 
     def get(self, sid: str) -> Session:
@@ -62,16 +65,23 @@ class SessionStore:
         if len(self._sessions) >= cap:  # checked early, before the costly build
             raise TooMany(f"the server holds {cap} sessions, its limit: delete one "
                           f"(DELETE /api/sessions/{{id}}) or wait for idle ones to expire")
-        data = self.datasets.get(body.dataset, body.block_size)
+        vocab = self.datasets.vocab(body.dataset)  # 404 for an unknown data set, before any cost
         cfg = Config(n_embd=body.n_embd, n_hidden=body.n_hidden, block_size=body.block_size,
                      batch_size=body.batch_size, lr=body.lr, lr_decay_step=body.lr_decay_step,
                      seed=body.seed, dtype=body.dtype)
         sid = secrets.token_urlsafe(16)
-        session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.builder, self.trainer)
-        with self._lock:
-            if len(self._sessions) >= cap:
-                raise TooMany(f"the server holds {cap} sessions, its limit")
-            self._sessions[sid] = session
+        # counted before anything is built (budget.py); the data set counts its own
+        self.budget.charge(("session", sid), session_cost(cfg, vocab.size, self.settings), describe(cfg))
+        try:
+            data = self.datasets.get(body.dataset, body.block_size)
+            session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.builder, self.trainer)
+            with self._lock:
+                if len(self._sessions) >= cap:
+                    raise TooMany(f"the server holds {cap} sessions, its limit")
+                self._sessions[sid] = session
+        except BaseException:
+            self.budget.release(("session", sid))
+            raise
         return session
 
     def delete(self, sid: str) -> None:
@@ -80,10 +90,13 @@ class SessionStore:
         if s is None:
             raise NotFound(f"no session {sid!r} to delete")
         self._close(s)
+        del s
+        give_back()  # its tensors are free now: return them to the system
 
     def _close(self, s: Session) -> None:
         pause(s)
         s.closed = True
+        self.budget.release(("session", s.id))
         if s.id in self.trainer.known:  # the training process forgets its model
             self.trainer.known.discard(s.id)
             try:

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     token: str | None = Field(None, min_length=16, pattern=r"^[A-Za-z0-9_\-]+$")
     # what every session, data set and response may take together (budget.py);
     # None: half of this machine's memory (or of the container's limit)
-    memory_budget_mb: int | None = Field(None, ge=64)
+    memory_budget_mb: int | None = Field(None, ge=256)
 
     @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
