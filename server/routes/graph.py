@@ -14,7 +14,8 @@ router = APIRouter(prefix="/api", tags=["graph"])
 
 
 @router.get("/health", response_model=HealthPublic)
-def health(request: Request) -> HealthPublic:
+async def health(request: Request) -> HealthPublic:
+    # async: answered on the event loop, never behind busy worker threads
     return HealthPublic(training=request.app.state.sessions.trainer.where)
 
 

@@ -31,13 +31,13 @@ def tensor(request: Request, name: str, reference: bool = Query(False, descripti
         return Response(s.tensor(name, reference).model_dump_json(), media_type="application/json")
 
 
-@router.get("/{sid}/frame", response_model=FramePublic, responses=deps.errors(404))
+@router.get("/{sid}/frame", response_model=FramePublic, responses=deps.errors(404, 429))
 def frame(s: Session = Depends(deps.session)) -> Response:
     """The summary every stream frame carries, as JSON, without tensors."""
     return Response(s.frame(), media_type="application/json")
 
 
-@router.get("/{sid}/history", response_model=HistoryPublic, responses=deps.errors(404, 422))
+@router.get("/{sid}/history", response_model=HistoryPublic, responses=deps.errors(404, 422, 429))
 def history(since: int = Query(-1, ge=-1, description="only steps after this one"),
             until: int | None = Query(None, ge=0, description="only steps up to this one (inclusive); "
                                       "with since, one range of an old, thinned history in full"),
@@ -50,14 +50,14 @@ def history(since: int = Query(-1, ge=-1, description="only steps after this one
     return evaluate.history(s, since, max_points, until)
 
 
-@router.get("/{sid}/losses", response_model=SplitLossesPublic, responses=deps.errors(404, 422))
+@router.get("/{sid}/losses", response_model=SplitLossesPublic, responses=deps.errors(404, 422, 429))
 def losses(stats: Literal["calibrated", "running"] = "calibrated",
            s: Session = Depends(deps.session)) -> SplitLossesPublic:
     """Loss over the whole train, val and test splits, BatchNorm in inference mode."""
     return evaluate.split_losses(s, stats)
 
 
-@router.post("/{sid}/samples", response_model=SamplesPublic, responses=deps.errors(404, 422))
+@router.post("/{sid}/samples", response_model=SamplesPublic, responses=deps.errors(404, 422, 429))
 def samples(body: SamplesRequest | None = Body(None), s: Session = Depends(deps.session)) -> SamplesPublic:
     """Words drawn from the model; `seen` = it is in the training words."""
     body = body or SamplesRequest()
