@@ -37,9 +37,20 @@ def _validation_message(err: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _session_links(schema: dict) -> None:
+    """OpenAPI links from the routes that make a session to every route that
+    takes its id: clients (and schemathesis' stateful phase) can follow them."""
+    paths = schema.get("paths", {})
+    targets = {op["operationId"]: op for path, ops in paths.items() if "{sid}" in path for op in ops.values()}
+    links = {op_id: {"operationId": op_id, "parameters": {"sid": "$response.body#/id"}} for op_id in targets}
+    for path in ("/api/sessions", "/api/sessions/import"):
+        paths[path]["post"]["responses"]["201"]["links"] = links
+
+
 def _openapi_with_string_errors(app: FastAPI):
     """/openapi.json as FastAPI builds it, but with 422 answers documented as
-    they are sent: {"detail": "one readable line"} (see bad_request below)."""
+    they are sent: {"detail": "one readable line"} (see bad_request below),
+    and links from a new session to the routes that take its id."""
     base = app.openapi
 
     def openapi() -> dict:
@@ -48,6 +59,7 @@ def _openapi_with_string_errors(app: FastAPI):
             schema.get("components", {}).get("schemas", {})["HTTPValidationError"] = {
                 "title": "HTTPValidationError", "type": "object", "required": ["detail"],
                 "properties": {"detail": {"type": "string", "title": "Detail"}}}
+            _session_links(schema)
             app.openapi_schema = schema
         return app.openapi_schema
     return openapi
