@@ -86,10 +86,10 @@ def test_uploads_and_imports_count(tight):
     refused(tight.post("/api/datasets", content=words), 429)
     b.limit = b.used + MB  # no room for a session either
     refused(tight.post("/api/sessions/import", json=snap), 429)
-    refused(tight.post("/api/sessions/import", json={**snap, "dataset_words": ["ann", "bob"] * 10,
-                                                     "vocab": list(".abno"), "config": {**snap["config"], "vocab_size": 5},
-                                                     "params": {**snap["params"], "C": [[0.1] * 10] * 5,
-                                                                "W2": [[0.1] * 5] * 8, "b2": [0.0] * 5}}), 429)
+    with_words = {**snap, "dataset_words": ["ann", "bob"] * 10, "vocab": list(".abno"),
+                  "config": {**snap["config"], "vocab_size": 5},
+                  "params": {**snap["params"], "C": [[0.1] * 10] * 5, "W2": [[0.1] * 5] * 8, "b2": [0.0] * 5}}
+    refused(tight.post("/api/sessions/import", json=with_words), 429)
     assert len(tight.app.state.datasets._words) == n_lists  # the snapshot's words were not kept
     b.limit = 1024 * MB
     assert tight.post("/api/datasets", content=words).status_code == 201

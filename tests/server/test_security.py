@@ -129,7 +129,8 @@ def test_allowed_origins_setting():
         with c.websocket_connect(f"/api/sessions/{sid}/stream", headers={"origin": "http://class.example:9000"}) as ws:
             ws.send_json({"cmd": "frame"})
             assert ws.receive_json()["type"] == "reply"
-        assert c.post(f"/api/sessions/{sid}/forward", headers={"origin": "http://class.example:9001"}).status_code == 403
+        other_port = {"origin": "http://class.example:9001"}
+        assert c.post(f"/api/sessions/{sid}/forward", headers=other_port).status_code == 403
 
 
 def test_allowed_hosts_setting():
