@@ -185,3 +185,20 @@ def test_http_deep_json_and_non_utf8(small):
         assert "nested" in d
         d = one_sentence(small.post(path, content=b'{"seed": "\xff\xfe"}', headers=hdr), 422)
         assert "UTF-8" in d
+
+
+def test_bodies_are_capped_on_every_route(small):
+    sid = small.post("/api/sessions", json={"n_hidden": 8}).json()["id"]
+    big = b'{"steps": 1, "pad": "' + b"x" * 70_000 + b'"}'
+    hdr = {"content-type": "application/json"}
+    for path in ("/api/sessions", f"/api/sessions/{sid}/train", f"/api/sessions/{sid}/samples",
+                 f"/api/sessions/{sid}/backward", f"/api/sessions/{sid}/forward"):
+        d = one_sentence(small.post(path, content=big, headers=hdr), 413)
+        assert "64 KB" in d and path in d
+    # chunked, with no Content-Length to refuse early: refused once past the cap
+    chunks = (b"x" * 16_384 for _ in range(8))
+    assert "64 KB" in one_sentence(small.post(f"/api/sessions/{sid}/train", content=chunks, headers=hdr), 413)
+    # within the cap, chunked: read whole and handled as usual
+    ok = (part for part in (b'{"steps"', b': 2}'))
+    assert small.post(f"/api/sessions/{sid}/train", content=ok, headers=hdr).json()["step"] == 2
+    small.delete(f"/api/sessions/{sid}")
