@@ -1,5 +1,6 @@
 """The server's memory budget: one number every session, data set, request
-body and large response is counted against before it is built.
+body, large response and stream subscription is counted against before it
+is built.
 
 Costs are estimated from shapes before anything is allocated, with factors
 measured on this code (tests/server/test_budget.py checks them against RSS):
@@ -93,9 +94,10 @@ class Budget:
         return sum(cost for cost, _ in self._held.values())
 
     def charge(self, key: object, cost: int, what: str) -> None:
-        """Count `cost` bytes under `key` until `release(key)`; refuse if it does not fit."""
+        """Count `cost` bytes under `key` (instead of what it had) until
+        `release(key)`; refuse if it does not fit, leaving `key` as it was."""
         with self._lock:
-            used = sum(c for c, _ in self._held.values())
+            used = sum(c for k, (c, _) in self._held.items() if k != key)
             if used + cost > self.limit:
                 raise self._refusal(cost, what, used)
             self._held[key] = (cost, what)
@@ -180,6 +182,13 @@ def tensor_cost(cfg, vocab_size: int, name: str, reference: bool) -> int:
     # with reference, autograd's whole forward and backward are built too
     autograd = 2 * sum(_numel(n.shape(_dims(cfg, vocab_size))) for n in NODES) * _itemsize(cfg) if reference else 0
     return numel * copies * NUMBER_BYTES + autograd
+
+
+def frame_cost(cfg, vocab_size: int, nodes: list[str]) -> int:
+    """A stream frame with these nodes' tensors: values and gradients in
+    float32, built in a helper, passed to the server and sent (~3 copies)."""
+    dims = _dims(cfg, vocab_size)
+    return 3 * 2 * 4 * sum(_numel(BY_NAME[n].shape(dims)) for n in nodes if n in BY_NAME)
 
 
 def snapshot_cost(cfg, vocab_size: int, n_words: int) -> int:

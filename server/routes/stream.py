@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from .. import bodies, frames
+from ..budget import frame_cost
 from ..errors import ApiError
 from ..player import pause, play
 from ..schemas import MAX_WS_MESSAGE, StreamCommand, StreamError, StreamReply
@@ -38,6 +39,7 @@ def _problem(err: ValidationError) -> str:
 class Connection:
     def __init__(self, ws: WebSocket, session):
         self.ws, self.s = ws, session
+        self.budget = ws.app.state.budget
         self.nodes: list[str] = []
         self.fmt = "binary"
         self.fps, self.spf = 30.0, 10
@@ -98,6 +100,7 @@ class Connection:
                 await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt))
         finally:
             sender.cancel()
+            self.budget.release(("stream", id(self)))
 
     @staticmethod
     def _cmd_of(msg: dict) -> str | None:
@@ -129,7 +132,11 @@ class Connection:
             if unknown:
                 raise ApiError(f"unknown nodes {', '.join(map(repr, unknown))}; nodes are: "
                                f"{', '.join(frames.BY_NAME)}")
-            self.nodes, self.fmt = list(dict.fromkeys(cmd.nodes)), cmd.format
+            nodes = list(dict.fromkeys(cmd.nodes))
+            # its frames count against the memory budget while it streams
+            self.budget.charge(("stream", id(self)), frame_cost(s.mlp.cfg, s.mlp.vocab.size, nodes),
+                               f"a stream frame with the tensors of {len(nodes)} nodes")
+            self.nodes, self.fmt = nodes, cmd.format
             return {"nodes": self.nodes, "format": self.fmt}
         return {}  # "frame": the frame follows the reply
 

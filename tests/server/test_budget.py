@@ -137,3 +137,23 @@ def test_real_server_stays_under_its_budget():
             assert c.get("/api/health").status_code == 200
     finally:
         stop_server(proc, log)
+
+
+def test_stream_subscriptions_count(tight):
+    b = tight.app.state.budget
+    sid = tight.post("/api/sessions", json=MID).json()["id"]
+    big = ["hprebn", "bndiff", "bndiff2", "bnraw", "hpreact", "h"]
+    cost = budget.frame_cost(Config(**MID), 27, big)
+    with tight.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        ws.send_json({"cmd": "subscribe", "nodes": ["h"], "format": "binary"})
+        assert ws.receive_json()["type"] == "reply"
+        ws.receive_bytes()  # its frame
+        b.limit = b.used + cost // 2  # room for one node's tensors, not six
+        ws.send_json({"cmd": "subscribe", "nodes": big, "format": "binary"})
+        err = ws.receive_json()
+        assert err["type"] == "error" and "memory budget" in err["message"] and "6 nodes" in err["message"]
+        ws.send_json({"cmd": "frame"})  # still subscribed to h alone, still serving
+        assert ws.receive_json()["type"] == "reply"
+    assert ("stream" not in {k[0] for k in b._held if isinstance(k, tuple)})  # given back on close
+    b.limit = 1024 * MB
+    tight.delete(f"/api/sessions/{sid}")
