@@ -1,5 +1,11 @@
 # backprop-ninja: the server and its front end on port 8000.
-#   docker build -t backprop-ninja . && docker run -p 8000:8000 backprop-ninja
+#   docker build -t backprop-ninja . && docker run -p 127.0.0.1:8000:8000 backprop-ninja
+# Publish on the host's loopback as above (or use docker compose, which does).
+# Inside the container the server binds every interface, so it asks for an
+# access token: it prints http://127.0.0.1:8000/?token=... at start (docker
+# logs); open that once, a cookie keeps it. On a class server, publish on the
+# address students use and name it: -p 8000:8000 -e BPN_ALLOWED_HOSTS=class.example
+# (the token still guards it; -e BPN_TOKEN=... keeps one across restarts).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -20,7 +26,8 @@ COPY frontend ./frontend
 # editable: the server finds frontend/ next to its package, as in the repo
 RUN pip install --no-deps -e .
 
-# the image has no browser and must answer from outside the container
+# the image has no browser and must answer from outside the container:
+# hence --host 0.0.0.0, and with it the token (server/security.py)
 USER nobody
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health')"

@@ -12,6 +12,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
+CLIENT = {"X-Requested-With": "benchmarks"}  # requests that change state need it (server/security.py)
 
 
 def free_port() -> int:

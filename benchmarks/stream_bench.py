@@ -38,7 +38,7 @@ from websockets.sync.client import connect
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.live import TICK, start_server, thread_cpu  # noqa: E402
+from benchmarks.live import CLIENT, TICK, start_server, thread_cpu  # noqa: E402
 
 from model import MLP, Config  # noqa: E402
 
@@ -108,7 +108,7 @@ class Client:
 
     def __init__(self, base: str, nodes: list[str]):
         self.base = base
-        self.sid = httpx.post(f"{base}/api/sessions").json()["id"]
+        self.sid = httpx.post(f"{base}/api/sessions", headers=CLIENT).json()["id"]
         url = base.replace("http", "ws") + f"/api/sessions/{self.sid}/stream"
         self._cm = connect(url, max_size=None, compression=None)
         self.ws = self._cm.__enter__()
@@ -117,7 +117,7 @@ class Client:
 
     def close(self) -> None:
         self._cm.__exit__(None, None, None)
-        httpx.delete(f"{self.base}/api/sessions/{self.sid}")
+        httpx.delete(f"{self.base}/api/sessions/{self.sid}", headers=CLIENT)
 
 
 def main() -> None:

@@ -10,9 +10,14 @@ export class ApiError extends Error {
   }
 }
 
+// The server refuses a request that changes state without this header
+// (server/security.py): other sites' pages cannot send it without asking the
+// server first, which it never allows. Sent on every call, reads too.
+const HEADERS = { 'X-Requested-With': 'backprop-ninja' };
+
 /** fetch as JSON; a non-2xx answer throws ApiError with the server's detail. */
 export async function request(method, path, { json, text } = {}) {
-  const init = { method, headers: {} };
+  const init = { method, headers: { ...HEADERS } };
   if (json !== undefined) {
     init.body = JSON.stringify(json);
     init.headers['content-type'] = 'application/json';
@@ -28,6 +33,13 @@ export async function request(method, path, { json, text } = {}) {
 }
 
 const s = (id) => `/api/sessions/${encodeURIComponent(id)}`;
+
+/** Fire-and-forget delete when the page goes away (keepalive: it outlives the page). */
+export function dropSession(id) {
+  try {
+    fetch(s(id), { method: 'DELETE', keepalive: true, headers: { ...HEADERS } }).catch(() => {});
+  } catch (_) { /* page closing */ }
+}
 
 export const api = {
   health: () => request('GET', '/api/health'),
@@ -61,9 +73,7 @@ export const api = {
   answer: (id, mode, node) => request('GET', `${s(id)}/derive/${mode}/${encodeURIComponent(node)}/answer`),
   deriveTrain: (id, steps, codes) => request('POST', `${s(id)}/derive/train`, { json: { steps, codes } }),
   /** Fire-and-forget delete when the page goes away. */
-  dropSession: (id) => {
-    try { fetch(s(id), { method: 'DELETE', keepalive: true }).catch(() => {}); } catch (_) { /* page closing */ }
-  },
+  dropSession: (id) => dropSession(id),
 };
 
 /**

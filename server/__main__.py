@@ -35,6 +35,7 @@ def main(argv=None) -> None:
     import uvicorn
 
     from .app import create_app
+    from .schemas import MAX_WS_MESSAGE
     from .settings import Settings
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("data", args.data)) if v is not None}
@@ -44,17 +45,21 @@ def main(argv=None) -> None:
         fail(str(err))
     except ValidationError as err:  # a bad flag or BPN_* variable
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()))
-    settings = app.state.settings
+    settings, access = app.state.settings, app.state.access
+    urls = access.urls(settings)  # with ?token= when one is needed
     if not args.no_open:
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        url = f"http://{host}:{settings.port}/"
-        opener = threading.Timer(1.0, webbrowser.open, (url,))  # after uvicorn has bound
+        opener = threading.Timer(1.0, webbrowser.open, (urls[0],))  # after uvicorn has bound
         opener.daemon = True
         opener.start()
     print(f"backprop-ninja: serving on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
+    if access.token is not None:
+        print("backprop-ninja: it asks for its access token (bound off loopback, or BPN_TOKEN set); open",
+              *(f"  {u}" for u in urls), sep="\n", file=sys.stderr, flush=True)
     # deflate off: frames are mostly float32 noise, compressing them costs more than it saves
+    # ws_max_size: a bigger stream message is closed (1009) before it is read
+    # whole; up to it, one too big for a command gets an error frame
     uvicorn.run(app, host=settings.host, port=settings.port, ws_per_message_deflate=False,
-                access_log=False, log_level="warning")
+                ws_max_size=16 * MAX_WS_MESSAGE, access_log=False, log_level="warning")
 
 
 if __name__ == "__main__":

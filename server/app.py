@@ -8,12 +8,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from . import static
+from .bodies import BodyLimit, http_error_message
+from .budget import Budget
 from .datasets import DatasetStore
 from .errors import ApiError
 from .routes import datasets, derive, graph, inspect, sessions, stream
 from .sandbox import Sandbox
+from .security import Access, Guard
 from .sessions import SessionStore
 from .settings import Settings
 
@@ -22,6 +26,10 @@ def _validation_message(err: RequestValidationError) -> str:
     # one readable line per problem: "n_hidden: Input should be <= 1024 (got 5000)"
     parts = []
     for e in err.errors():
+        if e.get("type") == "json_invalid":  # FastAPI's: loc is ("body", character)
+            where = e.get("loc", ("body", "?"))[-1]
+            parts.append(f"body: not JSON ({e.get('ctx', {}).get('error', 'invalid')} at character {where})")
+            continue
         loc = [str(x) for x in e.get("loc", ())]
         where = ".".join(loc[1:]) or (loc[0] if loc else "request")
         got = e.get("input")
@@ -30,9 +38,20 @@ def _validation_message(err: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _session_links(schema: dict) -> None:
+    """OpenAPI links from the routes that make a session to every route that
+    takes its id: clients (and schemathesis' stateful phase) can follow them."""
+    paths = schema.get("paths", {})
+    targets = {op["operationId"]: op for path, ops in paths.items() if "{sid}" in path for op in ops.values()}
+    links = {op_id: {"operationId": op_id, "parameters": {"sid": "$response.body#/id"}} for op_id in targets}
+    for path in ("/api/sessions", "/api/sessions/import"):
+        paths[path]["post"]["responses"]["201"]["links"] = links
+
+
 def _openapi_with_string_errors(app: FastAPI):
     """/openapi.json as FastAPI builds it, but with 422 answers documented as
-    they are sent: {"detail": "one readable line"} (see bad_request below)."""
+    they are sent: {"detail": "one readable line"} (see bad_request below),
+    and links from a new session to the routes that take its id."""
     base = app.openapi
 
     def openapi() -> dict:
@@ -41,6 +60,7 @@ def _openapi_with_string_errors(app: FastAPI):
             schema.get("components", {}).get("schemas", {})["HTTPValidationError"] = {
                 "title": "HTTPValidationError", "type": "object", "required": ["detail"],
                 "properties": {"detail": {"type": "string", "title": "Detail"}}}
+            _session_links(schema)
             app.openapi_schema = schema
         return app.openapi_schema
     return openapi
@@ -49,8 +69,9 @@ def _openapi_with_string_errors(app: FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # reads the default word list now: a bad --data file fails at start, not later
-    ds = DatasetStore(settings.data, settings.max_datasets)
-    store = SessionStore(settings, ds)
+    budget = Budget.from_settings(settings)
+    ds = DatasetStore(settings.data, settings.max_datasets, budget)
+    store = SessionStore(settings, ds, budget)
     sandbox = Sandbox()
 
     async def expire_idle():
@@ -73,6 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Step the lecture's MLP node by node and stream every tensor.")
     app.state.settings, app.state.datasets, app.state.sessions = settings, ds, store
     app.state.sandbox = sandbox
+    app.state.budget = budget
+    app.state.access = Access.from_settings(settings)
+    # bodies are capped on every route (bodies.py): parsed, an uncapped
+    # JSON body cost ~12x its size. Added last, Guard runs first
+    app.add_middleware(BodyLimit, budget=budget)
+    app.add_middleware(Guard, access=app.state.access)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
@@ -81,6 +108,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, err: RequestValidationError):
         return JSONResponse({"detail": _validation_message(err)}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException):
+        # Starlette's and FastAPI's own answers ("Not Found", "Content Too
+        # Large", a body that is not UTF-8 JSON), as sentences
+        status, message = http_error_message(request, err)
+        return JSONResponse({"detail": message}, status_code=status, headers=err.headers)
 
     for module in (graph, datasets, sessions, inspect, stream, derive):
         app.include_router(module.router)

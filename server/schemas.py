@@ -24,6 +24,7 @@ MAX_TRAIN_STEPS = 20_000  # per request; live training has no such limit
 MAX_DATASET_BYTES = 5 * 1024 * 1024
 MAX_SAMPLES = 200
 MAX_WS_MESSAGE = 64 * 1024  # bytes of one client message on the stream
+MAX_STEP = 10**12  # a step count: ~30 years at 1000 steps/s, and exact in a JavaScript number
 
 NodeName = str
 Kind = Literal["data", "param", "activation", "loss"]
@@ -33,8 +34,9 @@ Nested = Any  # nested lists of floats (or ints for Xb/Yb), shaped like the tens
 
 
 class Strict(BaseModel):
-    # unknown fields are an error naming them, not silently ignored
-    model_config = ConfigDict(extra="forbid")
+    # unknown fields are an error naming them, not silently ignored; strict:
+    # an integer is an integer (not true, "5" or 5.0), a string a string
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class WorkerPublic(BaseModel):
@@ -131,7 +133,8 @@ class ConfigBase(Strict):
     block_size: int = Field(_LECTURE.block_size, ge=1, le=MAX_BLOCK)
     batch_size: int = Field(_LECTURE.batch_size, ge=2, le=MAX_BATCH)
     lr: float = Field(_LECTURE.lr, gt=0, le=10)
-    lr_decay_step: int | None = Field(_LECTURE.lr_decay_step, ge=0, description="lr drops to lr/10 from this step on")
+    lr_decay_step: int | None = Field(_LECTURE.lr_decay_step, ge=0, le=MAX_STEP,
+                                      description="lr drops to lr/10 from this step on")
     dtype: DType = _LECTURE.dtype
     dataset: str = Field("default", description='"default" (US census first names) or an id from POST /api/datasets')
 
@@ -141,6 +144,11 @@ class ConfigBase(Strict):
 
 class SessionCreate(ConfigBase):
     """A new session: every field left out takes the lecture's value."""
+
+
+class ConfigQuery(SessionCreate):
+    """SessionCreate as query parameters (GET /api/graph): they arrive as text."""
+    model_config = ConfigDict(strict=False)
 
 
 class ConfigPublic(ConfigBase):
@@ -383,6 +391,7 @@ class SamplesPublic(BaseModel):
 
 class SnapshotPublic(BaseModel):
     """Everything to resume training at the same step with the same parameters."""
+    model_config = ConfigDict(strict=True)  # checked further by snapshots.check
     format: Literal["backprop-ninja-snapshot/1"] = "backprop-ninja-snapshot/1"
     config: ConfigPublic
     step: int

@@ -5,6 +5,7 @@ Every public method takes the lock and returns a schema object; errors are
 `ApiError`s whose text names what was wrong and what is allowed."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -15,7 +16,7 @@ from model.diagnostics import tanh_stats
 from model.graph import BY_NAME, DATA, PARAMS, branches
 
 from . import attempts, frames, stepping
-from .errors import Conflict, NotFound, Unprocessable
+from .errors import Conflict, NotFound, TooMany, Unprocessable
 from .history import History
 from .pool import LivePlayer
 from .schemas import (MAX_TRAIN_STEPS, BackwardResult, ConfigPublic, ForwardResult, SessionState,
@@ -27,10 +28,16 @@ from .settings import Settings
 # 20,000 steps at batch 32 and the lecture's 200 hidden units (~20 s here)
 TRAIN_WORK = MAX_TRAIN_STEPS * 32 * 200
 FRAME_TIMEOUT = 30.0  # seconds a request waits for a live frame
+# requests that may wait for one session at once; more are refused (429) at
+# once: each waiter holds one of the server's ~40 worker threads, and 80
+# queued /train calls on one session once kept /api/health waiting 50 s
+MAX_WAITERS = 4
 
 
 class SessionLock:
-    """A lock that counts its waiters."""
+    """A lock that counts its waiters. Requests take it through `request()`,
+    which turns away more than MAX_WAITERS; the server's own work (a pause,
+    a delete) always waits."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -38,12 +45,26 @@ class SessionLock:
         self.waiting = 0
 
     def __enter__(self):
+        return self._enter(capped=False)
+
+    def _enter(self, capped: bool):
         with self._count:
+            if capped and self.waiting >= MAX_WAITERS:
+                raise TooMany(f"session is busy: {self.waiting} requests already wait for it, the most "
+                              "allowed; retry once they are answered")
             self.waiting += 1
         self._lock.acquire()
         with self._count:
             self.waiting -= 1
         return self
+
+    @contextlib.contextmanager
+    def request(self):
+        self._enter(capped=True)
+        try:
+            yield self
+        finally:
+            self._lock.release()
 
     def __exit__(self, *exc):
         self._lock.release()
@@ -56,7 +77,7 @@ def _guard(catch_up: bool = False, idle: bool = False):
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(self, *args, **kwargs):
-            with self.lock:
+            with self.lock.request():
                 self._touch()
                 self.settle()
                 if idle and self.playing:
@@ -370,6 +391,6 @@ class Session:
                 got = None  # a frame of the model as the server last saw it, not none at all
             if got is not None:
                 return got[1]
-        with self.lock:
+        with self.lock.request():
             self.settle()
             return frames.build(self._source(), nodes, fmt)

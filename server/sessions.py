@@ -6,11 +6,11 @@ import threading
 import time
 
 from model import MLP
-from model.data import DataError, parse_words
 
 from . import snapshots
+from .budget import Budget, describe, give_back, session_cost
 from .datasets import DEFAULT, DatasetStore
-from .errors import NotFound, TooMany, Unprocessable
+from .errors import ApiError, NotFound, TooMany
 from .pool import Pool
 from .schemas import SessionCreate, SnapshotPublic
 from .session import Session
@@ -18,8 +18,8 @@ from .settings import Settings
 
 
 class SessionStore:
-    def __init__(self, settings: Settings, datasets: DatasetStore):
-        self.settings, self.datasets = settings, datasets
+    def __init__(self, settings: Settings, datasets: DatasetStore, budget: Budget):
+        self.settings, self.datasets, self.budget = settings, datasets, budget
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
         # live training runs in a pool of worker processes (pool.py)
@@ -42,6 +42,8 @@ class SessionStore:
                 del self._sessions[s.id]
         for s in old:
             self._close(s)
+        if old:
+            give_back()
         return len(old)
 
     def get(self, sid: str) -> Session:
@@ -58,14 +60,21 @@ class SessionStore:
         if len(self._sessions) >= cap:  # checked early, before the costly build
             raise TooMany(f"the server holds {cap} sessions, its limit: delete one "
                           f"(DELETE /api/sessions/{{id}}) or wait for idle ones to expire")
-        data = self.datasets.get(body.dataset, body.block_size)
+        vocab = self.datasets.vocab(body.dataset)  # 404 for an unknown data set, before any cost
         cfg = body.to_config()
         sid = secrets.token_urlsafe(16)
-        session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.pool)
-        with self._lock:
-            if len(self._sessions) >= cap:
-                raise TooMany(f"the server holds {cap} sessions, its limit")
-            self._sessions[sid] = session
+        # counted before anything is built (budget.py); the data set counts its own
+        self.budget.charge(("session", sid), session_cost(cfg, vocab.size, self.settings), describe(cfg))
+        try:
+            data = self.datasets.get(body.dataset, body.block_size)
+            session = Session(sid, MLP(cfg, data), body.dataset, self.settings, self.pool)
+            with self._lock:
+                if len(self._sessions) >= cap:
+                    raise TooMany(f"the server holds {cap} sessions, its limit")
+                self._sessions[sid] = session
+        except BaseException:
+            self.budget.release(("session", sid))
+            raise
         return session
 
     def delete(self, sid: str) -> None:
@@ -74,10 +83,13 @@ class SessionStore:
         if s is None:
             raise NotFound(f"no session {sid!r} to delete")
         self._close(s)
+        del s
+        give_back()  # its tensors are free now: return them to the system
 
     def _close(self, s: Session) -> None:
         s.pause()
         s.closed = True
+        self.budget.release(("session", s.id))
         self.pool.forget(s.id)  # the workers forget its model
 
     def close_all(self) -> None:
@@ -93,18 +105,14 @@ class SessionStore:
         return None if s.dataset_id == DEFAULT else list(self.datasets.words(s.dataset_id))
 
     def import_snapshot(self, snap: SnapshotPublic) -> Session:
-        c = snap.config
-        dataset = DEFAULT
-        if snap.dataset_words is not None:
-            try:
-                dataset = self.datasets.add_words(parse_words("\n".join(snap.dataset_words), "snapshot words"))
-            except DataError as err:
-                raise Unprocessable(str(err)) from None
-        # ConfigPublic has SessionCreate's bounds: the request's validation checked them
-        session = self.create(SessionCreate(**c.model_dump(exclude={"vocab_size", "dataset"}), dataset=dataset))
+        # checked whole first (snapshots.check): a bad one creates nothing
+        checked = snapshots.check(snap, self.datasets.vocab(DEFAULT))
+        dataset = DEFAULT if checked.words is None else self.datasets.add_words(checked.words)
         try:
-            snapshots.restore(session, snap)
-        except (ValueError, RuntimeError, TypeError) as err:
-            self.delete(session.id)
-            raise Unprocessable(f"snapshot does not fit its config: {err}") from None
+            session = self.create(checked.body.model_copy(update={"dataset": dataset}))
+        except ApiError:  # the cap, the budget: nothing is kept
+            if dataset != DEFAULT:
+                self.datasets.remove(dataset)
+            raise
+        snapshots.restore(session, checked.state)
         return session

@@ -35,13 +35,23 @@ class Settings(BaseSettings):
     # training worker processes for live training (pool.py): by default one
     # per CPU this server may use, less one for the server itself
     workers: int = Field(default_factory=default_size, ge=1, le=256)
-    # extra Origins allowed to open the stream ("*" = any); same-origin always is
+    # who may talk to the server (security.py). Host names it answers to
+    # besides the loopback ones (and, bound off loopback, this machine's name
+    # and the bound address), e.g. the class server's name as students type it
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    # pages of other origins that may drive it (its own pages always may)
     allowed_origins: Annotated[list[str], NoDecode] = []
+    # the access token; None: none on loopback, a random one printed at start
+    # when bound to any other address. Set, it is required on loopback too
+    token: str | None = Field(None, min_length=16, pattern=r"^[A-Za-z0-9_\-]+$")
+    # what every session, data set and response may take together (budget.py);
+    # None: half of this machine's memory (or of the container's limit)
+    memory_budget_mb: int | None = Field(None, ge=256)
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split(cls, v):
         # env vars come as "http://a:1,http://b:2"; lists pass through
         if isinstance(v, str):
-            return [s.strip().rstrip("/") for s in v.split(",") if s.strip()]
+            return [s.strip().rstrip("/").lower() for s in v.split(",") if s.strip()]
         return v

@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]  # on sys.path via pyproject's python
 torch.set_num_threads(1)  # as the server runs: results and timings comparable
 
 START_TIMEOUT = 60.0  # seconds for the server to answer /api/health
+# what the front end sends with every call (server/security.py): requests that
+# change state need it, so other sites' pages cannot make them
+CLIENT = {"X-Requested-With": "tests"}
 
 
 def free_port() -> int:

@@ -1,6 +1,6 @@
 // The HTTP calls this page makes, one function each, shaped by server/schemas.py.
 // Same origin only. Errors carry the server's readable `detail`.
-import { ApiError, request as baseRequest } from '../api.js';
+import { ApiError, dropSession, request as baseRequest } from '../api.js';
 
 const request = (method, path, json) => baseRequest(method, path, { json });
 
@@ -25,9 +25,7 @@ export const http = {
   samples: (id, k, seed) => request('POST', `${s(id)}/samples`, { k, seed }),
   snapshot: (id) => request('GET', `${s(id)}/snapshot`),
   importSnapshot: (snap) => request('POST', '/api/sessions/import', snap),
-  drop: (id) => {
-    try { fetch(s(id), { method: 'DELETE', keepalive: true }).catch(() => {}); } catch (_) { /* page closing */ }
-  },
+  drop: (id) => dropSession(id),
 };
 
 export { ApiError };

@@ -4,8 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import TooLarge
-from ..schemas import MAX_DATASET_BYTES, DatasetPublic
+from ..schemas import DatasetPublic
 from . import deps
 
 router = APIRouter(prefix="/api", tags=["datasets"])
@@ -14,25 +13,11 @@ TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schem
     "type": "string", "description": "UTF-8 text, one word a line, at most 5 MB"}}}}}
 
 
-async def _read_capped(request: Request) -> bytes:
-    too_big = TooLarge(f"word list larger than {MAX_DATASET_BYTES} bytes (5 MB), the limit")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_DATASET_BYTES:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():  # stop reading as soon as it is too big
-        size += len(chunk)
-        if size > MAX_DATASET_BYTES:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/datasets", status_code=201, response_model=DatasetPublic,
              responses=deps.errors(413, 422, 429), openapi_extra=TEXT_BODY)
 async def upload(request: Request) -> DatasetPublic:
     """Check a word list (one word a line, UTF-8, printable, no '.') and keep it."""
-    data = await _read_capped(request)
+    data = await request.body()  # at most bodies.UPLOAD_BODY: BodyLimit saw to it
     store = deps.datasets(request)
     ds_id = await run_in_threadpool(store.add_bytes, data)
     words = store.words(ds_id)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from ..budget import Budget
 from ..datasets import DatasetStore
 from ..errors import ApiError, NotFound
 from ..schemas import ErrorPublic
@@ -18,6 +19,10 @@ def datasets(request: Request) -> DatasetStore:
     return request.app.state.datasets
 
 
+def budget(request: Request) -> Budget:
+    return request.app.state.budget
+
+
 def session(sid: str, request: Request) -> Session:
     return request.app.state.sessions.get(sid)
 
@@ -27,4 +32,4 @@ def errors(*codes: int) -> dict:
     return {c: {"model": ErrorPublic} for c in codes}
 
 
-__all__ = ["sessions", "datasets", "session", "errors", "ApiError", "NotFound"]
+__all__ = ["sessions", "datasets", "budget", "session", "errors", "ApiError", "NotFound"]

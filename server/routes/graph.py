@@ -14,7 +14,7 @@ from model.mlp import FUSED_ORDER, MODES
 from model.texts import FUSED_GROUPS, NodeText, fill, float_note, group_text, node_text
 
 from ..datasets import DatasetStore
-from ..schemas import (ConfigSpecPublic, DerivationPublic, DerivationStepPublic, FieldSpec, FusedGroupPublic,
+from ..schemas import (ConfigQuery, ConfigSpecPublic, DerivationPublic, DerivationStepPublic, FieldSpec, FusedGroupPublic,
                        GraphPublic, HealthPublic, NodePublic, NodeTextPublic, SessionCreate, TapeItemPublic)
 from . import deps
 
@@ -22,8 +22,9 @@ router = APIRouter(prefix="/api", tags=["graph"])
 
 
 @router.get("/health", response_model=HealthPublic)
-def health(request: Request) -> HealthPublic:
-    """Up, and where live training runs: each worker's sessions and their steps/s."""
+async def health(request: Request) -> HealthPublic:
+    """Up, and where live training runs: each worker's sessions and their
+    steps/s. Async: answered on the event loop, never behind busy worker threads."""
     return HealthPublic(workers=request.app.state.sessions.pool.public())
 
 
@@ -55,7 +56,7 @@ def _derivations() -> list[DerivationPublic]:
 
 
 @router.get("/graph", response_model=GraphPublic, responses=deps.errors(404, 422))
-def graph(cfg: Annotated[SessionCreate, Query()], store: DatasetStore = Depends(deps.datasets)) -> GraphPublic:
+def graph(cfg: Annotated[ConfigQuery, Query()], store: DatasetStore = Depends(deps.datasets)) -> GraphPublic:
     """The nodes, with their shapes and texts for a config (its sizes, dtype
     and data set matter: the texts say what is true in that dtype)."""
     dims = Dims(n=cfg.batch_size, block=cfg.block_size, embd=cfg.n_embd, hidden=cfg.n_hidden,

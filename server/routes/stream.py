@@ -15,16 +15,15 @@ the HTTP/stream commands that change the model answer 409 until "pause"."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from .. import frames
+from .. import bodies, frames
+from ..budget import frame_cost
 from ..errors import ApiError
 from ..schemas import (MAX_WS_MESSAGE, FrameResult, PauseResult, PlayResult, StreamCommand, StreamError,
                        StreamReply, SubscribeResult)
@@ -36,18 +35,6 @@ CMD_NAMES = ("forward", "backward", "back", "update", "train", "play", "pause", 
 IDLE_POLL = 0.05  # seconds between checks for live training started elsewhere
 
 
-def origin_allowed(ws: WebSocket) -> bool:
-    """Browsers send Origin: refuse other sites' pages (they could drive the
-    model of anyone who has this server open); scripts send none."""
-    origin = ws.headers.get("origin")
-    if origin is None:
-        return True
-    allowed = ws.app.state.settings.allowed_origins
-    if "*" in allowed or origin.rstrip("/") in allowed:
-        return True
-    return urlsplit(origin).netloc == ws.headers.get("host")
-
-
 def _problem(err: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'command'}: {e['msg']}" for e in err.errors())
 
@@ -55,6 +42,7 @@ def _problem(err: ValidationError) -> str:
 class Connection:
     def __init__(self, ws: WebSocket, session):
         self.ws, self.s = ws, session
+        self.budget = ws.app.state.budget
         self.nodes: list[str] = []
         self.fmt = "binary"
         self.fps, self.spf = 30.0, 10
@@ -82,12 +70,10 @@ class Connection:
         text = msg.get("text")
         if text is None:
             return "binary messages are not commands: send JSON text like {\"cmd\": \"forward\"}"
-        if len(text.encode()) > MAX_WS_MESSAGE:
-            return f"message of {len(text.encode())} bytes; at most {MAX_WS_MESSAGE} are allowed"
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as err:
-            return f"not JSON ({err.msg} at character {err.pos}): send a JSON object like {{\"cmd\": \"forward\"}}"
+        try:  # within a size and a depth: 60,000 '[' is an error frame, not a RecursionError
+            obj = bodies.loads(text, MAX_WS_MESSAGE)
+        except ValueError as err:
+            return str(err)
         if not isinstance(obj, dict) or obj.get("cmd") not in CMD_NAMES:
             got = obj.get("cmd") if isinstance(obj, dict) else obj
             return f"unknown command {got!r}: send an object with \"cmd\" one of {', '.join(CMD_NAMES)}"
@@ -115,6 +101,7 @@ class Connection:
                     self.busy, self.epoch = False, self.epoch + 1
         finally:
             sender.cancel()
+            self.budget.release(("stream", id(self)))
 
     async def answer(self, cmd) -> bool:
         """Run one command; send its reply and then its frame (or an error).
@@ -135,9 +122,9 @@ class Connection:
     @staticmethod
     def _cmd_of(msg: dict) -> str | None:
         try:
-            obj = json.loads(msg.get("text") or "null")
+            obj = bodies.loads(msg.get("text") or "null", MAX_WS_MESSAGE)
             return str(obj["cmd"])[:40] if isinstance(obj, dict) and "cmd" in obj else None
-        except (ValueError, TypeError):
+        except ValueError:
             return None
 
     async def execute(self, cmd):
@@ -163,7 +150,11 @@ class Connection:
             if unknown:
                 raise ApiError(f"unknown nodes {', '.join(map(repr, unknown))}; nodes are: "
                                f"{', '.join(frames.BY_NAME)}")
-            self.nodes, self.fmt = list(dict.fromkeys(cmd.nodes)), cmd.format
+            nodes = list(dict.fromkeys(cmd.nodes))
+            # its frames count against the memory budget while it streams
+            self.budget.charge(("stream", id(self)), frame_cost(s.mlp.cfg, s.mlp.vocab.size, nodes),
+                               f"a stream frame with the tensors of {len(nodes)} nodes")
+            self.nodes, self.fmt = nodes, cmd.format
             return SubscribeResult(nodes=self.nodes, format=self.fmt)
         return FrameResult()  # "frame": the frame follows the reply
 
@@ -222,9 +213,7 @@ class Connection:
 
 @router.websocket("/api/sessions/{sid}/stream")
 async def stream(ws: WebSocket, sid: str) -> None:
-    if not origin_allowed(ws):
-        await ws.close(code=1008)  # before accept: the handshake gets 403
-        return
+    # Host, Origin and token were checked by security.Guard before this
     await ws.accept()
     try:
         s = ws.app.state.sessions.get(sid)

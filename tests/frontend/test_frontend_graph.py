@@ -7,6 +7,8 @@ import json
 import httpx
 from pagekit import graph_labels, node_point, off_machine, open_view, parse_badge, state, status, verdict, wait_drawn
 
+from tests.conftest import CLIENT
+
 
 def test_page_loads_without_console_errors_or_off_machine_requests(page, live_server, shots):
     errors, off = [], []
@@ -37,7 +39,7 @@ def test_every_registry_node_is_drawn_with_its_shape(page, live_server):
 def api_checks(base: str) -> dict:
     """/backward's checks for a fresh session with the page's default config:
     the same seed draws the same first batch, so the same numbers."""
-    with httpx.Client(base_url=base, timeout=30) as c:
+    with httpx.Client(base_url=base, timeout=30, headers=CLIENT) as c:
         sid = c.post("/api/sessions", json={}).json()["id"]
         c.post(f"/api/sessions/{sid}/forward")
         checks = c.post(f"/api/sessions/{sid}/backward", json={"mode": "atomic", "nodes": None}).json()["checks"]

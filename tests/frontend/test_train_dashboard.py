@@ -15,6 +15,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from pagekit import off_machine
 from test_frontend_livefig import OUT_OF_VIEW
 
+from tests.conftest import CLIENT
+
 # tall enough that every panel is on screen: the page redraws only visible panels
 TALL = {"width": 1600, "height": 3600}
 READY = "window.__train && window.__train.ready"
@@ -41,7 +43,8 @@ def sid(page) -> str:
 
 
 def api(live_server: str, path: str, **kw):
-    r = httpx.request(kw.pop("method", "GET"), f"{live_server}/api/sessions/{path}", timeout=30, **kw)
+    r = httpx.request(kw.pop("method", "GET"), f"{live_server}/api/sessions/{path}", timeout=30,
+                      headers=CLIENT, **kw)
     assert r.status_code < 300, r.text
     return r.json()
 

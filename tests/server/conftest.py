@@ -11,10 +11,14 @@ with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what we h
 
 from server.app import create_app
 from server.settings import Settings
+from tests.conftest import CLIENT
 
 
 def make_client(**settings) -> TestClient:
-    return TestClient(create_app(Settings(**settings)))
+    """The app as the front end talks to it: TestClient's host name
+    ("testserver") allowed, the header of the front end's calls sent."""
+    settings.setdefault("allowed_hosts", ["testserver"])
+    return TestClient(create_app(Settings(**settings)), headers=CLIENT)
 
 
 def ready(client: TestClient) -> TestClient:

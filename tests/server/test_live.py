@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from server.frames import decode_binary
-from tests.conftest import REPO, free_port, start_server, stop_server, wait_healthy
+from tests.conftest import CLIENT, REPO, free_port, start_server, stop_server, wait_healthy
 
 CLIENTS = 20
 ROUNDS = 5
@@ -23,7 +23,7 @@ ROUNDS = 5
 def one_client(base: str, k: int) -> list[int]:
     """Create a session, step it ROUNDS times; return the steps the server reported."""
     seen = []
-    with httpx.Client(base_url=base, timeout=60) as c:
+    with httpx.Client(base_url=base, timeout=60, headers=CLIENT) as c:
         r = c.post("/api/sessions", json={"seed": k, "n_hidden": 32})
         assert r.status_code == 201, r.text
         sid = r.json()["id"]
@@ -46,10 +46,10 @@ def test_twenty_concurrent_clients_lose_nothing(live_server):
 
 
 def test_concurrent_requests_to_one_session_are_serialised(live_server):
-    sid = httpx.post(f"{live_server}/api/sessions").json()["id"]
+    sid = httpx.post(f"{live_server}/api/sessions", headers=CLIENT).json()["id"]
 
     def train(_):
-        return httpx.post(f"{live_server}/api/sessions/{sid}/train", json={"steps": 3}, timeout=60).json()["step"]
+        return httpx.post(f"{live_server}/api/sessions/{sid}/train", json={"steps": 3}, timeout=60, headers=CLIENT).json()["step"]
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         steps = sorted(pool.map(train, range(CLIENTS)))
@@ -57,7 +57,7 @@ def test_concurrent_requests_to_one_session_are_serialised(live_server):
 
 
 def test_stream_over_real_socket(live_server):
-    sid = httpx.post(f"{live_server}/api/sessions").json()["id"]
+    sid = httpx.post(f"{live_server}/api/sessions", headers=CLIENT).json()["id"]
     url = live_server.replace("http", "ws") + f"/api/sessions/{sid}/stream"
     with connect(url, max_size=None) as ws:
         ws.send(json.dumps({"cmd": "subscribe", "nodes": ["W2"]}))
@@ -81,7 +81,7 @@ def test_stream_over_real_socket(live_server):
 
 
 def test_foreign_origin_refused_by_real_server(live_server):
-    sid = httpx.post(f"{live_server}/api/sessions").json()["id"]
+    sid = httpx.post(f"{live_server}/api/sessions", headers=CLIENT).json()["id"]
     url = live_server.replace("http", "ws") + f"/api/sessions/{sid}/stream"
     with pytest.raises(InvalidStatus) as err:
         connect(url, origin="http://evil.example").close()
@@ -119,7 +119,7 @@ def test_cli_data_file_is_the_default_dataset(tmp_path):
 
 def test_a_stalled_client_does_not_hold_back_another(live_server):
     ws_url = live_server.replace("http", "ws")
-    ids = [httpx.post(f"{live_server}/api/sessions").json()["id"] for _ in range(2)]
+    ids = [httpx.post(f"{live_server}/api/sessions", headers=CLIENT).json()["id"] for _ in range(2)]
     with connect(f"{ws_url}/api/sessions/{ids[0]}/stream", max_size=None, close_timeout=0.5) as stalled, \
             connect(f"{ws_url}/api/sessions/{ids[1]}/stream", max_size=None, close_timeout=0.5) as reader:
         # the stalled client asks for big frames as fast as allowed and never reads them
