@@ -29,7 +29,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.live import start_server  # noqa: E402
+from benchmarks.live import CLIENT, start_server  # noqa: E402
 
 from model import derive  # noqa: E402
 from model.graph import BACKWARD_ORDER  # noqa: E402
@@ -55,7 +55,7 @@ def attempt(c: httpx.Client, sid: str, node: str, code: str) -> tuple[float, str
 
 
 def one_learner(base: str) -> None:
-    with httpx.Client(base_url=base, timeout=60) as c:
+    with httpx.Client(base_url=base, timeout=60, headers=CLIENT) as c:
         sid = session(c)
         jobs = [(n, derive.answer("atomic", n)) for n in BACKWARD_ORDER] + [("C", derive.DC_LOOP)]
         attempt(c, sid, *jobs[0])  # warm
@@ -75,7 +75,7 @@ def one_learner(base: str) -> None:
 
 
 def other_session(base: str, stop: threading.Event, out: list[float]) -> None:
-    with httpx.Client(base_url=base, timeout=60) as c:
+    with httpx.Client(base_url=base, timeout=60, headers=CLIENT) as c:
         sid = c.post("/api/sessions").json()["id"]
         while not stop.is_set():
             t0 = time.perf_counter()
@@ -87,7 +87,7 @@ def other_session(base: str, stop: threading.Event, out: list[float]) -> None:
 
 
 def burst(base: str, learners: int, rounds: int, runaways: int = 0) -> None:
-    clients = [httpx.Client(base_url=base, timeout=60) for _ in range(learners)]
+    clients = [httpx.Client(base_url=base, timeout=60, headers=CLIENT) for _ in range(learners)]
     sids = [session(c) for c in clients]
     code = derive.answer("atomic", "hprebn")
     # the other session's latency just before the bursts, then during them

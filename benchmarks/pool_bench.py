@@ -34,7 +34,7 @@ from websockets.sync.client import connect
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.live import start_server  # noqa: E402
+from benchmarks.live import CLIENT, start_server  # noqa: E402
 
 SMALL: dict = {}
 MAX = {"n_hidden": 1024, "batch_size": 4096, "block_size": 16, "n_embd": 64}
@@ -45,7 +45,7 @@ class Player:
 
     def __init__(self, base: str, config: dict):
         self.base = base
-        self.sid = httpx.post(f"{base}/api/sessions", json=config, timeout=120).json()["id"]
+        self.sid = httpx.post(f"{base}/api/sessions", json=config, timeout=120, headers=CLIENT).json()["id"]
         self._cm = connect(base.replace("http", "ws") + f"/api/sessions/{self.sid}/stream", max_size=None)
         self.ws = self._cm.__enter__()
         self.command({"cmd": "subscribe", "nodes": [], "format": "json"})

@@ -512,7 +512,9 @@ class StreamError(BaseModel):
 
 
 # ---- derive it yourself (issue 16): attempts, hints, answers ---------------
-MAX_CODE = 100_000  # characters: room to paste a whole tensor's numbers (which then fail the second batch)
+# characters: room to paste a lecture-size tensor's numbers (which then fail the second batch),
+# and twice over within a request body's 64 KB cap (bodies.MAX_BODY; exercise 4 sends two)
+MAX_CODE = 30_000
 AttemptError = Literal["syntax", "refused", "error", "memory", "timeout", "crash"]
 
 

@@ -7,6 +7,7 @@ import pytest
 from model import derive
 from model.graph import BACKWARD_ORDER
 from model.mlp import FUSED_ORDER
+from server.schemas import MAX_CODE
 
 CONTRACT = {"verdict", "message", "diagnosis", "shape_ok", "exact", "approx", "maxdiff"}
 
@@ -148,8 +149,10 @@ def test_bad_requests(client, batch):
     assert r.status_code == 422 and "counts" in r.json()["detail"]
     r = client.post(url, json={"node": "Xb", "code": "x=1"})
     assert r.status_code == 422
-    r = client.post(url, json={"node": "probs", "code": "x" * 100_001})
-    assert r.status_code == 422
+    r = client.post(url, json={"node": "probs", "code": "x" * (MAX_CODE + 1)})
+    assert r.status_code == 422 and str(MAX_CODE) in r.json()["detail"]
+    r = client.post(url, json={"node": "probs", "code": "x" * 100_000})  # past the body cap
+    assert r.status_code == 413
     r = client.post(url, json={"node": "probs", "code": "x=1", "mode": "loop"})
     assert r.status_code == 422
     fresh = client.post("/api/sessions").json()["id"]

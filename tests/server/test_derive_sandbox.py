@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from model import derive
-from tests.conftest import REPO, free_port, start_server, stop_server, wait_healthy
+from tests.conftest import CLIENT, REPO, free_port, start_server, stop_server, wait_healthy
 
 CANARY = "/tmp/bpn-sandbox-canary"
 # (what it tries, code); every entry must come back as verdict "error"
@@ -130,7 +130,7 @@ def test_corpus_is_refused_or_stopped(server):
     base, proc = server
     for stale in glob.glob(CANARY + "*"):
         os.remove(stale)
-    c = httpx.Client(base_url=base, timeout=60)
+    c = httpx.Client(base_url=base, timeout=60, headers=CLIENT)
     sid = c.post("/api/sessions").json()["id"]
     other = c.post("/api/sessions").json()["id"]
     for s in (sid, other):
@@ -144,7 +144,7 @@ def test_corpus_is_refused_or_stopped(server):
     stop, seen = threading.Event(), {"health": [], "other": []}
 
     def others():
-        with httpx.Client(base_url=base, timeout=60) as c2:
+        with httpx.Client(base_url=base, timeout=60, headers=CLIENT) as c2:
             while not stop.is_set():
                 seen["health"].append(c2.get("/api/health").status_code)
                 seen["other"].append(post(c2, other, "probs", right)["verdict"])
@@ -190,7 +190,7 @@ def test_corpus_is_refused_or_stopped(server):
 
 def test_a_killed_zygote_is_restarted(server):
     base, proc = server
-    c = httpx.Client(base_url=base, timeout=60)
+    c = httpx.Client(base_url=base, timeout=60, headers=CLIENT)
     sid = c.post("/api/sessions").json()["id"]
     c.post(f"/api/sessions/{sid}/forward")
     right = derive.answer("atomic", "probs")
