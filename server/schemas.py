@@ -29,6 +29,7 @@ MAX_STEP = 10**12  # a step count: ~30 years at 1000 steps/s, and exact in a Jav
 NodeName = str
 Kind = Literal["data", "param", "activation", "loss"]
 Mode = Literal["atomic", "lecture", "fused"]  # lecture: atomic in the notebook's line order
+DeriveMode = Literal["atomic", "fused"]  # exercise 1 node by node; exercises 2 and 3
 DType = Literal["float32", "float64"]
 Nested = Any  # nested lists of floats (or ints for Xb/Yb), shaped like the tensor
 
@@ -521,12 +522,12 @@ AttemptError = Literal["syntax", "refused", "error", "memory", "timeout", "crash
 class AttemptCreate(Strict):
     node: NodeName = Field(description="the lecture name of the node whose gradient the code computes, e.g. counts")
     code: str = Field(max_length=MAX_CODE, description="Python assigning d<node>, several lines allowed")
-    mode: Mode = "atomic"
+    mode: DeriveMode = "atomic"
 
 
 class AttemptPublic(BaseModel):
     node: NodeName
-    mode: Mode
+    mode: DeriveMode
     verdict: Literal["correct", "wrong", "error"]
     message: str
     diagnosis: str | None = Field(None, description="the classic mistake recognised, and a hint")
@@ -546,7 +547,7 @@ class AttemptPublic(BaseModel):
 
 class HintPublic(BaseModel):
     node: NodeName
-    mode: Mode
+    mode: DeriveMode
     level: int = Field(description="1: the shape; 2: the tensors involved; 3: the local rule in words")
     levels: int
     text: str
@@ -554,7 +555,7 @@ class HintPublic(BaseModel):
 
 class AnswerPublic(BaseModel):
     node: NodeName
-    mode: Mode
+    mode: DeriveMode
     code: str = Field(description="the lecture's lines for d<node>")
     idea: str | None = Field(None, description="the lecture's slower first version, when it wrote one (dC's loop)")
 
@@ -567,7 +568,7 @@ class DeriveNodePublic(BaseModel):
 
 
 class DerivePublic(BaseModel):
-    mode: Mode
+    mode: DeriveMode
     nodes: list[DeriveNodePublic] = Field(description="in the order they are derived")
     names: list[str] = Field(description="what is always in scope: forward values, sizes, torch, F, builtins")
 

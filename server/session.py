@@ -69,6 +69,8 @@ class SessionLock:
     def __exit__(self, *exc):
         self._lock.release()
 
+    release = __exit__
+
 
 def _guard(catch_up: bool = False, idle: bool = False):
     """A method run under the session's lock, after a player that died has

@@ -10,7 +10,7 @@ from model import derive
 
 from .. import attempts, derive_train
 from ..schemas import (AnswerPublic, AttemptCreate, AttemptPublic, DerivePublic, DeriveTrainCreate, DeriveTrainPublic,
-                       HintPublic, Mode)
+                       HintPublic, DeriveMode)
 from ..session import Session
 from . import deps
 
@@ -30,14 +30,14 @@ def attempt(body: AttemptCreate, request: Request, s: Session = Depends(deps.ses
 
 
 @router.get("/{sid}/derive/{mode}", response_model=DerivePublic, responses=deps.errors(404, 422))
-def overview(mode: Mode, s: Session = Depends(deps.session)) -> DerivePublic:
+def overview(mode: DeriveMode, s: Session = Depends(deps.session)) -> DerivePublic:
     """The nodes to derive in this mode, in order, with what is in scope for each."""
     return attempts.overview(s.mlp, mode)
 
 
 @router.get("/{sid}/derive/{mode}/{node}/hints/{level}", response_model=HintPublic,
             responses=deps.errors(404, 422))
-def hint(mode: Mode, node: str, level: int = Path(ge=1, le=LEVELS), s: Session = Depends(deps.session)) -> HintPublic:
+def hint(mode: DeriveMode, node: str, level: int = Path(ge=1, le=LEVELS), s: Session = Depends(deps.session)) -> HintPublic:
     """Hint 1 gives the shape, 2 the tensors involved, 3 the local rule in words."""
     attempts.check_node(mode, node)
     text = derive.hints(mode, node, attempts.dims(s.mlp))[level - 1]
@@ -45,7 +45,7 @@ def hint(mode: Mode, node: str, level: int = Path(ge=1, le=LEVELS), s: Session =
 
 
 @router.get("/{sid}/derive/{mode}/{node}/answer", response_model=AnswerPublic, responses=deps.errors(404, 422))
-def answer(mode: Mode, node: str, s: Session = Depends(deps.session)) -> AnswerPublic:
+def answer(mode: DeriveMode, node: str, s: Session = Depends(deps.session)) -> AnswerPublic:
     """The lecture's lines for d<node>: the reveal."""
     attempts.check_node(mode, node)
     return AnswerPublic(node=node, mode=mode, code=derive.answer(mode, node),
