@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install the project (and, with --test, what the tests need:
-# pytest, playwright and Debian's chromium for the browser tests).
+# pytest, playwright and Debian's chromium for the browser tests, curl and
+# iproute2's ip for the server's tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -9,10 +10,15 @@ PY=${PYTHON:-python3}
 # pull a multi-GB CUDA build).
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
-  if [ ! -x /usr/bin/chromium ]; then
+  missing=""
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  command -v curl >/dev/null || missing="$missing curl"  # the README's curl recipe runs as a test
+  command -v ip >/dev/null || missing="$missing iproute2"  # a non-loopback address for the token test
+  if [ -n "$missing" ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+    # shellcheck disable=SC2086 # one package a word
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
   fi
 else
   .venv/bin/pip install -q --disable-pip-version-check -e .

@@ -17,7 +17,7 @@ from .datasets import DatasetStore
 from .errors import ApiError
 from .routes import datasets, derive, graph, inspect, sessions, stream
 from .sandbox import Sandbox
-from .security import Access, Guard
+from .security import CLIENT_HEADER, STATE_CHANGING, Access, Guard
 from .sessions import SessionStore
 from .settings import Settings
 
@@ -48,6 +48,18 @@ def _session_links(schema: dict) -> None:
         paths[path]["post"]["responses"]["201"]["links"] = links
 
 
+def _client_header(schema: dict) -> None:
+    """Document the header every state-changing request needs (security.py),
+    so /docs sends it from "Try it out" and clients see it."""
+    param = {"name": CLIENT_HEADER, "in": "header", "required": True,
+             "schema": {"type": "string", "minLength": 1, "default": "docs"},
+             "description": "any value; other sites' pages cannot send it, so they cannot change state"}
+    for ops in schema.get("paths", {}).values():
+        for method, op in ops.items():
+            if method.upper() in STATE_CHANGING:
+                op.setdefault("parameters", []).append(param)
+
+
 def _openapi_with_string_errors(app: FastAPI):
     """/openapi.json as FastAPI builds it, but with 422 answers documented as
     they are sent: {"detail": "one readable line"} (see bad_request below),
@@ -61,6 +73,7 @@ def _openapi_with_string_errors(app: FastAPI):
                 "title": "HTTPValidationError", "type": "object", "required": ["detail"],
                 "properties": {"detail": {"type": "string", "title": "Detail"}}}
             _session_links(schema)
+            _client_header(schema)
             app.openapi_schema = schema
         return app.openapi_schema
     return openapi

@@ -30,8 +30,10 @@ TRAIN_WORK = MAX_TRAIN_STEPS * 32 * 200
 FRAME_TIMEOUT = 30.0  # seconds a request waits for a live frame
 # requests that may wait for one session at once; more are refused (429) at
 # once: each waiter holds one of the server's ~40 worker threads, and 80
-# queued /train calls on one session once kept /api/health waiting 50 s
-MAX_WAITERS = 4
+# queued /train calls on one session once kept /api/health waiting 50 s.
+# The page asks for up to ~5 things at once (a step's tensors, its stream
+# command), so 8 leaves it room while keeping most threads free
+MAX_WAITERS = 8
 
 
 class SessionLock:

@@ -76,7 +76,7 @@ class Connection:
             return str(err)
         if not isinstance(obj, dict) or obj.get("cmd") not in CMD_NAMES:
             got = obj.get("cmd") if isinstance(obj, dict) else obj
-            return f"unknown command {got!r}: send an object with \"cmd\" one of {', '.join(CMD_NAMES)}"
+            return f"unknown command {repr(got)[:40]}: send an object with \"cmd\" one of {', '.join(CMD_NAMES)}"
         try:
             return COMMANDS.validate_python(obj)
         except ValidationError as err:
