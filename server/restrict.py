@@ -20,9 +20,9 @@ MAX_STRING = 64  # einsum's 'kj,ij->ki' is the longest string the lecture's idea
 # Everything the notebook's backward cells call on `torch`, `F` or a tensor.
 # Nothing here reads or writes files, starts processes or reaches Python's
 # internals: torch.load/save/from_file, torch.ops, torch.hub, torch.utils,
-# .numpy(), .storage(), .data_ptr(), .tolist() and .item() are left out.
+# .numpy(), .storage(), .data_ptr() and .tolist() are left out.
 ATTRIBUTES = frozenset("""
-    T mT shape ndim dtype size numel dim
+    T mT shape ndim dtype size numel dim item
     sum mean max min amax amin argmax argmin prod cumsum std var norm abs sign
     exp log log1p sqrt rsqrt tanh sigmoid relu pow square reciprocal neg clamp
     view reshape flatten unsqueeze squeeze expand expand_as broadcast_to permute transpose t
