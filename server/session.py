@@ -197,11 +197,12 @@ class Session:
         """Stop live training; returns why it had stopped, if it failed. The
         lock is held throughout: no request sees the model half handed back
         (the worker's reader thread never waits for it)."""
-        with self.control, self.lock:
+        with self.control:
             player = self.player
-            if player is None:
+            if player is None:  # (only play sets it, under the same control lock)
                 return None
-            self.settle(player.stop(), stopped=True)
+            with self.lock:
+                self.settle(player.stop(), stopped=True)
             return player.error
 
     def _touch(self) -> None:

@@ -20,9 +20,9 @@ def test_eighty_requests_on_one_busy_session():
         other = c.post("/api/sessions", json={"n_hidden": 8}).json()["id"]
         s = c.app.state.sessions.get(sid)
         s.lock.__enter__()  # busy, as during a long train
-        released = False
-        try:
-            with ThreadPoolExecutor(FLOOD) as pool:
+        held = True
+        with ThreadPoolExecutor(FLOOD) as pool:
+            try:
                 futures = [pool.submit(c.post, f"/api/sessions/{sid}/train", json={"steps": 1})
                            for _ in range(FLOOD)]
                 answered = []
@@ -40,11 +40,10 @@ def test_eighty_requests_on_one_busy_session():
                     ws.send_text(json.dumps({"cmd": "forward"}))
                     err = ws.receive_json()
                     assert err["type"] == "error" and "busy" in err["message"]
+            finally:  # also when an assertion failed: the waiting requests must end
                 s.lock.release()
-                released = True
-            # the pool has finished: the ones that waited were served, in turn
-            assert sum(f.result().status_code == 200 for f in futures) == MAX_WAITERS
-            assert c.get(f"/api/sessions/{sid}").json()["step"] == MAX_WAITERS
-        finally:
-            if not released:
-                s.lock.release()
+                held = False
+        assert not held
+        # the pool has finished: the ones that waited were served, in turn
+        assert sum(f.result().status_code == 200 for f in futures) == MAX_WAITERS
+        assert c.get(f"/api/sessions/{sid}").json()["step"] == MAX_WAITERS
