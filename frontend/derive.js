@@ -6,7 +6,7 @@
 import { api } from './api.js';
 import { wireEditor } from './deriveeditor.js';
 import * as P from './deriveprogress.js';
-import { FUSED_OUTPUT } from './graph.js';
+import { gradNameOf } from './graph.js';
 import { inspectedNode } from './inspector.js';
 import { diffFigure, historyItems, resultNodes } from './deriveresult.js';
 import { createTrainSection } from './derivetrain.js';
@@ -15,6 +15,8 @@ import { reportError, toast } from './toast.js';
 
 
 const ON_KEY = 'bpn-derive-on'; // derive mode stays on across reloads
+// derive works in exercise 1 (atomic, in either order of its tape) or exercises 2-3 (fused)
+const modeOf = (state) => (state.mode === 'fused' ? 'fused' : 'atomic');
 const orderOf = (state) => (state.graph ? (state.mode === 'fused' ? state.graph.fused_order : state.graph.backward_order) : []);
 
 function skeleton(root) {
@@ -76,7 +78,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   const answers = new Map(); // mode:node -> AnswerPublic
   const overviews = new Map(); // session|mode -> DerivePublic
   let busy = false;
-  const key = () => `${get().mode}:${target}`;
+  const key = () => `${modeOf(get())}:${target}`;
   const trainView = createTrainSection($('train'), {
     get, progress: () => progress, order: () => (get().graph ? get().graph.fused_order : []),
   });
@@ -99,7 +101,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     if (!code.trim()) { toast(`Write d${target} = ... first.`); return; }
     busy = true;
     render(get());
-    const [mode, node] = [s.mode, target];
+    const [mode, node] = [modeOf(s), target];
     try {
       if (!get().forwarded) await actions.forward();
       const r = await api.attempt(get().session.id, node, code, mode);
@@ -126,10 +128,10 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   async function hint() {
     const s = get();
     if (!target || !s.session) return;
-    const level = Math.min(3, P.entry(progress, s.mode, target).hints + 1);
+    const level = Math.min(3, P.entry(progress, modeOf(s), target).hints + 1);
     try {
-      await loadHints(s.mode, target, level);
-      change(P.recordHint(progress, s.mode, target, level));
+      await loadHints(modeOf(s), target, level);
+      change(P.recordHint(progress, modeOf(s), target, level));
     } catch (err) { reportError(err, 'derive'); }
   }
 
@@ -137,8 +139,8 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     const s = get();
     if (!target || !s.session) return;
     try {
-      answers.set(key(), await api.answer(s.session.id, s.mode, target));
-      change(P.recordReveal(progress, s.mode, target));
+      answers.set(key(), await api.answer(s.session.id, modeOf(s), target));
+      change(P.recordReveal(progress, modeOf(s), target));
     } catch (err) { reportError(err, 'derive'); }
   }
 
@@ -146,7 +148,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     const order = orderOf(get());
     const i = order.indexOf(target);
     if (dir > 0) {
-      const open = order.slice(i + 1).find((n) => !P.unlocked(progress, get().mode, n)) || P.firstOpen(progress, get().mode, order);
+      const open = order.slice(i + 1).find((n) => !P.unlocked(progress, modeOf(get()), n)) || P.firstOpen(progress, modeOf(get()), order);
       setTarget(open || order[Math.min(order.length - 1, i + 1)]);
     } else setTarget(order[Math.max(0, i - 1)]);
   }
@@ -155,7 +157,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   let draftTimer = null;
   $('editor').addEventListener('input', () => {
     clearTimeout(draftTimer);
-    const [mode, node, text] = [get().mode, target, $('editor').value];
+    const [mode, node, text] = [modeOf(get()), target, $('editor').value];
     draftTimer = setTimeout(() => { progress = P.setDraft(progress, mode, node, text); P.save(storage, progress); }, 300);
   });
   $('submit').addEventListener('click', submit);
@@ -185,7 +187,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     const next = !on();
     try { storage.setItem(ON_KEY, next ? '1' : '0'); } catch (_) { /* storage disabled: on for this page only */ }
     store.set({ deriveOn: next });
-    if (next) setTarget(P.firstOpen(progress, get().mode, orderOf(get())) || orderOf(get())[0]);
+    if (next) setTarget(P.firstOpen(progress, modeOf(get()), orderOf(get())) || orderOf(get())[0]);
   });
   let forwardedFor = null; // a batch is drawn once per session when derive mode needs one
 
@@ -196,23 +198,23 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
       return;
     }
     const order = orderOf(s);
-    const locked = (n) => !(P.unlocked(progress, s.mode, n) || P.unlocked(progress, 'atomic', n));
+    const locked = (n) => !(P.unlocked(progress, modeOf(s), n) || P.unlocked(progress, 'atomic', n));
     const shown = inspectedNode(s);
-    const ref = FUSED_OUTPUT[shown] || shown;
+    const ref = s.graph ? gradNameOf(s.graph, shown) : shown;
     const node = s.graph && s.graph.nodes.find((n) => n.name === ref);
     document.getElementById('inspector').toggleAttribute('data-derive-hidden', Boolean(node && node.kind !== 'data' && locked(ref)));
     for (const chip of document.querySelectorAll('#tape .chip[data-node]')) {
-      chip.dataset.derive = P.status(progress, s.mode, chip.dataset.node);
+      chip.dataset.derive = P.status(progress, modeOf(s), chip.dataset.node);
     }
     document.body.dataset.deriveDlogits = locked('logits') ? 'hidden' : '';
-    const status = Object.fromEntries(order.map((n) => [n, P.status(progress, s.mode, n)]));
-    const derive = { status, firstWrong: P.firstWrong(progress, s.mode, order) };
+    const status = Object.fromEntries(order.map((n) => [n, P.status(progress, modeOf(s), n)]));
+    const derive = { status, firstWrong: P.firstWrong(progress, modeOf(s), order) };
     if (JSON.stringify(derive) !== JSON.stringify(s.derive || null)) store.set({ derive });
   }
 
   async function overview(s) {
-    const k = `${s.session.id}|${s.mode}`;
-    if (!overviews.has(k)) overviews.set(k, await api.deriveOverview(s.session.id, s.mode));
+    const k = `${s.session.id}|${modeOf(s)}`;
+    if (!overviews.has(k)) overviews.set(k, await api.deriveOverview(s.session.id, modeOf(s)));
     return overviews.get(k);
   }
 
@@ -227,16 +229,16 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
       actions.forward(); // the checks need a batch: draw one, as f would
     }
     const order = orderOf(s);
-    const picked = s.pinned && (FUSED_OUTPUT[s.selected] || s.selected);
+    const picked = s.pinned && (s.graph ? gradNameOf(s.graph, s.selected) : s.selected);
     if (picked && order.includes(picked) && picked !== target && !s.busy) target = picked;
-    if (!order.includes(target)) target = P.firstOpen(progress, s.mode, order) || order[0];
-    const e = P.entry(progress, s.mode, target);
+    if (!order.includes(target)) target = P.firstOpen(progress, modeOf(s), order) || order[0];
+    const e = P.entry(progress, modeOf(s), target);
     const node = s.graph.nodes.find((n) => n.name === target);
     $('target').textContent = `d${target}`;
     $('shape').textContent = node.shape.length ? `(${node.shape.join(', ')})` : '(a number)';
-    $('pos').textContent = `node ${order.indexOf(target) + 1} of ${order.length}, ${s.mode === 'fused' ? 'exercises 2 and 3 (fused)' : 'exercise 1 (atomic)'}`;
+    $('pos').textContent = `node ${order.indexOf(target) + 1} of ${order.length}, ${modeOf(s) === 'fused' ? 'exercises 2 and 3 (fused)' : 'exercise 1 (atomic)'}`;
     $('forward').textContent = node.forward;
-    const sum = P.summary(progress, s.mode, order);
+    const sum = P.summary(progress, modeOf(s), order);
     $('progress').textContent = `${sum.clean + sum.hinted} solved · ${sum.revealed} revealed · ${sum.open} open`;
     $('summary').textContent = sum.open === 0
       ? `All ${sum.total} derived: ${sum.clean} without hints, ${sum.hinted} with hints, ${sum.revealed} revealed (${sum.attempts} attempt${sum.attempts === 1 ? '' : 's'}).`
@@ -266,7 +268,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   function renderHints(s, e) {
     const k = key();
     const texts = hintTexts.get(k) || [];
-    if (texts.length < e.hints) loadHints(s.mode, target, e.hints).then(() => render(get())).catch(() => {});
+    if (texts.length < e.hints) loadHints(modeOf(s), target, e.hints).then(() => render(get())).catch(() => {});
     $('hints').replaceChildren(...texts.slice(0, e.hints).map((t) => h('li', {}, t)));
   }
 
@@ -275,7 +277,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     box.hidden = !e.revealed;
     if (!e.revealed) return;
     const a = answers.get(key());
-    if (!a) { api.answer(s.session.id, s.mode, target).then((r) => { answers.set(key(), r); render(get()); }).catch(() => {}); return; }
+    if (!a) { api.answer(s.session.id, modeOf(s), target).then((r) => { answers.set(key(), r); render(get()); }).catch(() => {}); return; }
     box.replaceChildren(...[h('div', { class: 'code-label' }, 'the lecture\'s answer'), h('pre', {}, a.code),
       a.idea ? h('p', { class: 'hint' }, 'The idea, as the lecture first writes it (a Python loop):') : null,
       a.idea ? h('pre', {}, a.idea) : null].filter(Boolean));

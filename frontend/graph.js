@@ -382,7 +382,7 @@ export function graphFigure(lay, state) {
 // revealed or got wrong, and a mark on the first wrong one.
 const DERIVE_RING = { solved: '#2f9e44', revealed: '#f08c00', failing: '#e03131' };
 function deriveRings(vnodes, derive, scale) {
-  const ref = (n) => FUSED_OUTPUT[n.name] || n.name;
+  const ref = (n) => (n.kind === 'fused' ? n.output : n.name);
   const ringed = vnodes.filter((n) => DERIVE_RING[derive.status[ref(n)]]);
   const wrong = vnodes.filter((n) => ref(n) === derive.firstWrong);
   return [

@@ -80,9 +80,10 @@ CORPUS = [
     ("matmul storm", "a = torch.ones(700, 700)\nfor i in range(10**6):\n    a = a @ a"),
     ("nested parentheses", "dx = " + "(" * 1000 + "1" + ")" * 1000),
     ("nested brackets", "dx = " + "[" * 5000 + "]" * 5000),
-    ("deep unary chain", "dx = " + "-" * 50000 + "1"),
-    ("deep attribute chain", "dx = probs" + ".T" * 30000),
-    ("deep binary chain", "dx = probs" + " + probs" * 11000),
+    # (each within the 30,000 characters an attempt may have: server.schemas.MAX_CODE)
+    ("deep unary chain", "dx = " + "-" * 29000 + "1"),
+    ("deep attribute chain", "dx = probs" + ".T" * 14000),
+    ("deep binary chain", "dx = probs" + " + probs" * 3600),
     ("deep call chain", "dx = " + "abs(" * 3000 + "probs" + ")" * 3000),
 ]
 
