@@ -93,7 +93,7 @@ def main() -> None:
                      budget.examples_cost(3 * n_words, 16, building=True),
                      lambda: c.post("/api/sessions", json=small).json()["id"])
         probe("  DELETE that session (its examples go with it)", None, lambda: c.delete(f"/api/sessions/{sid2}"))
-        print(f"server at the end: {status(proc.pid, 'VmRSS') / MB:.0f} MB; training process "
+        print(f"server at the end: {status(proc.pid, 'VmRSS') / MB:.0f} MB; child processes (training workers, sandbox) "
               + ", ".join(f"{status(p, 'VmRSS') / MB:.0f} MB" for p in children(proc.pid)))
     finally:
         c.close()

@@ -27,7 +27,6 @@ Messages (pickled; `multiprocessing.connection` frames them):
                   ("points", sid, [Point], steps/s, used s, state | None)"""
 from __future__ import annotations
 
-import os
 import pickle
 import time
 import weakref
@@ -243,6 +242,5 @@ class Worker:
 
 def main(conn) -> None:
     torch.set_num_threads(1)
-    os.environ["OMP_NUM_THREADS"] = "1"
     send(conn, ("ready",))
     Worker(conn).loop()

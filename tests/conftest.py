@@ -48,7 +48,7 @@ def wait_healthy(base: str, proc: subprocess.Popen, log: str) -> None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{Path(log).read_text()}")
         try:
             r = httpx.get(f"{base}/api/health", timeout=1.0)
-            # and the training process running: which way tests train is then not left to timing
+            # and its training workers running, so no play waits for one to start
             if r.status_code == 200 and all(w["alive"] for w in r.json()["workers"]):
                 return
         except httpx.HTTPError:
