@@ -149,7 +149,7 @@ def test_a_300k_word_upload_shows_its_progress(page, live_server, tmp_path):
     assert page.get_by_test_id("dataset-name").inner_text().startswith("many.txt: 300,000 words")
 
 
-def test_a_server_that_stopped_is_said_so(page, servers):
+def test_a_server_that_stopped_is_said_so(page, servers, shots):
     s = servers("data").start()
     open_view(page, s.base)
     s.stop()
@@ -157,6 +157,16 @@ def test_a_server_that_stopped_is_said_so(page, servers):
     said = toast_text(page, "not reachable")
     assert said.startswith("The server is not reachable") and "Start it again" in said
     assert "Failed to fetch" not in said
+    # the training page, while it plays: the same sentence once the stream drops
+    t = servers("data2").start()
+    page.goto(f"{t.base}/static/train.html?n_hidden=16")
+    page.wait_for_function("window.__train && window.__train.ready", timeout=30_000)
+    page.keyboard.press(" ")
+    page.wait_for_function("() => window.__train.state.status.step > 0")
+    t.stop()
+    said = toast_text(page, "not reachable")
+    assert said.startswith("The server is not reachable") and "Failed to fetch" not in said
+    page.screenshot(path=str(shots / "server_unreachable_train.png"))
 
 
 def test_a_wrong_file_on_snapshot_import_is_one_sentence(page, live_server, tmp_path):
