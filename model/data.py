@@ -140,14 +140,14 @@ def build_examples(words: list[str], vocab: Vocab, block_size: int) -> tuple[tor
     stoi = vocab.stoi
     Y = torch.tensor([stoi[ch] for ch in "".join(w + MARKER for w in words)], dtype=torch.long)
     lengths = torch.tensor([len(w) + 1 for w in words], dtype=torch.long)
-    starts = torch.cumsum(lengths, 0) - lengths  # where each word's characters begin in Y
-    first = torch.repeat_interleave(starts, lengths)  # per example: its word's start
-    at = torch.arange(len(Y)) - first  # per example: its place in the word
-    # context slot j of the example at place p is the word's character p - block_size + j,
-    # or the start marker (0) before the word begins
-    k = at[:, None] - block_size + torch.arange(block_size)[None, :]
-    X = torch.where(k >= 0, Y[(first[:, None] + k).clamp(min=0)], torch.zeros((), dtype=torch.long))
-    return X.reshape(-1, block_size), Y
+    pos = torch.arange(len(Y))
+    at = pos - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)  # place in its word
+    X = torch.zeros((len(Y), block_size), dtype=torch.long)  # 0: the start marker, before the word
+    # one column at a time: temporaries of one entry per example, not block_size
+    for j in range(block_size):
+        back = block_size - j  # slot j holds the character `back` places before the target
+        X[:, j] = torch.where(at >= back, Y[(pos - back).clamp_(min=0)], 0)
+    return X, Y
 
 
 @dataclass(frozen=True)
