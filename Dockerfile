@@ -23,8 +23,15 @@ RUN mkdir model server \
 COPY model ./model
 COPY server ./server
 COPY frontend ./frontend
-# editable: the server finds frontend/ next to its package, as in the repo
-RUN pip install --no-deps -e .
+# installed as a package (the wheel carries the pages beside server/), and
+# the sources removed, so what runs is what `pip install .` gives anyone
+RUN pip install --no-deps . && rm -rf model server frontend build ./*.egg-info
+
+# uploaded word lists (server/datasets.py): on a volume, so links to them
+# outlive the container (user nobody has no home to keep them in)
+ENV BPN_DATA_DIR=/data
+RUN mkdir /data && chown nobody /data
+VOLUME /data
 
 # the image has no browser and must answer from outside the container:
 # hence --host 0.0.0.0, and with it the token (server/security.py)

@@ -15,7 +15,12 @@ export class ApiError extends Error {
 // server first, which it never allows. Sent on every call, reads too.
 const HEADERS = { 'X-Requested-With': 'backprop-ninja' };
 
-/** fetch as JSON; a non-2xx answer throws ApiError with the server's detail. */
+// What a person can do when no answer comes at all (fetch says only "Failed to fetch").
+export const UNREACHABLE = 'The server is not reachable: it has stopped or the network is down. '
+  + 'Start it again (backprop-ninja, or bash scripts/run.sh) and reload this page.';
+
+/** fetch as JSON; a non-2xx answer throws ApiError with the server's detail,
+ *  no answer at all ApiError(0, UNREACHABLE). */
 export async function request(method, path, { json, text } = {}) {
   const init = { method, headers: { ...HEADERS } };
   if (json !== undefined) {
@@ -25,7 +30,12 @@ export async function request(method, path, { json, text } = {}) {
     init.body = text;
     init.headers['content-type'] = 'text/plain; charset=utf-8';
   }
-  const res = await fetch(path, init);
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (_) {
+    throw new ApiError(0, UNREACHABLE, path);
+  }
   if (res.status === 204) return null;
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, body && body.detail !== undefined ? body.detail : res.statusText, path);
@@ -53,7 +63,9 @@ export const api = {
     });
     return request('GET', `/api/graph?${q}`);
   },
-  createDataset: (text) => request('POST', '/api/datasets', { text }),
+  /** DatasetPublic of a stored word list ("default": the built-in names); 404 when this server has not got it. */
+  dataset: (id) => request('GET', `/api/datasets/${encodeURIComponent(id)}`),
+  uploadDataset: (file, onProgress) => uploadDataset(file, onProgress),
   createSession: (cfg) => request('POST', '/api/sessions', { json: cfg }),
   state: (id) => request('GET', s(id)),
   deleteSession: (id) => request('DELETE', s(id)),
@@ -75,6 +87,32 @@ export const api = {
   /** Fire-and-forget delete when the page goes away. */
   dropSession: (id) => dropSession(id),
 };
+
+/**
+ * POST a word-list file as it is (its bytes: the server checks that they are
+ * UTF-8 and names the file in its answer, as the command line does), with
+ * the file's name to show. XMLHttpRequest, not fetch: only it reports how
+ * much of the body has gone, for the page's progress bar.
+ */
+export function uploadDataset(file, onProgress = () => {}) {
+  return new Promise((resolve, reject) => {
+    const path = `/api/datasets?${new URLSearchParams({ name: file.name })}`;
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    for (const [k, v] of Object.entries(HEADERS)) xhr.setRequestHeader(k, v);
+    xhr.setRequestHeader('content-type', 'text/plain');
+    xhr.upload.onprogress = (ev) => onProgress(ev.loaded, ev.lengthComputable ? ev.total : file.size);
+    xhr.upload.onload = () => onProgress(file.size, file.size);
+    xhr.onerror = () => reject(new ApiError(0, UNREACHABLE, path));
+    xhr.onload = () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON: use the status text */ }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(new ApiError(xhr.status, body && body.detail !== undefined ? body.detail : xhr.statusText, path));
+    };
+    xhr.send(file);
+  });
+}
 
 /**
  * The session's WebSocket, used for the stepper: one message out, and back the

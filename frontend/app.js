@@ -3,6 +3,7 @@
 import { reportError, toast } from './toast.js';
 import { ApiError, Stream, api } from './api.js';
 import { createControls } from './controls.js';
+import { createDatasetView } from './datasets.js';
 import { createDerive } from './derive.js';
 import { createDlogitsView } from './dlogits.js';
 import { createGraphView, gradNameOf } from './graph.js';
@@ -18,7 +19,11 @@ const EXACT_REPLAY_MAX = 100; // replay steps one by one up to here, then /train
 const view0 = fromQuery(window.location.search);
 const store = createStore(initialState(view0));
 const get = store.get;
-const sid = () => get().session.id;
+const NO_SESSION = 'Nothing to step yet: upload the word list again or use the built-in names (the notice at the top).';
+const sid = () => {
+  if (!get().session) throw new Error(NO_SESSION); // a link whose word list this server has not got
+  return get().session.id;
+};
 let ready = false;
 let playTimer = null;
 
@@ -159,14 +164,29 @@ async function loadRowData() {
 // ---- boot: build (or rebuild) the view a URL describes --------------------
 async function boot(view, message) {
   stopPlay();
+  const dataset = await lookupDataset(view);
+  if (!dataset) return; // the notice offers to upload it again or use the built-in names
   try {
     await build(view);
   } finally {
     // a refused config (say n_hidden out of range) leaves the old session in place
     ready = Boolean(get().session);
   }
+  store.set({ datasetInfo: dataset, datasetMissing: null });
   syncUrl();
   if (message) toast(message);
+}
+
+/** The view's word list as the server has it; null (and the notice shown) when it has not got it. */
+async function lookupDataset(view) {
+  const id = (view.config && view.config.dataset) || DEFAULT_CONFIG.dataset;
+  try {
+    return await api.dataset(id);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404) throw err;
+    store.set({ datasetMissing: { id, view }, busy: false });
+    return null;
+  }
 }
 
 async function build(view) {
@@ -288,12 +308,22 @@ const actions = {
     await boot({ config: { ...s.config, ...cfg }, mode: s.mode, step: 0, pos: 0, present: s.present });
   }),
   upload: (file) => run(async () => {
-    const text = await file.text();
-    const ds = await api.createDataset(text);
+    const ds = await datasetView.upload(file);
     const s = get();
-    await boot({ config: { ...s.config, dataset: ds.id }, mode: s.mode, step: 0, pos: 0, present: s.present });
-    toast(`Loaded ${ds.words.toLocaleString('en-US')} words, ${ds.vocab.length} characters.`);
+    // the link's own list again: open the link as it is; another list: start on it
+    const same = s.datasetMissing && s.datasetMissing.id === ds.id;
+    const view = same ? s.datasetMissing.view
+      : { config: { ...s.config, dataset: ds.id }, mode: s.mode, step: 0, pos: 0, present: s.present };
+    datasetView.building(ds);
+    try {
+      await boot(view);
+    } finally {
+      datasetView.done();
+    }
+    const other = s.datasetMissing && !same ? ' (other words than the link\'s list: a fresh start)' : '';
+    toast(`Loaded ${ds.name}: ${ds.words.toLocaleString('en-US')} words, ${ds.vocab.length} characters${other}.`);
   }),
+  useDefault: () => actions.applyConfig({ dataset: 'default' }),
   select: (name) => {
     const s = get();
     if (s.selected === name && s.pinned) store.set({ selected: null, pinned: false });
@@ -361,6 +391,12 @@ const inspectorView = createInspectorView(document.getElementById('inspector'), 
 });
 const dlogitsView = createDlogitsView(document.getElementById('dlogits'), { onRow: actions.selectRow });
 const controls = createControls(document.getElementById('controls'), document.getElementById('status'), actions);
+const datasetView = createDatasetView({
+  label: document.querySelector('[data-testid=dataset-name]'),
+  toDefault: document.querySelector('[data-testid=dataset-default]'),
+  notice: document.querySelector('[data-testid=dataset-missing]'),
+  bar: document.querySelector('[data-testid=upload-progress]'),
+}, { onUpload: (file) => actions.upload(file), onDefault: () => actions.useDefault() });
 const helpView = createHelpView(document.getElementById('help'), { onClose: actions.closeHelp });
 document.querySelector('#dlogits [data-action=sort]').addEventListener('click', actions.toggleSort);
 createDerive(document.getElementById('derive'), document.getElementById('derive-toggle'), { store, actions });
@@ -370,6 +406,7 @@ createDerive(document.getElementById('derive'), document.getElementById('derive-
 let panelsQueued = false;
 function render(state) {
   controls.render(state);
+  datasetView.render(state);
   helpView.render(state);
   tapeView.render(state);
   const drawn = graphView.render(state);

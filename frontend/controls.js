@@ -78,7 +78,6 @@ export function createControls(root, statusEl, actions) {
         form.elements.dtype.value = c.dtype;
         form.elements.n_hidden.value = c.n_hidden;
         form.elements.batch_size.value = c.batch_size;
-        root.querySelector('[data-field=dataset]').textContent = c.dataset === 'default' ? 'US census names' : `uploaded ${c.dataset}`;
         shownConfig = c;
       }
       document.body.classList.toggle('present', state.present);

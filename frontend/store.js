@@ -10,6 +10,8 @@ export const DEFAULT_CONFIG = Object.freeze(Object.fromEntries(SHOWN.map((k) => 
 export function initialState(view = {}) {
   return {
     config: { ...DEFAULT_CONFIG, ...(view.config || {}) },
+    datasetInfo: null, // DatasetPublic of config.dataset: its file name, size, vocabulary
+    datasetMissing: null, // {id, view}: a link's word list this server has not got (datasets.js)
     mode: view.mode || 'atomic', // 'atomic' (exercise 1), 'lecture' (the same in the notebook's order) or 'fused' (exercises 2, 3)
     session: null, // {id, vocab, n_params}
     graph: null, // GraphPublic for this config

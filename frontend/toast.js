@@ -17,6 +17,7 @@ export function reportError(err, tag) {
   const msg = err instanceof ApiError
     ? (typeof err.detail === 'string' ? err.detail : err.message)
     : String(err && err.message ? err.message : err);
-  toast(msg, true);
+  const gone = err instanceof ApiError && err.status === 0; // no server at all: leave the sentence up
+  toast(msg, true, gone ? 60000 : undefined);
   console.warn(`[${tag}]`, msg);
 }

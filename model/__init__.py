@@ -10,7 +10,8 @@ from .config import Config
 from .data import DataError, Dataset, Vocab, load_words, parse_words
 from .graph import BACKWARD_ORDER, BY_NAME, NODES, PARAMS, Dims, Node
 from .mlp import BACKWARDS, FUSED_ORDER, MLP
+from .result import TrainResult
 
 __all__ = ["MLP", "Config", "NODES", "BY_NAME", "BACKWARD_ORDER", "FUSED_ORDER", "PARAMS", "Node",
            "Dims", "Dataset", "Vocab", "DataError", "load_words", "parse_words", "Check", "cmp",
-           "check_all", "BACKWARDS", "torch"]
+           "check_all", "BACKWARDS", "TrainResult", "torch"]

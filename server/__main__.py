@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 import threading
 import webbrowser
@@ -28,6 +30,23 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything starts: a port in use is
+    one sentence and a non-zero exit, not uvicorn's errno and a traceback."""
+    try:
+        family = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host.strip("[]"), port), family=family)
+    except socket.gaierror:
+        fail(f"--host {host}: not an address or a name this machine can resolve")
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            fail(f"port {port} is in use on {host} (another backprop-ninja still running?): "
+                 f"start with --port {port + 1 if port < 65535 else 8001}, or stop the program that holds it")
+        if err.errno == errno.EACCES:
+            fail(f"port {port} needs more privileges than this user has: use a port above 1023, e.g. --port 8000")
+        fail(f"cannot listen on {host}:{port}: {err.strerror}")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     # many small tensors: one thread is fastest, and leaves cores to other sessions
@@ -40,11 +59,16 @@ def main(argv=None) -> None:
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("data", args.data)) if v is not None}
     try:
-        app = create_app(Settings(**overrides))
-    except DataError as err:
-        fail(str(err))
+        settings = Settings(**overrides)
     except ValidationError as err:  # a bad flag or BPN_* variable
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()))
+    sock = listen(settings.host, settings.port)
+    # --port 0: the port the system picked, in every address printed
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+    try:
+        app = create_app(settings)
+    except DataError as err:
+        fail(str(err))
     settings, access = app.state.settings, app.state.access
     urls = access.urls(settings)  # with ?token= when one is needed
     if not args.no_open:
@@ -58,8 +82,9 @@ def main(argv=None) -> None:
     # deflate off: frames are mostly float32 noise, compressing them costs more than it saves
     # ws_max_size: a bigger stream message is closed (1009) before it is read
     # whole; up to it, one too big for a command gets an error frame
-    uvicorn.run(app, host=settings.host, port=settings.port, ws_per_message_deflate=False,
-                ws_max_size=16 * MAX_WS_MESSAGE, access_log=False, log_level="warning")
+    config = uvicorn.Config(app, ws_per_message_deflate=False, ws_max_size=16 * MAX_WS_MESSAGE,
+                            access_log=False, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

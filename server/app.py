@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from . import static
+from . import snapshots, static
 from .bodies import BodyLimit, http_error_message
 from .budget import Budget
 from .datasets import DatasetStore
@@ -83,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # reads the default word list now: a bad --data file fails at start, not later
     budget = Budget.from_settings(settings)
-    ds = DatasetStore(settings.data, settings.max_datasets, budget)
+    ds = DatasetStore(settings.data_dir, settings.data, settings.max_datasets, budget,
+                      settings.datasets_max_mb << 20)
     store = SessionStore(settings, ds, budget)
     sandbox = Sandbox()
 
@@ -120,7 +121,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, err: RequestValidationError):
-        return JSONResponse({"detail": _validation_message(err)}, status_code=422)
+        # a snapshot import is a file a person picked: say whether it is one at all
+        wrong_file = request.url.path == "/api/sessions/import"
+        message = snapshots.invalid_message(err.errors()) if wrong_file else _validation_message(err)
+        return JSONResponse({"detail": message}, status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException):

@@ -28,8 +28,10 @@ NODE_FACTOR = 6  # x one copy of every node (~5.7 measured), in the server
 TRAINER_FACTOR = 2  # x one copy, the session's model where it trains live (~1.7 measured)
 SESSION_OVERHEAD = 4 * 2**20  # the MLP, its history's arrays, a frame's summaries
 POINT_BYTES = 32  # a history point: three array entries and the sampled statistics
-# a built data set: int64 contexts and targets, and while they are built, a
-# Python list per example (model.data.build_examples), ~200 bytes each
+# a built data set: int64 contexts and targets, and while they are built
+# (model.data.build_examples) the text, its indices as a Python list and a
+# few index columns: ~60 bytes an example; 200 (what the list-per-example
+# build took) keeps a margin
 EXAMPLE_BUILD = 200
 WORD_BYTES = 64  # a stored word: a str object and its slot in the tuple
 BODY_FACTOR = 12  # a JSON body parsed into Python lists of floats, measured ~10x

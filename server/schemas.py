@@ -119,7 +119,8 @@ class GraphPublic(BaseModel):
 
 # ---- data sets and sessions ------------------------------------------------
 class DatasetPublic(BaseModel):
-    id: str
+    id: str  # "default", or a hash of the words: the same list has the same id on every server
+    name: str  # the file name it was uploaded as, or the built-in list's
     words: int  # how many words
     vocab: list[str]  # '.' first, then the characters in sorted order
 

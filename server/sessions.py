@@ -107,11 +107,11 @@ class SessionStore:
     def import_snapshot(self, snap: SnapshotPublic) -> Session:
         # checked whole first (snapshots.check): a bad one creates nothing
         checked = snapshots.check(snap, self.datasets.vocab(DEFAULT))
-        dataset = DEFAULT if checked.words is None else self.datasets.add_words(checked.words)
+        dataset, new = (DEFAULT, False) if checked.words is None else self.datasets.add_words(checked.words)
         try:
             session = self.create(checked.body.model_copy(update={"dataset": dataset}))
-        except ApiError:  # the cap, the budget: nothing is kept
-            if dataset != DEFAULT:
+        except ApiError:  # the cap, the budget: nothing is kept (a list stored before stays)
+            if new:
                 self.datasets.remove(dataset)
             raise
         snapshots.restore(session, checked.state)

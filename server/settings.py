@@ -1,6 +1,7 @@
 """Server settings: command-line flags override these, which read BPN_* env vars."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -8,6 +9,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .pool import default_size
+
+
+def default_data_dir() -> Path:
+    """Where uploaded word lists are kept: the user's data directory (XDG)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "backprop-ninja"
 
 
 class Settings(BaseSettings):
@@ -20,6 +27,11 @@ class Settings(BaseSettings):
     data: Path | None = None
     max_sessions: int = Field(64, ge=1)
     idle_ttl: float = Field(3600.0, gt=0, description="seconds before an unused session is dropped")
+    # uploaded word lists live on disk here, by content (datasets.py): links
+    # to them survive a restart; at most datasets_max_mb, least used deleted first
+    data_dir: Path = Field(default_factory=default_data_dir)
+    datasets_max_mb: int = Field(256, ge=8)
+    # uploaded word lists held in memory at once (others are read from disk again)
     max_datasets: int = Field(32, ge=1)
     # full parameter snapshots (seek targets): the last K steps, under a byte cap
     history_full_steps: int = Field(200, ge=1)

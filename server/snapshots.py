@@ -167,4 +167,25 @@ def restore(s: Session, state: dict) -> None:
     s.history.add_snapshot(state["step"], s.light_state())
 
 
-__all__ = ["export", "check", "restore", "Checked", "MAX_STEP"]
+EXPORTED_BY = "import a file saved by Export snapshot on the training page"
+
+
+def invalid_message(errors: list[dict]) -> str:
+    """One sentence for an import body that does not even parse as a
+    SnapshotPublic: the wrong file altogether, or the first broken field."""
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            return (f"this file is not JSON ({e.get('ctx', {}).get('error', 'invalid')} at character "
+                    f"{e.get('loc', ('body', '?'))[-1]}): {EXPORTED_BY}")
+    top = {e["loc"][1] for e in errors if len(e.get("loc", ())) == 2 and e.get("type") == "missing"}
+    if any(len(e.get("loc", ())) < 2 for e in errors) or top & {"config", "params", "generator"}:
+        return f"this is not a backprop-ninja snapshot (it has no config, parameters and generator state): {EXPORTED_BY}"
+    e = errors[0]
+    where = ".".join(map(str, e["loc"][1:]))
+    got = e.get("input")
+    shown = f" (got {got!r})" if isinstance(got, (int, float, str, bool)) and len(repr(got)) < 40 else ""
+    more = f", and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}" if len(errors) > 1 else ""
+    return f"the snapshot is damaged or from another program: {where}: {e.get('msg', 'invalid')}{shown}{more}"
+
+
+__all__ = ["export", "check", "restore", "invalid_message", "Checked", "MAX_STEP"]

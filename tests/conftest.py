@@ -4,7 +4,9 @@
 (the browser tests use it too) and yields its base URL."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +21,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]  # on sys.path via pyproject's pythonpath
 
 torch.set_num_threads(1)  # as the server runs: results and timings comparable
+
+# uploaded word lists go to disk (server/datasets.py): every server this run
+# starts, in process or not, keeps them here, never in the user's own data dir
+DATA_DIR = tempfile.mkdtemp(prefix="bpn-test-data-")
+os.environ["BPN_DATA_DIR"] = DATA_DIR
+atexit.register(shutil.rmtree, DATA_DIR, True)
 
 START_TIMEOUT = 60.0  # seconds for the server to answer /api/health
 # what the front end sends with every call (server/security.py): requests that

@@ -168,6 +168,7 @@ function lost(stream) {
   toast('Connection lost: reconnecting…', true);
   setTimeout(() => run(async () => {
     try { await http.state(st.session.id); } catch (err) {
+      if (err instanceof ApiError && err.status === 0) { toast(err.detail, true, 60000); return; } // stopped: say what to do
       if (err instanceof ApiError && err.status === 404) {
         toast('The session is gone (server restarted?): starting a new run.', true);
         await newRun(st.session.config);

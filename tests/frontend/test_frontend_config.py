@@ -47,7 +47,7 @@ def test_uploading_a_word_list_rebuilds_the_graph_for_its_vocabulary(page, live_
     page.wait_for_function("() => window.__bpn.state.rowData")
     ticks = page.evaluate("() => document.querySelector('[data-plot=dlogits]').layout.xaxis.ticktext")
     assert ticks == [".", "a", "b", "c"]
-    assert "uploaded" in page.get_by_test_id("config").inner_text()
+    assert page.get_by_test_id("dataset-name").inner_text().startswith("abc.txt: 12 words")
     page.screenshot(path=str(shots / "uploaded_words.png"), full_page=True)
 
 

@@ -97,3 +97,25 @@ def test_custom_word_list_end_to_end(tmp_path):
     m.calibrate()
     for w in m.sample_names(5):
         assert set(w) <= set(m.vocab.chars[1:])
+
+
+def lecture_examples(words, vocab, block_size):
+    """The lecture's own loop, as the oracle for the vectorised build."""
+    X, Y = [], []
+    for w in words:
+        context = [0] * block_size
+        for ch in w + ".":
+            ix = vocab.stoi[ch]
+            X.append(context)
+            Y.append(ix)
+            context = context[1:] + [ix]
+    return torch.tensor(X).view(-1, block_size), torch.tensor(Y)
+
+
+@pytest.mark.parametrize("block_size", [1, 3, 8, 16])
+def test_examples_are_the_lectures_loop(block_size):
+    words = load_words(None)[:700] + ["x", "ab", "éçü", "abcdefghijklmnopqrstu"]
+    vocab = Vocab.from_words(words)
+    X, Y = build_examples(words, vocab, block_size)
+    Xr, Yr = lecture_examples(words, vocab, block_size)
+    assert X.dtype == Xr.dtype == torch.long and torch.equal(X, Xr) and torch.equal(Y, Yr)

@@ -17,7 +17,7 @@ def _run(code: str) -> dict:
 
 def test_readme_notebook_block_runs():
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"## From a notebook\s+```python\n(.*?)```", text, re.S).group(1)
+    block = re.search(r"## From a notebook.*?```python\n(.*?)```", text, re.S).group(1)
     ns = _run(block)
     m = ns["m"]
     assert m.step == 201  # one update() and 200 train steps
@@ -30,3 +30,34 @@ def test_mlp_docstring_recipe_runs():
     m = ns["m"]
     assert m.cfg.dtype == "float64" and m.step == 201
     assert m.calibration is not None
+
+
+def test_train_returns_the_losses_shown_in_one_line():
+    from model import MLP, Config, TrainResult
+    m = MLP(Config(n_hidden=16))
+    r = m.train(300)
+    assert isinstance(r, TrainResult) and len(r) == 300 and r.losses == list(r) and r.step == 300
+    assert all(isinstance(x, float) for x in r) and r == MLP(Config(n_hidden=16)).train(300)  # a list of losses
+    shown = repr(r)
+    assert "\n" not in shown and len(shown) < 160, shown
+    assert shown.startswith("TrainResult(300 steps to step 300 in ") and f"{r[-1]:.4f}" in shown
+    assert repr(m.train(0)) == "TrainResult(0 steps, at step 300)"
+
+
+def test_train_runs_on_one_thread_and_gives_the_count_back():
+    import torch
+
+    from model import MLP, Config
+    m = MLP(Config(n_hidden=8))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # the user's own setting, for their other work
+        seen = []
+        r = m.train(3, callback=lambda step, loss: seen.append(torch.get_num_threads()))
+        assert seen == [1, 1, 1] and r.threads == 1
+        assert torch.get_num_threads() == 2  # given back
+        seen.clear()
+        m.train(2, callback=lambda step, loss: seen.append(torch.get_num_threads()), threads=None)
+        assert seen == [2, 2]  # None: as torch is set
+    finally:
+        torch.set_num_threads(before)

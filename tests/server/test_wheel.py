@@ -1,0 +1,141 @@
+"""The package as a user installs it: build the wheel, install it into a fresh
+venv, start `backprop-ninja` from another directory and load every asset the
+two pages reference (their imports followed recursively) and one API step.
+
+Honest and fast: the wheel is built from the files git knows (tracked and
+new, not ignored), without build isolation (the venv's setuptools; no
+download), and installed with --no-deps into a venv of its own. Only the
+dependencies (torch, fastapi, ...) come from this venv's site-packages,
+added by a .pth line: its own .pth files (the editable install of this
+repository) are not run, so `model`, `server` and `frontend` can only come
+from the wheel, which the test checks."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+
+from tests.conftest import CLIENT, REPO, free_port, stop_server, wait_healthy
+
+PAGES = ("/", "/static/train.html")
+# static imports, re-exports and dynamic import('...') of the ES modules
+JS_IMPORT = re.compile(r"""(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)"""
+                       r"""|^\s*import\s*['"]([^'"]+)['"]""", re.M)
+
+
+class Refs(HTMLParser):
+    """Every local URL a page loads: scripts, style sheets, icons."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and a.get("src"):
+            self.urls.append(a["src"])
+        elif tag == "link" and a.get("href") and not a["href"].startswith("data:"):
+            self.urls.append(a["href"])
+
+
+def sources(tmp: Path) -> Path:
+    """A copy of the files git knows: what a clone or sdist would hold, not build leftovers."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, check=True, capture_output=True).stdout.decode().split("\0")
+    src = tmp / "src"
+    for rel in filter(None, listed):
+        if (REPO / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, src / rel)
+    return src
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = sources(tmp)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True)
+    (wheel,) = (tmp / "dist").glob("backprop_ninja-*.whl")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
+                    "-q", str(wheel)], check=True, capture_output=True)
+    return wheel, venv, site
+
+
+def clean_env(tmp: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BPN_"))}
+    return {**env, "BPN_DATA_DIR": str(tmp / "data"), "BPN_WORKERS": "1"}
+
+
+def test_wheel_carries_every_package_and_page(installed):
+    wheel, _, _ = installed
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for need in ("server/routes/stream.py", "model/graph.py", "frontend/index.html", "frontend/train.html",
+                 "frontend/app.js", "frontend/train/app.js", "frontend/style.css"):
+        assert need in names, f"{need} missing from {wheel.name}"
+
+
+def test_installed_program_serves_the_whole_app_from_another_directory(installed, tmp_path):
+    _, venv, site = installed
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = clean_env(tmp_path)
+    where = subprocess.run([venv / "bin" / "python", "-c",
+                            "import model, server, server.static as s; print(model.__file__, server.__file__, s.FRONTEND)"],
+                           cwd=elsewhere, env=env, check=True, capture_output=True, text=True).stdout.split()
+    for path in where:  # the wheel's copies, not this repository's
+        assert Path(path).resolve().is_relative_to(site.resolve()), where
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([venv / "bin" / "backprop-ninja", "--port", str(port), "--no-open"],
+                                cwd=elsewhere, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, str(log))
+        with httpx.Client(base_url=base, headers=CLIENT, timeout=30) as c:
+            seen: set[str] = set()
+            todo: list[str] = []
+            for page in PAGES:
+                r = c.get(page)
+                assert r.status_code == 200 and "<html" in r.text, (page, r.status_code)
+                refs = Refs()
+                refs.feed(r.text)
+                assert refs.urls, f"{page} references nothing"
+                todo += [urljoin(base + page, u) for u in refs.urls]
+            while todo:
+                url = todo.pop()
+                if url in seen:
+                    continue
+                seen.add(url)
+                r = c.get(url)
+                assert r.status_code == 200 and r.content, (url, r.status_code)
+                if url.endswith(".js") and "/vendor/" not in url:
+                    for m in JS_IMPORT.finditer(r.text):
+                        todo.append(urljoin(url, next(g for g in m.groups() if g)))
+            modules = {u for u in seen if u.endswith(".js") and "/static/" in u}
+            on_disk = {p for p in (site / "frontend").rglob("*.js")}
+            assert len(modules) == len(on_disk), sorted(modules)  # every module reached, none missing
+            sid = c.post("/api/sessions").json()["id"]
+            assert c.post(f"/api/sessions/{sid}/forward").status_code == 200
+            back = c.post(f"/api/sessions/{sid}/backward", json={"mode": "atomic", "nodes": 1})
+            assert back.status_code == 200 and back.json()["computed"] == ["loss"], back.text
+    finally:
+        stop_server(proc)
