@@ -210,7 +210,7 @@ class MLP:
         self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
         self.running_var.mul_(1 - m).add_(var.detach(), alpha=m)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def train_step(self, backward: str = "fused", lr: float | None = None) -> tuple[float, Tensors, Tensors]:
         """One pure SGD step on a fresh batch; returns (loss, cache, grads).
 
