@@ -215,9 +215,3 @@ export function sumFigure(parts, opts) {
   });
   return { data, layout };
 }
-
-/** |manual - autograd| elementwise, same nesting as the inputs. */
-export function absDiff(a, b) {
-  if (Array.isArray(a)) return a.map((x, i) => absDiff(x, b[i]));
-  return Math.abs(a - b);
-}
