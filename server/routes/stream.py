@@ -10,6 +10,12 @@ sender sends nothing, and it drops a frame asked for before the command
 began: a command's reply comes before any frame it causes, and no frame of
 a training that a pause ended follows the pause's reply.
 
+A subscription names the tensors every frame carries (`nodes`) and, for
+the stepper's inspector, `inspect`: the pinned node or the one the backward
+pass reached, with its parts and autograd gap (server/inspected.py), so a
+key press costs one message each way. "replay" (server/replay.py) rebuilds a
+shared view in slices, sending StreamProgress between them.
+
 While live training runs, frames show mode "fused" (the training pass) and
 the HTTP/stream commands that change the model answer 409 until "pause"."""
 from __future__ import annotations
