@@ -104,15 +104,20 @@ def one_at_a_time(browser, base: str, n_hidden: int, batch: int, presses: int) -
 def quick_hand(browser, base: str, n_hidden: int, batch: int, presses: int = 30, within: float = 0.5):
     """(nodes advanced, seconds until the last is on screen) after `presses` in `within` s."""
     page = open_page(browser, base, n_hidden, batch)
-    gap = within / presses
-    t0 = time.perf_counter()
-    for _ in range(presses):
-        page.keyboard.press("ArrowRight")
-        time.sleep(max(0.0, gap - 0.002))
-    pressed = time.perf_counter() - t0
+    # Playwright's keyboard.press waits until the page has handled each key,
+    # so a loop of them cannot press faster than the page draws; a hand can.
+    # The keydowns are dispatched in the page on a timer instead, as the
+    # browser would deliver them (late when the page is busy, never lost).
+    page.evaluate("""([n, gap]) => { window.__hand = {sent: []};
+      for (let i = 0; i < n; i += 1) setTimeout(() => {
+        window.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true}));
+        window.__hand.sent.push(performance.now()); }, i * gap); }""", [presses, within * 1000 / presses])
+    page.wait_for_function("(n) => window.__hand.sent.length === n", arg=presses, timeout=60_000)
     page.wait_for_function("() => !window.__bpn.state.busy && document.getElementById('graph').dataset.renderedPos"
                            " === String(window.__bpn.state.computed.length)", timeout=60_000)
-    done = time.perf_counter() - t0
+    sent = page.evaluate("() => window.__hand.sent")
+    pressed = (sent[-1] - sent[0]) / 1000
+    done = (page.evaluate("() => performance.now()") - sent[0]) / 1000
     nodes = page.evaluate("() => window.__bpn.state.computed.length")
     total = nodes + len(page.evaluate("() => window.__bpn.state.remaining"))
     page.close()
@@ -153,7 +158,7 @@ def main() -> None:
                   f"   [{flag}]")
         nodes, total, pressed, done = hands[(n_hidden, batch)]
         print(f"  quick hand: 30 presses in {pressed:.2f} s -> {nodes} of {total} nodes advanced "
-              f"(30 presses can advance at most {total}), all on screen {done:.2f} s after the first")
+              f"(30 presses can advance at most {total}), all on screen <= {done:.2f} s after the first")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
