@@ -210,6 +210,9 @@ class MLP:
         self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
         self.running_var.mul_(1 - m).add_(var.detach(), alpha=m)
 
+    # inference mode, not no_grad: no version counters or view tracking for
+    # ~20 small ops a step, measured 12-20% faster at the lecture's size;
+    # the cache and grads it returns are only read afterwards
     @torch.inference_mode()
     def train_step(self, backward: str = "fused", lr: float | None = None) -> tuple[float, Tensors, Tensors]:
         """One pure SGD step on a fresh batch; returns (loss, cache, grads).
