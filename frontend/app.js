@@ -12,6 +12,7 @@ import { switchMessage } from './modes.js';
 import { createReplayView } from './replay.js';
 import { DEFAULT_CONFIG, createStore, fromQuery, initialState, toQuery } from './store.js';
 import { createTapeView } from './tape.js';
+import { loadPlotly } from './theme.js';
 
 const PLAY_MS = 600;
 
@@ -175,6 +176,7 @@ async function boot(view, message) {
     // a refused config (say n_hidden out of range) leaves the old session in place
     ready = Boolean(get().session);
     store.set({ replay: null });
+    loadPlotly().catch(report); // (a failed build draws what it can)
   }
   syncUrl();
   if (message) toast(message);
@@ -206,7 +208,9 @@ async function build(view) {
   });
   if (old) api.dropSession(old.id); // only now: a failed rebuild keeps the old one
   const onProgress = (p) => store.set({ replay: { done: p.done, total: p.total } });
-  const { result: st, frame: f, tensors } = await stream.send({ cmd: 'replay', steps, mode, pos }, { onProgress });
+  const replayed = stream.send({ cmd: 'replay', steps, mode, pos }, { onProgress });
+  loadPlotly().catch(report); // parsed while the server replays
+  const { result: st, frame: f, tensors } = await replayed;
   store.set({ forwarded: pos !== null, loss: st.loss, replay: null });
   applyFrame(f, tensors, { mode });
 }
