@@ -13,7 +13,11 @@ inspector p90 <= 100 ms and <= 200 ms), then a quick hand: 30 presses in
 median and p90 against the targets, with the load average (the machine is
 shared).
 
-    .venv/bin/python benchmarks/frontend_latency.py [--presses 25] [--sizes 64x32,200x256]
+    .venv/bin/python benchmarks/frontend_latency.py [--presses 25] [--sizes 64x32,200x256] [--baseline TREE]
+
+--baseline TREE (another checkout, e.g. `git worktree add /tmp/old <commit>`)
+measures that tree's server and page too, size by size, alternating with
+this one, and prints the ratios.
 """
 from __future__ import annotations
 
@@ -129,26 +133,36 @@ def main() -> None:
     ap.add_argument("--presses", type=int, default=25, help="ArrowRight presses timed (max 26 per batch)")
     ap.add_argument("--sizes", default="64x32,200x256", help="n_hidden x batch, comma separated")
     ap.add_argument("--url", default=None, help="use a running server instead of starting one")
+    ap.add_argument("--baseline", default=None, help="another checkout to measure alongside (its server and page)")
     args = ap.parse_args()
     presses = min(args.presses, 26)
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
-    proc, base = (None, args.url.rstrip("/")) if args.url else start_server()
-    results, hands = {}, {}
+    procs, bases = [], {}
     try:
+        if args.url:
+            bases["this tree"] = args.url.rstrip("/")
+        else:
+            procs.append(start_server())
+            bases["this tree"] = procs[-1][1]
+        if args.baseline:
+            procs.append(start_server(tree=Path(args.baseline).resolve()))
+            bases["baseline"] = procs[-1][1]
+        results, hands = {}, {}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for n_hidden, batch in sizes:
-                load0 = os.getloadavg()[0]
-                results[(n_hidden, batch)] = (one_at_a_time(browser, base, n_hidden, batch, presses), load0)
-                hands[(n_hidden, batch)] = quick_hand(browser, base, n_hidden, batch)
+                for who, base in bases.items():  # alternating, size by size
+                    load0 = os.getloadavg()[0]
+                    results[(who, n_hidden, batch)] = (one_at_a_time(browser, base, n_hidden, batch, presses), load0)
+                    hands[(who, n_hidden, batch)] = quick_hand(browser, base, n_hidden, batch)
             browser.close()
     finally:
-        if proc:
+        for proc, _ in procs:
             proc.terminate()
             proc.wait(timeout=10)
-    for (n_hidden, batch), (rows, load0) in results.items():
+    for (who, n_hidden, batch), (rows, load0) in results.items():
         target = INSPECTOR_TARGET.get((n_hidden, batch), 100.0)
-        print(f"key press -> next backward node, {presses} presses, n_hidden={n_hidden} batch={batch}, headless "
+        print(f"[{who}] key press -> next backward node, {presses} presses, n_hidden={n_hidden} batch={batch}, headless "
               f"Chromium, load average {load0:.2f} at start (2 cores; target: inspector p90 <= {target:.0f} ms)")
         for label, xs in rows.items():
             judged = label == "inspector redrawn"
@@ -156,7 +170,11 @@ def main() -> None:
             flag = ("ok" if p90 <= target else "OVER") if judged else "info"
             print(f"  {label:18s} median {statistics.median(xs):6.1f} ms   p90 {p90:6.1f} ms   max {max(xs):6.1f} ms"
                   f"   [{flag}]")
-        nodes, total, pressed, done = hands[(n_hidden, batch)]
+        if who == "baseline":
+            mine = results[("this tree", n_hidden, batch)][0]
+            print("  this tree / baseline, p90: " + ", ".join(
+                f"{label} {pct(mine[label], 0.9) / pct(xs, 0.9):.2f}x" for label, xs in rows.items()))
+        nodes, total, pressed, done = hands[(who, n_hidden, batch)]
         print(f"  quick hand: 30 presses in {pressed:.2f} s -> {nodes} of {total} nodes advanced "
               f"(30 presses can advance at most {total}), all on screen <= {done:.2f} s after the first")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
