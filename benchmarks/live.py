@@ -21,13 +21,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(timeout: float = 60, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(timeout: float = 60, env: dict | None = None, tree: Path = REPO) -> tuple[subprocess.Popen, str]:
     """(process, base URL) of `python -m server` once /api/health answers
-    and its training workers run."""
+    and its training workers run. `tree`: another checkout's server (a baseline)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port), "--no-open"],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+                            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -75,9 +75,6 @@ export const api = {
   back: (id) => request('POST', `${s(id)}/back`),
   update: (id) => request('POST', `${s(id)}/update`),
   train: (id, steps) => request('POST', `${s(id)}/train`, { json: { steps } }),
-  tensor: (id, name, reference = false) =>
-    request('GET', `${s(id)}/tensors/${encodeURIComponent(name)}${reference ? '?reference=true' : ''}`),
-  frame: (id) => request('GET', `${s(id)}/frame`),
   // derive it yourself: the learner's code for d<node>, checked in the server's sandbox
   attempt: (id, node, code, mode) => request('POST', `${s(id)}/attempts`, { json: { node, code, mode } }),
   deriveOverview: (id, mode) => request('GET', `${s(id)}/derive/${mode}`),
@@ -87,6 +84,11 @@ export const api = {
   /** Fire-and-forget delete when the page goes away. */
   dropSession: (id) => dropSession(id),
 };
+
+// ---- the stream: WebSocket /api/sessions/{id}/stream (server/routes/stream.py)
+
+/** "name.field", and ".branch" for a per-consumer part: how frames' tensors are keyed. */
+export const tensorKey = (name, field, branch) => `${name}.${field}${branch ? `.${branch}` : ''}`;
 
 /**
  * POST a word-list file as it is (its bytes: the server checks that they are
@@ -115,10 +117,52 @@ export function uploadDataset(file, onProgress = () => {}) {
 }
 
 /**
- * The session's WebSocket, used for the stepper: one message out, and back the
- * command's reply followed by the frame it caused: one round trip instead of
- * two HTTP calls. Frames come as JSON (we subscribe to no tensors). Any
- * failure leaves `ok` false and the caller uses HTTP instead.
+ * Decode one binary frame (server/schemas.py, "the stream"):
+ *   [u32 LE header length L][L bytes JSON FramePublic][pad to 4][float32 LE buffer]
+ * Returns {frame, tensors}, tensors keyed by tensorKey -> {shape, data: Float32Array}
+ * (views into the buffer, no copy).
+ */
+export function decodeFrame(buf) {
+  const L = new DataView(buf).getUint32(0, true);
+  const frame = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, L)));
+  const start = 4 + L + ((4 - ((4 + L) % 4)) % 4);
+  const all = new Float32Array(buf, start, (buf.byteLength - start) >> 2);
+  const tensors = {};
+  for (const ref of frame.tensors || []) {
+    tensors[tensorKey(ref.name, ref.field, ref.branch)] = { shape: ref.shape, data: all.subarray(ref.offset, ref.offset + ref.length) };
+  }
+  return { frame, tensors };
+}
+
+/** The same for a JSON text frame (format "json"): nested lists flattened to float32. */
+export function jsonFrame(frame) {
+  const tensors = {};
+  for (const ref of frame.tensors || []) {
+    tensors[tensorKey(ref.name, ref.field, ref.branch)] = { shape: ref.shape, data: Float32Array.from(ref.data.flat(Infinity)) };
+  }
+  return { frame, tensors };
+}
+
+/** A flat tensor as nested arrays shaped like it (what the figures take). */
+export function nested({ shape, data }) {
+  const build = (dim, at) => {
+    if (dim === shape.length) return data[at];
+    const stride = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+    const out = new Array(shape[dim]);
+    for (let i = 0; i < shape[dim]; i += 1) out[i] = build(dim + 1, at + i * stride);
+    return out;
+  };
+  if (shape.length === 0) return data[0];
+  if (shape.length === 1) return Array.from(data);
+  return build(0, 0);
+}
+
+/**
+ * The stepper's stream: one message out, and back the command's reply
+ * followed by the frame it caused, carrying the tensors subscribed to (the
+ * inspector's and the dlogits panel's): one round trip a key press. A
+ * replay's progress messages go to the command's `onProgress`. Commands are
+ * answered in the order they were sent.
  */
 export class Stream {
   constructor(id) {
@@ -129,46 +173,49 @@ export class Stream {
     this.opening = null;
   }
 
-  open(timeoutMs = 3000) {
+  /** Resolves once open (true), or false if it could not be opened. */
+  open(timeoutMs = 5000) {
     if (this.opening) return this.opening;
     this.opening = new Promise((resolve) => {
-      let ws;
-      try {
-        const proto = window.location.protocol === 'https:' ? 'wss' : 'ws';
-        ws = new WebSocket(`${proto}://${window.location.host}${s(this.id)}/stream`);
-      } catch (_) {
-        resolve(false);
-        return;
-      }
+      const proto = window.location.protocol === 'https:' ? 'wss' : 'ws';
+      const ws = new WebSocket(`${proto}://${window.location.host}${s(this.id)}/stream`);
+      ws.binaryType = 'arraybuffer';
       this.ws = ws;
       const timer = setTimeout(() => { ws.close(); resolve(false); }, timeoutMs);
       ws.onmessage = (ev) => this.onMessage(ev);
-      ws.onclose = () => this.fail(new ApiError(0, 'stream closed', 'stream'));
+      ws.onclose = () => { clearTimeout(timer); resolve(false); this.fail(new ApiError(0, 'the stream closed', 'stream')); };
       ws.onerror = () => {};
-      ws.onopen = () => {
-        this.send({ cmd: 'subscribe', nodes: [], format: 'json' }).then(() => {
-          clearTimeout(timer);
-          this.ok = true;
-          resolve(true);
-        }, () => { clearTimeout(timer); resolve(false); });
-      };
+      ws.onopen = () => { clearTimeout(timer); this.ok = true; resolve(true); };
     });
     return this.opening;
   }
 
   onMessage(ev) {
-    if (typeof ev.data !== 'string') return; // binary frames: not subscribed to
     let m;
-    try { m = JSON.parse(ev.data); } catch (_) { return; }
+    let tensors = {};
+    if (typeof ev.data === 'string') {
+      try { m = JSON.parse(ev.data); } catch (_) { return; }
+      if (m.type === 'frame') ({ frame: m, tensors } = jsonFrame(m));
+    } else {
+      ({ frame: m, tensors } = decodeFrame(ev.data));
+    }
     const head = this.queue[0];
+    if (m.type === 'error' && (m.cmd === null || m.cmd === undefined)) {
+      // said at connect when the session is gone (then the server closes): a 404 like HTTP's
+      this.fail(new ApiError(404, m.message, `${s(this.id)}/stream`));
+      return;
+    }
     if (!head) return; // e.g. frames of live training: not ours to wait for
-    if (m.type === 'reply') head.result = m.result;
-    else if (m.type === 'error') {
+    if (m.type === 'progress') {
+      if (head.onProgress) head.onProgress(m);
+    } else if (m.type === 'reply') {
+      head.result = m.result;
+    } else if (m.type === 'error') {
       this.queue.shift();
       head.reject(new ApiError(409, m.message, `stream ${m.cmd || ''}`));
     } else if (m.type === 'frame' && 'result' in head) {
       this.queue.shift();
-      head.resolve({ result: head.result, frame: m });
+      head.resolve({ result: head.result, frame: m, tensors });
     }
   }
 
@@ -177,10 +224,14 @@ export class Stream {
     for (const q of this.queue.splice(0)) q.reject(err);
   }
 
-  /** Send a command; resolves to {result, frame}. */
-  send(cmd) {
+  /** Send a command; resolves to {result, frame, tensors}. */
+  send(cmd, { onProgress } = {}) {
     return new Promise((resolve, reject) => {
-      this.queue.push({ resolve, reject });
+      if (!this.ok) {
+        reject(new ApiError(0, 'the stream is not open', 'stream'));
+        return;
+      }
+      this.queue.push({ resolve, reject, onProgress });
       try { this.ws.send(JSON.stringify(cmd)); } catch (err) { this.fail(err); }
     });
   }
@@ -188,6 +239,6 @@ export class Stream {
   close() {
     this.ok = false;
     if (this.ws) { this.ws.onclose = null; this.ws.close(); }
-    this.fail(new ApiError(0, 'stream closed', 'stream'));
+    this.fail(new ApiError(0, 'the stream closed', 'stream'));
   }
 }

@@ -1,7 +1,7 @@
 // Wiring: the store, the server calls behind each action, the views, the
 // keyboard and the URL. Views are pure state -> figure; this file owns effects.
 import { reportError, toast } from './toast.js';
-import { ApiError, Stream, api } from './api.js';
+import { ApiError, Stream, api, nested, tensorKey } from './api.js';
 import { createControls } from './controls.js';
 import { createDatasetView } from './datasets.js';
 import { createDerive } from './derive.js';
@@ -10,11 +10,12 @@ import { createGraphView, gradNameOf } from './graph.js';
 import { actionFor, createHelpView } from './help.js';
 import { createInspectorView, inspectedNode } from './inspector.js';
 import { switchMessage } from './modes.js';
+import { createReplayView } from './replay.js';
 import { DEFAULT_CONFIG, createStore, fromQuery, initialState, toQuery } from './store.js';
 import { createTapeView } from './tape.js';
+import { loadPlotly } from './theme.js';
 
 const PLAY_MS = 600;
-const EXACT_REPLAY_MAX = 100; // replay steps one by one up to here, then /train
 
 const view0 = fromQuery(window.location.search);
 const store = createStore(initialState(view0));
@@ -27,11 +28,15 @@ const sid = () => {
 let ready = false;
 let playTimer = null;
 
-// ---- serial actions: key presses run in order, one server round trip at a time
+// ---- serial actions: key presses run in order, one server round trip at a time.
+// Presses that come while one is in flight wait their turn, none is dropped;
+// a run of the same step key waiting together goes as one command
+// (→ x5 = backward 5 nodes), so a quick hand costs one round trip, not five.
 let chain = Promise.resolve();
 let queued = 0;
-function run(fn, { drop = false } = {}) {
-  if (drop && queued > 2) return chain;
+let tail = null; // the last queued job of step presses, not started yet: {kind, n, done}
+function run(fn) {
+  tail = null; // anything queued after a run of presses ends it
   queued += 1;
   chain = chain.then(async () => {
     store.set({ busy: true });
@@ -54,111 +59,125 @@ function run(fn, { drop = false } = {}) {
   return chain;
 }
 
+/** Queue one press of a step key; joins the presses of the same key waiting before it. */
+function press(kind, fn) {
+  if (tail && tail.kind === kind) {
+    tail.n += 1;
+    return tail.done;
+  }
+  const job = { kind, n: 1 };
+  job.done = run(() => {
+    if (tail === job) tail = null; // started: later presses queue anew
+    return fn(job.n);
+  });
+  tail = job;
+  return job.done;
+}
+
 const report = (err) => reportError(err, 'backprop-ninja');
 
-// ---- commands: over the session's stream when it is open (reply and frame in
-// one round trip), else over HTTP (command, then GET /frame)
+// ---- the stream: every stepping command goes over it, and each frame brings
+// what the inspector and the dlogits panel show (server/schemas.py InspectSpec)
 let stream = null;
+const ROW_NODES = ['Xb', 'Yb', 'probs', 'logits']; // the dlogits panel: the batch, probs and dlogits
 
-function http(cmd) {
-  const id = sid();
-  if (cmd.cmd === 'forward') return api.forward(id);
-  if (cmd.cmd === 'backward') return api.backward(id, cmd.mode, cmd.nodes);
-  if (cmd.cmd === 'back') return api.back(id);
-  if (cmd.cmd === 'update') return api.update(id);
-  throw new Error(`no HTTP route for ${cmd.cmd}`);
+/** What the inspector asks of every frame: the pinned node, or follow the backward pass. */
+function inspectSpec(s) {
+  const node = s.pinned && s.selected && s.graph ? gradNameOf(s.graph, s.selected) : null;
+  return { node, diff: Boolean(s.showDiff) };
+}
+
+async function openStream(id, spec) {
+  if (stream) stream.close();
+  const st = new Stream(id);
+  if (!(await st.open())) throw new ApiError(0, 'could not open the session\'s stream: is the server running?', 'stream');
+  stream = st;
+  stream.spec = JSON.stringify(spec);
+  return stream.send({ cmd: 'subscribe', nodes: ROW_NODES, format: 'binary', inspect: spec });
+}
+
+/** Send a command; the stream is opened again if it closed (a network blip). */
+async function send(cmd, opts) {
+  if (!stream || !stream.ok) await openStream(sid(), inspectSpec(get()));
+  return stream.send(cmd, opts);
 }
 
 /** Run a command and show the frame it leads to (unless frame: false). */
 async function command(cmd, patch = {}, { frame = true } = {}) {
-  if (stream && stream.ok) {
-    try {
-      const { result, frame: f } = await stream.send(cmd);
-      if (frame) applyFrame(f, patch);
-      return result;
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 0) throw err;
-      // the stream closed under us: carry on over HTTP
-    }
-  }
-  const result = await http(cmd);
-  if (frame) await refreshFrame(patch);
+  const { result, frame: f, tensors } = await send(cmd);
+  if (frame) applyFrame(f, tensors, patch);
   return result;
 }
 
-async function openStream(id) {
-  if (stream) stream.close();
-  stream = typeof WebSocket === 'undefined' ? null : new Stream(id);
-  if (stream && !(await stream.open())) stream = null;
+/** Tell the server what the inspector shows now; its frame follows. */
+async function resubscribe() {
+  const spec = inspectSpec(get());
+  if (stream && stream.ok && stream.spec === JSON.stringify(spec)) return;
+  const { frame: f, tensors } = await send({ cmd: 'subscribe', nodes: ROW_NODES, format: 'binary', inspect: spec });
+  stream.spec = JSON.stringify(spec);
+  applyFrame(f, tensors);
 }
 
-async function refreshFrame(patch = {}) {
-  applyFrame(await api.frame(sid()), patch);
-}
-
-function applyFrame(f, patch = {}) {
-  store.set({
+function applyFrame(f, tensors, patch = {}) {
+  const next = {
     frame: f, step: f.step, loss: f.loss, computed: f.computed, remaining: f.remaining,
     next: f.next, checks: f.checks, mode: f.mode, ...patch,
-  });
-  afterChange();
+  };
+  store.set({ ...next, ...inspected(f, tensors, next), ...rows(f, tensors, next) });
 }
 
-/** Load what the visible panels need, without holding up the graph. */
-function afterChange() {
-  loadRowData();
-  loadTensor();
-}
-
-async function loadTensor() {
+/** The inspector's tensor from a frame, the previous object while nothing it holds changed. */
+function inspected(f, tensors, next) {
   const s = get();
-  if (!s.session) return;
-  const shown = inspectedNode(s);
-  const name = s.graph ? gradNameOf(s.graph, shown) : shown;
-  const node = s.graph && s.graph.nodes.find((n) => n.name === name);
-  if (!node) return;
-  if (!s.forwarded && node.kind !== 'param') {
-    if (s.tensor) store.set({ tensor: null });
-    return;
-  }
-  const hasGrad = s.computed.includes(name);
-  // autograd's gradient only while |manual - autograd| is shown: a third less to send per step
-  const withRef = hasGrad && s.showDiff && node.kind !== 'data';
-  const key = `${s.session.id}|${s.step}|${s.batch}|${s.mode}|${name}|${hasGrad}|${withRef}`;
-  if (s.tensorKey === key) return;
-  store.set({ tensorKey: key });
-  try {
-    const t = await api.tensor(s.session.id, name, withRef);
-    if (get().tensorKey === key) store.set({ tensor: t });
-  } catch (err) {
-    if (get().tensorKey === key) report(err);
-  }
+  const name = f.inspected;
+  const value = name && tensors[tensorKey(name, 'value')];
+  if (!value) return { tensor: null, tensorKey: null };
+  const grad = tensors[tensorKey(name, 'grad')];
+  const diff = tensors[tensorKey(name, 'absdiff')];
+  const batch = next.batch ?? s.batch;
+  // a lecture-order node changes when its second part arrives: the place is part of the key
+  const place = f.mode === 'lecture' ? f.remaining.length : '';
+  const key = `${f.step}|${batch}|${f.mode}|${name}|${Boolean(grad)}|${Boolean(diff)}|${place}|${s.session && s.session.id}`;
+  if (s.tensorKey === key && s.tensor) return {};
+  const parts = Object.keys(tensors).filter((k) => k.startsWith(`${name}.contribution.`));
+  // nested arrays only when the inspector draws, after the graph's paint
+  // (at batch 256 the conversion held the graph back by tens of ms)
+  const once = (f) => { let done = false; let v; return () => { if (!done) { v = f(); done = true; } return v; }; };
+  const val = once(() => nested(value));
+  const gr = once(() => (grad ? nested(grad) : null));
+  const df = once(() => (diff ? nested(diff) : null));
+  const contributions = once(() => (parts.length
+    ? Object.fromEntries(parts.map((k) => [k.split('.')[2], nested(tensors[k])])) : null));
+  return {
+    tensorKey: key,
+    tensor: {
+      name, shape: value.shape,
+      get value() { return val(); }, get grad() { return gr(); }, get absdiff() { return df(); },
+      get contributions() { return contributions(); },
+    },
+  };
 }
 
-async function loadRowData() {
+/** The dlogits panel's batch, kept while the batch and dlogits' presence stay. */
+function rows(f, tensors, next) {
   const s = get();
-  if (!s.session || !s.forwarded) {
-    if (s.rowData) store.set({ rowData: null });
-    return;
-  }
-  const hasGrad = s.computed.includes('logits');
-  const key = `${s.session.id}|${s.step}|${s.batch}|${s.mode}|${hasGrad}`;
-  if (s.rowKey === key) return;
-  const prev = s.rowData && s.rowData.batchKey === `${s.session.id}|${s.step}|${s.batch}` ? s.rowData : null;
-  store.set({ rowKey: key });
-  try {
-    const [Xb, Yb, probs] = prev ? [prev.Xb, prev.Yb, prev.probs] : await Promise.all(
-      ['Xb', 'Yb', 'probs'].map((n) => api.tensor(s.session.id, n).then((t) => t.value)));
-    const dlogits = hasGrad ? (await api.tensor(s.session.id, 'logits')).grad : null;
-    if (get().rowKey !== key) return;
-    const row = get().row;
-    store.set({
-      rowData: { Xb, Yb, probs, dlogits, batchKey: `${s.session.id}|${s.step}|${s.batch}` },
-      row: row !== null && row >= Yb.length ? null : row,
-    });
-  } catch (err) {
-    if (get().rowKey === key) report(err);
-  }
+  const forwarded = next.forwarded ?? s.forwarded;
+  if (!forwarded || !tensors['probs.value']) return s.rowData ? { rowData: null, rowKey: null } : {};
+  const dl = tensors['logits.grad'];
+  const batchKey = `${s.session && s.session.id}|${f.step}|${next.batch ?? s.batch}`;
+  const key = `${batchKey}|${Boolean(dl)}`;
+  if (s.rowKey === key && s.rowData) return {};
+  const prev = s.rowData && s.rowData.batchKey === batchKey ? s.rowData : null;
+  const Yb = prev ? prev.Yb : nested(tensors['Yb.value']);
+  const row = next.row !== undefined ? next.row : s.row;
+  return {
+    rowKey: key,
+    rowData: {
+      Xb: prev ? prev.Xb : nested(tensors['Xb.value']), Yb, probs: prev ? prev.probs : nested(tensors['probs.value']),
+      dlogits: dl ? nested(dl) : null, batchKey,
+    },
+    row: row !== null && row >= Yb.length ? null : row,
+  };
 }
 
 // ---- boot: build (or rebuild) the view a URL describes --------------------
@@ -171,6 +190,8 @@ async function boot(view, message) {
   } finally {
     // a refused config (say n_hidden out of range) leaves the old session in place
     ready = Boolean(get().session);
+    store.set({ replay: null });
+    loadPlotly().catch(report); // (a failed build draws what it can)
   }
   store.set({ datasetInfo: dataset, datasetMissing: null });
   syncUrl();
@@ -195,38 +216,31 @@ async function build(view) {
   const config = { ...DEFAULT_CONFIG, ...view.config };
   const mode = view.mode || 'atomic';
   store.set({ busy: true });
-  const [graph, session] = await Promise.all([api.graph(config), api.createSession(config)]);
+  const graphP = api.graph(config);
+  const session = await api.createSession(config);
   const id = session.id;
   const steps = view.step || 0;
-  if (steps > EXACT_REPLAY_MAX) {
-    // Long histories: the fused trainer draws the same batches; rounding may
-    // differ from the stepped run in the last bits.
-    for (let left = steps; left > 0; left -= 20000) await api.train(id, Math.min(left, 20000));
-  } else {
-    for (let k = 0; k < steps; k += 1) {
-      await api.forward(id);
-      await api.backward(id, mode, null);
-      await api.update(id);
-    }
-  }
-  const forward = view.pos !== undefined || view.empty;
-  let loss = null;
-  if (forward) {
-    loss = (await api.forward(id)).loss;
-    await api.backward(id, mode, view.pos || 0);
-  }
-  const st = await api.state(id);
-  await openStream(id);
+  const pos = view.pos !== undefined || view.empty ? view.pos || 0 : null;
+  // the stream first, then the graph while the server replays (a long link
+  // spends its time there: the page is drawn and shows how far it has come)
+  const [graph, st0] = await Promise.all([graphP, api.state(id)]);
+  const pinned = view.node ? gradNameOf(graph, view.node) : null;
+  await openStream(id, { node: pinned, diff: false });
   store.set({
     ...initialState({ mode, node: view.node, row: view.row, present: view.present || get().present }),
     config: { ...config, ...pick(session.config, Object.keys(DEFAULT_CONFIG)) },
-    session: { id, vocab: st.vocab, n_params: st.n_params },
-    graph, mode, forwarded: forward, loss, batch: get().batch + 1,
+    session: { id, vocab: st0.vocab, n_params: st0.n_params },
+    graph, mode, batch: get().batch + 1,
     selected: view.node || null, pinned: Boolean(view.node), row: view.row ?? null,
-    help: get().help,
+    help: get().help, replay: steps ? { done: 0, total: steps } : null,
   });
   if (old) api.dropSession(old.id); // only now: a failed rebuild keeps the old one
-  await refreshFrame({ mode });
+  const onProgress = (p) => store.set({ replay: { done: p.done, total: p.total } });
+  const replayed = stream.send({ cmd: 'replay', steps, mode, pos }, { onProgress });
+  loadPlotly().catch(report); // parsed while the server replays
+  const { result: st, frame: f, tensors } = await replayed;
+  store.set({ forwarded: pos !== null, loss: st.loss, replay: null });
+  applyFrame(f, tensors, { mode });
 }
 
 function pick(o, keys) {
@@ -236,15 +250,19 @@ function pick(o, keys) {
 // ---- actions -----------------------------------------------------------------
 async function doForward() {
   const mode = get().mode; // the server hears of a mode only through backward
-  const patch = { forwarded: true, batch: get().batch + 1, tensor: null, tensorKey: null };
+  const patch = { forwarded: true, batch: get().batch + 1 };
   const known = get().frame && get().frame.mode === mode;
   const r = await command({ cmd: 'forward' }, patch, { frame: known });
   if (!known) await command({ cmd: 'backward', mode, nodes: 0 }, { ...patch, loss: r.loss });
 }
 
 async function doNext(n = 1) {
+  if (!get().forwarded) {
+    await doForward(); // the first press draws the batch, the others step
+    if (n === 1) return undefined;
+    n -= 1;
+  }
   const s = get();
-  if (!s.forwarded) return doForward();
   if (!s.remaining.length) {
     toast('Backward pass complete: press u to update the parameters.');
     return undefined;
@@ -260,9 +278,7 @@ async function doUpdate() {
     return;
   }
   if (s.remaining.length) await command({ cmd: 'backward', mode: s.mode, nodes: null }, {}, { frame: false });
-  await command({ cmd: 'update' }, {
-    forwarded: false, rowData: null, rowKey: null, tensor: null, tensorKey: null,
-  });
+  await command({ cmd: 'update' }, { forwarded: false });
 }
 
 const actions = {
@@ -273,11 +289,11 @@ const actions = {
     }
     await doForward();
   }),
-  next: () => run(() => doNext(1), { drop: true }),
-  back: () => run(async () => {
-    if (!get().computed.length) return;
-    await command({ cmd: 'back' });
-  }, { drop: true }),
+  next: () => press('next', doNext),
+  back: () => press('back', async (n) => {
+    // the server undoes one node a command: a run of presses is that many, in order
+    for (let k = 0; k < n && get().computed.length; k += 1) await command({ cmd: 'back' });
+  }),
   toEnd: () => run(() => doNext(null)),
   update: () => run(doUpdate),
   fullStep: () => run(async () => {
@@ -328,9 +344,9 @@ const actions = {
     const s = get();
     if (s.selected === name && s.pinned) store.set({ selected: null, pinned: false });
     else store.set({ selected: name, pinned: true });
-    loadTensor();
+    run(resubscribe);
   },
-  follow: () => { store.set({ selected: null, pinned: false }); loadTensor(); },
+  follow: () => { store.set({ selected: null, pinned: false }); run(resubscribe); },
   selectRow: (row) => store.set({ row }),
   moveRow: (ev) => {
     const s = get();
@@ -342,7 +358,7 @@ const actions = {
     store.set({ row: order[next] });
   },
   toggleSort: () => store.set({ sortByLoss: !get().sortByLoss }),
-  toggleDiff: () => { store.set({ showDiff: !get().showDiff }); loadTensor(); },
+  toggleDiff: () => { store.set({ showDiff: !get().showDiff }); run(resubscribe); },
   togglePresent: () => { store.set({ present: !get().present }); window.dispatchEvent(new Event('resize')); },
   toggleHelp: () => store.set({ help: !get().help }),
   closeHelp: () => store.set({ help: false }),
@@ -398,6 +414,7 @@ const datasetView = createDatasetView({
   bar: document.querySelector('[data-testid=upload-progress]'),
 }, { onUpload: (file) => actions.upload(file), onDefault: () => actions.useDefault() });
 const helpView = createHelpView(document.getElementById('help'), { onClose: actions.closeHelp });
+const replayView = createReplayView(document.getElementById('replay'));
 document.querySelector('#dlogits [data-action=sort]').addEventListener('click', actions.toggleSort);
 createDerive(document.getElementById('derive'), document.getElementById('derive-toggle'), { store, actions });
 
@@ -408,11 +425,14 @@ function render(state) {
   controls.render(state);
   datasetView.render(state);
   helpView.render(state);
+  replayView.render(state);
   tapeView.render(state);
   const drawn = graphView.render(state);
   if (!panelsQueued) {
     panelsQueued = true;
-    drawn.then(() => {
+    // after the graph's paint: the panels' tensors came in the same frame,
+    // and drawing them first would hold the graph back (~40 ms at batch 256)
+    drawn.then(afterPaint).then(() => {
       panelsQueued = false;
       inspectorView.render(get());
       dlogitsView.render(get());
@@ -421,6 +441,8 @@ function render(state) {
   if (ready) syncUrlSoon();
 }
 store.subscribe(render);
+// a callback of requestAnimationFrame runs before the paint, a timeout set there after it
+const afterPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 let resizeTimer = null;
 window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => render(get()), 120); });
 

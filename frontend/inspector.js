@@ -4,7 +4,7 @@
 import { badgeText, fusedGroup, gradNameOf } from './graph.js';
 import { createDerivationView } from './mathsteps.js';
 import { floatNote, halfNote, nodeText } from './notes.js';
-import { absDiff, emptyFigure, sumFigure, tensorFigure } from './tensorplot.js';
+import { emptyFigure, sumFigure, tensorFigure } from './tensorplot.js';
 import { fmt, memo, mount, sci } from './theme.js';
 
 // Every sentence shown here comes from the server (model/texts.py via
@@ -88,8 +88,8 @@ export function inspectorFigures(model, tensor, ctx, present, showDiff) {
     parts.push({ title: `d${name}<br>‖·‖ ${fmt(norm(tensor.grad), 3)}`, label: `d${name}`, values: tensor.grad });
     figs.parts = sumFigure(parts, base);
   }
-  if (showDiff && tensor.grad && tensor.reference) {
-    const diff = absDiff(tensor.grad, tensor.reference);
+  if (showDiff && tensor.grad && tensor.absdiff) {
+    const diff = tensor.absdiff; // |manual − autograd|, taken on the server in the session's dtype
     const worst = Math.max(0, ...[diff].flat(Infinity));
     figs.diff = worst === 0
       ? emptyFigure(`|d${name} − autograd| is 0 everywhere: bit-exact`, present)

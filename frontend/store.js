@@ -34,6 +34,7 @@ export function initialState(view = {}) {
     playing: false,
     present: Boolean(view.present),
     help: false,
+    replay: null, // {done, total} while a shared link's training is replayed
     busy: false,
     error: null,
   };

@@ -81,6 +81,29 @@ export const waited = { ms: 0 };
  * axes fitted with room to spare; `stats` counts
  * moves, moves that also refit an axis, and reacts.
  */
+// plotly.js: on the training page a script tag loads it before the modules;
+// the stepper asks for it with loadPlotly() once its first command to the
+// server is on its way, so that parsing its 3.5 MB overlaps a shared link's
+// replay instead of delaying it. Figures wait for it here.
+let plotlyLoaded = null;
+let plotlyArrived = null;
+const plotlyReady = window.Plotly ? Promise.resolve() : new Promise((resolve) => { plotlyArrived = resolve; });
+
+/** Load plotly.js from the server (once); resolves when it is there. */
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve();
+  if (!plotlyLoaded) {
+    plotlyLoaded = new Promise((resolve, reject) => {
+      const tag = document.createElement('script');
+      tag.src = '/vendor/plotly.min.js';
+      tag.onload = () => { plotlyArrived(); resolve(); };
+      tag.onerror = () => reject(new Error('plotly.js could not be loaded from /vendor/plotly.min.js'));
+      document.head.append(tag);
+    });
+  }
+  return plotlyLoaded;
+}
+
 export function mount(el, { onClick, move = false } = {}) {
   let pending = null;
   let running = null;
@@ -89,6 +112,7 @@ export function mount(el, { onClick, move = false } = {}) {
   const stats = { moves: 0, refits: 0, reacts: 0 };
   async function loop() {
     await null; // let `running` be assigned before the loop can finish
+    await plotlyReady;
     try {
       while (pending) {
         const fig = pending;
@@ -140,7 +164,7 @@ export function mount(el, { onClick, move = false } = {}) {
       return running;
     },
     clear() {
-      if (shown) window.Plotly.purge(el);
+      if (shown && window.Plotly) window.Plotly.purge(el);
       shown = null;
       wired = false;
     },

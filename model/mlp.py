@@ -220,6 +220,15 @@ class MLP:
         "autograd" (the oracle) or "literal" (fused, dC by the lecture's loop)."""
         if backward not in BENCH_BACKWARDS:  # before the batch draw moves the generator
             raise ValueError(f"backward must be one of {', '.join(BENCH_BACKWARDS)}, got {backward!r}")
+        if backward == "autograd":  # it builds a graph (inside, with grad enabled)
+            return self._train_step(backward, lr)
+        # the hand-written backwards in inference mode: no version counters or
+        # view tracking for ~20 small ops a step, measured 12-20% faster at the
+        # lecture's size; the cache and grads returned are only read afterwards
+        with torch.inference_mode():
+            return self._train_step(backward, lr)
+
+    def _train_step(self, backward: str, lr: float | None) -> tuple[float, Tensors, Tensors]:
         lr = self.lr_at(self.step) if lr is None else lr
         Xb, Yb = self.sample_batch()
         eps = self.cfg.bn_eps

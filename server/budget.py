@@ -186,11 +186,16 @@ def tensor_cost(cfg, vocab_size: int, name: str, reference: bool) -> int:
     return numel * copies * NUMBER_BYTES + autograd
 
 
-def frame_cost(cfg, vocab_size: int, nodes: list[str]) -> int:
+def frame_cost(cfg, vocab_size: int, nodes: list[str], inspect: bool = False) -> int:
     """A stream frame with these nodes' tensors: values and gradients in
-    float32, built in a helper, passed to the server and sent (~3 copies)."""
+    float32, built in a helper, passed to the server and sent (~3 copies).
+    `inspect`: plus the inspector's node, the largest one can be: value,
+    grad, two parts and |grad - autograd| (server/inspected.py)."""
     dims = _dims(cfg, vocab_size)
-    return 3 * 2 * 4 * sum(_numel(BY_NAME[n].shape(dims)) for n in nodes if n in BY_NAME)
+    each = sum(_numel(BY_NAME[n].shape(dims)) for n in nodes if n in BY_NAME)
+    if inspect:
+        each += 5 / 2 * max(_numel(node.shape(dims)) for node in BY_NAME.values())
+    return int(3 * 2 * 4 * each)
 
 
 def snapshot_cost(cfg, vocab_size: int, n_words: int) -> int:

@@ -130,37 +130,47 @@ def frame_dict(src: FrameSource) -> tuple[dict, str]:
         "params": _param_stats(src, st) if st.plain(src.params, src.grads) else
         param_stats(src.params, src.grads, src.lr),
         "steps_per_sec": src.steps_per_sec,
+        "inspected": None,
     }
     return d, _nodes_json(src, st)
 
 
-def _tensor_list(src: FrameSource, nodes: list[str]) -> list[tuple[str, str, torch.Tensor]]:
+# (name, field, branch, tensor): one TensorRef of a frame and what it holds
+Entry = tuple[str, str, "str | None", torch.Tensor]
+
+
+def _tensor_list(src: FrameSource, nodes: list[str]) -> list[Entry]:
     out = []
     for name in nodes:
         for fld, table in (("value", src.values), ("grad", src.grads)):
             t = table.get(name)
             if t is not None:
-                out.append((name, fld, t))
+                out.append((name, fld, None, t))
     return out
 
 
-def build(src: FrameSource, nodes: list[str] = (), fmt: str = "json", record=None) -> str | bytes:
+def build(src: FrameSource, nodes: list[str] = (), fmt: str = "json", record=None,
+          inspected: tuple[str, list[Entry]] | None = None) -> str | bytes:
     """One frame, ready to send: JSON text, or bytes in the binary layout.
     `record(d)`, if given, sees the frame's data first (live training keeps
-    its statistics in the history)."""
+    its statistics in the history). `inspected`: (node, its entries) for the
+    stepper's inspector (server/inspected.py), sent after the subscribed ones."""
     d, nodes_json = frame_dict(src)
     if record is not None:
         record(d)
     tensors = _tensor_list(src, list(nodes))
+    if inspected is not None:
+        d["inspected"] = inspected[0]
+        tensors += inspected[1]
     if fmt == "json":
         d["tensors"] = [{"name": n, "field": f, "shape": list(t.shape), "offset": None, "length": None,
-                         "data": t.tolist()} for n, f, t in tensors]
+                         "data": t.tolist(), "branch": b} for n, f, b, t in tensors]
         return to_json(d, nodes_json)
     refs, chunks, offset = [], [], 0
-    for n, f, t in tensors:
+    for n, f, b, t in tensors:
         flat = t.detach().reshape(-1).to(torch.float32)
         refs.append({"name": n, "field": f, "shape": list(t.shape), "offset": offset, "length": flat.numel(),
-                     "data": None})
+                     "data": None, "branch": b})
         chunks.append(flat)
         offset += flat.numel()
     d["tensors"] = refs
@@ -202,9 +212,10 @@ def decode_binary(data: bytes) -> tuple[dict, np.ndarray]:
     return header, np.frombuffer(data, dtype="<f4", offset=start)
 
 
-def tensor_from_frame(header: dict, buf: np.ndarray, name: str, fld: str = "value") -> np.ndarray | None:
+def tensor_from_frame(header: dict, buf: np.ndarray, name: str, fld: str = "value",
+                      branch: str | None = None) -> np.ndarray | None:
     for ref in header["tensors"]:
-        if ref["name"] == name and ref["field"] == fld:
+        if ref["name"] == name and ref["field"] == fld and ref.get("branch") == branch:
             return buf[ref["offset"]:ref["offset"] + ref["length"]].reshape(ref["shape"])
     return None
 

@@ -24,6 +24,8 @@ MAX_TRAIN_STEPS = 20_000  # per request; live training has no such limit
 MAX_DATASET_BYTES = 5 * 1024 * 1024
 MAX_SAMPLES = 200
 MAX_WS_MESSAGE = 64 * 1024  # bytes of one client message on the stream
+MAX_REPLAY_STEPS = 1_000_000  # a shared link's step: ~4 min at the lecture's size
+EXACT_REPLAY_MAX = 100  # a replay this short steps as the stepper did, bit for bit
 MAX_STEP = 10**12  # a step count: ~30 years at 1000 steps/s, and exact in a JavaScript number
 
 NodeName = str
@@ -342,15 +344,23 @@ class FramePublic(BaseModel):
     # full tensors of subscribed nodes; in binary frames each entry points into
     # the float32 buffer that follows the header, in JSON frames it holds data
     tensors: list["TensorRef"] = []
+    # the node whose inspector tensors (InspectSpec) this frame carries; None
+    # when the subscription asks for none or the frame is a live one
+    inspected: NodeName | None = None
 
 
 class TensorRef(BaseModel):
     name: NodeName
-    field: Literal["value", "grad"]
+    # value, grad: of a subscribed or the inspected node. Of the inspected
+    # node only: absdiff = |grad - autograd's grad| (computed in the
+    # session's dtype, so a float64 gap survives the float32 buffer), and
+    # contribution = the part of grad that comes from consumer `branch`
+    field: Literal["value", "grad", "absdiff", "contribution"]
     shape: list[int]
     offset: int | None = None  # in float32 elements from the start of the buffer (binary)
     length: int | None = None  # elements
     data: Nested | None = None  # JSON frames only
+    branch: NodeName | None = None  # the consumer of a "contribution"
 
 
 FramePublic.model_rebuild()
@@ -409,8 +419,9 @@ class SnapshotPublic(BaseModel):
 # ---- the stream ---------------------------------------------------------------
 # WebSocket /api/sessions/{id}/stream. The client sends JSON text messages, one
 # StreamCommand each. The server sends:
-#   * text messages: StreamReply, StreamError, or a FramePublic in JSON (when
-#     the client subscribed with format "json"): tensors carry `data`;
+#   * text messages: StreamReply, StreamError, StreamProgress (while a replay
+#     runs), or a FramePublic in JSON (when the client subscribed with format
+#     "json"): tensors carry `data`;
 #   * binary messages: one FramePublic each, laid out as
 #       [uint32 little-endian L][L bytes UTF-8 JSON of FramePublic][0-3 zero
 #        bytes padding to a multiple of 4][float32 little-endian buffer]
@@ -455,10 +466,21 @@ class CmdSeek(SeekRequest):
     cmd: Literal["seek"]
 
 
+class InspectSpec(Strict):
+    """What the stepper's inspector shows, sent with every command's frame so
+    a key press costs one message each way: the node's value and gradient,
+    its per-consumer parts (a two-branch node in the atomic and lecture
+    views) and, with `diff`, |grad - autograd's grad|."""
+    node: NodeName | None = Field(None, description="a node; null: follow the backward pass (its newest "
+                                  "gradient, else the next node, else loss)")
+    diff: bool = Field(False, description="add absdiff, |manual - autograd|, once the gradient exists")
+
+
 class CmdSubscribe(Strict):
     cmd: Literal["subscribe"]
     nodes: list[NodeName] = Field(default_factory=list, max_length=64)
     format: Literal["binary", "json"] = "binary"
+    inspect: InspectSpec | None = None  # command frames only: live training frames carry `nodes` alone
 
 
 class CmdFrame(Strict):
@@ -466,9 +488,23 @@ class CmdFrame(Strict):
     cmd: Literal["frame"]
 
 
+class CmdReplay(Strict):
+    """Rebuild a shared view: `steps` more updates, then (with `pos`) a
+    forward and `pos` backward steps in `mode`. Up to EXACT_REPLAY_MAX steps
+    go as the stepper went (forward, backward in `mode`, update: bit-equal
+    to stepping by hand); more are trained with the fused backward, which
+    draws the same batches but may round differently in the last bits.
+    StreamProgress messages come while it runs, then the reply (SessionState)
+    and the frame. Closing the stream stops it."""
+    cmd: Literal["replay"]
+    steps: int = Field(..., ge=0, le=MAX_REPLAY_STEPS)
+    mode: Mode = "atomic"
+    pos: int | None = Field(None, ge=0, le=1000, description="backward steps after the forward; null: no forward")
+
+
 StreamCommand = Annotated[
     Union[CmdForward, CmdBackward, CmdBack, CmdUpdate, CmdTrain, CmdPlay, CmdPause,
-          CmdSeek, CmdSubscribe, CmdFrame],
+          CmdSeek, CmdSubscribe, CmdFrame, CmdReplay],
     Field(discriminator="cmd"),
 ]
 
@@ -493,6 +529,16 @@ class PauseResult(BaseModel):
 class SubscribeResult(BaseModel):
     nodes: list[NodeName]
     format: Literal["binary", "json"]
+    inspect: InspectSpec | None = None
+
+
+class StreamProgress(BaseModel):
+    """How far a long command (replay) has come, sent while it runs, a few
+    times a second, before its reply."""
+    type: Literal["progress"] = "progress"
+    cmd: str
+    done: int  # updates replayed so far
+    total: int
 
 
 class FrameResult(BaseModel):

@@ -15,7 +15,7 @@ from model import MLP
 from model.diagnostics import tanh_stats
 from model.graph import BY_NAME, DATA, PARAMS, branches
 
-from . import attempts, frames, stepping
+from . import attempts, frames, inspected, stepping
 from .errors import Conflict, NotFound, TooMany, Unprocessable
 from .history import History
 from .pool import LivePlayer
@@ -319,6 +319,17 @@ class Session:
         return TrainResult(step=self.mlp.step, loss=loss)
 
     @mutating
+    def train_for(self, steps: int, seconds: float) -> int:
+        """Up to `steps` steps as train() takes them, stopping once `seconds`
+        have passed: one slice of a replay (server/replay.py). The steps taken."""
+        end = time.monotonic() + seconds
+        for k in range(1, steps + 1):
+            self.train_one()
+            if time.monotonic() >= end:
+                return k
+        return steps
+
+    @mutating
     def seek(self, step: int) -> SessionState:
         kept = self.history.full_steps_list()
         where = (f"steps {kept[0]}..{kept[-1]} are kept in full (the last "
@@ -384,9 +395,10 @@ class Session:
             running_var=m.running_var, checks=m.checks() if m.computed else {},
             contributions=m.stepper.contributions if atomic else None)
 
-    def frame(self, nodes=(), fmt: str = "json") -> str | bytes:
+    def frame(self, nodes=(), fmt: str = "json", inspect=None) -> str | bytes:
         """The current frame; while training live, of the worker's newest
-        step (a step at most to wait for, and the frame's build)."""
+        step (a step at most to wait for, and the frame's build). `inspect`
+        (an InspectSpec) adds the inspector's tensors to a paused frame."""
         self._touch()
         player = self.player
         if player is not None and player.alive:
@@ -398,4 +410,5 @@ class Session:
                 return got[1]
         with self.lock.request():
             self.settle()
-            return frames.build(self._source(), nodes, fmt)
+            seen = inspected.entries(self.mlp, inspect) if inspect is not None else None
+            return frames.build(self._source(), nodes, fmt, inspected=seen)

@@ -5,31 +5,9 @@
 // resolves to both. Frames that are not such an answer (live training) go to
 // `onFrame`. Binary frames are decoded without copying the float32 buffer.
 
-/**
- * Decode one binary frame:
- *   [u32 LE header length L][L bytes JSON FramePublic][pad to 4][float32 LE buffer]
- * Returns {frame, tensors} where tensors maps "name.field" to {shape, data: Float32Array}.
- */
-export function decodeFrame(buf) {
-  const L = new DataView(buf).getUint32(0, true);
-  const frame = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, L)));
-  const start = 4 + L + ((4 - ((4 + L) % 4)) % 4);
-  const all = new Float32Array(buf, start, (buf.byteLength - start) >> 2);
-  const tensors = {};
-  for (const ref of frame.tensors || []) {
-    tensors[`${ref.name}.${ref.field}`] = { shape: ref.shape, data: all.subarray(ref.offset, ref.offset + ref.length) };
-  }
-  return { frame, tensors };
-}
+import { decodeFrame, jsonFrame } from '../api.js';
 
-/** The same for a JSON text frame (format "json"): nested lists flattened to float32. */
-export function jsonFrame(frame) {
-  const tensors = {};
-  for (const ref of frame.tensors || []) {
-    tensors[`${ref.name}.${ref.field}`] = { shape: ref.shape, data: Float32Array.from(ref.data.flat(Infinity)) };
-  }
-  return { frame, tensors };
-}
+export { decodeFrame, jsonFrame };
 
 export class StreamError extends Error {
   constructor(message, cmd) {

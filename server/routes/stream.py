@@ -10,6 +10,12 @@ sender sends nothing, and it drops a frame asked for before the command
 began: a command's reply comes before any frame it causes, and no frame of
 a training that a pause ended follows the pause's reply.
 
+A subscription names the tensors every frame carries (`nodes`) and, for
+the stepper's inspector, `inspect`: the pinned node or the one the backward
+pass reached, with its parts and autograd gap (server/inspected.py), so a
+key press costs one message each way. "replay" (server/replay.py) rebuilds a
+shared view in slices, sending StreamProgress between them.
+
 While live training runs, frames show mode "fused" (the training pass) and
 the HTTP/stream commands that change the model answer 409 until "pause"."""
 from __future__ import annotations
@@ -22,16 +28,17 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from .. import bodies, frames
+from .. import bodies, frames, replay
 from ..budget import frame_cost
 from ..errors import ApiError
 from ..schemas import (MAX_WS_MESSAGE, FrameResult, PauseResult, PlayResult, StreamCommand, StreamError,
-                       StreamReply, SubscribeResult)
+                       StreamProgress, StreamReply, SubscribeResult)
 
 router = APIRouter()
 log = logging.getLogger("server.stream")
 COMMANDS = TypeAdapter(StreamCommand)
-CMD_NAMES = ("forward", "backward", "back", "update", "train", "play", "pause", "seek", "subscribe", "frame")
+CMD_NAMES = ("forward", "backward", "back", "update", "train", "play", "pause", "seek", "subscribe", "frame",
+             "replay")
 IDLE_POLL = 0.05  # seconds between checks for live training started elsewhere
 
 
@@ -45,6 +52,7 @@ class Connection:
         self.budget = ws.app.state.budget
         self.nodes: list[str] = []
         self.fmt = "binary"
+        self.inspect = None  # an InspectSpec: the inspector's tensors in every command's frame
         self.fps, self.spf = 30.0, 10
         self.sent_step: int | None = None
         self.send_lock = asyncio.Lock()
@@ -108,6 +116,8 @@ class Connection:
         False when the session is gone."""
         try:
             result = await self.execute(cmd)
+        except WebSocketDisconnect:
+            raise  # the client left (a replay's progress could not be sent)
         except ApiError as err:
             await self.error(err.message, cmd.cmd)
             return not self.s.closed
@@ -116,7 +126,7 @@ class Connection:
             await self.error(f"internal error in {cmd.cmd}: {type(err).__name__}: {err}", cmd.cmd)
             return True
         reply = StreamReply(cmd=cmd.cmd, result=result).model_dump_json()
-        await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt))
+        await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt, self.inspect))
         return True
 
     @staticmethod
@@ -137,6 +147,10 @@ class Connection:
             return await run_in_threadpool(s.train, cmd.steps)
         if name == "seek":
             return await run_in_threadpool(s.seek, cmd.step)
+        if name == "replay":
+            async def progress(done: int, total: int) -> None:
+                await self.send(StreamProgress(cmd=name, done=done, total=total).model_dump_json())
+            return await replay.replay(s, cmd, progress)
         if name == "play":
             self.fps, self.spf, self.sent_step = cmd.fps, cmd.steps_per_frame, None
             await run_in_threadpool(s.play, cmd.val_every)
@@ -146,16 +160,18 @@ class Connection:
             err = await run_in_threadpool(s.pause)
             return PauseResult(step=s.mlp.step, error=err)
         if name == "subscribe":
-            unknown = frames.check_names(cmd.nodes)
+            wanted = [*cmd.nodes, *([cmd.inspect.node] if cmd.inspect and cmd.inspect.node else [])]
+            unknown = frames.check_names(wanted)
             if unknown:
                 raise ApiError(f"unknown nodes {', '.join(map(repr, unknown))}; nodes are: "
                                f"{', '.join(frames.BY_NAME)}")
             nodes = list(dict.fromkeys(cmd.nodes))
             # its frames count against the memory budget while it streams
-            self.budget.charge(("stream", id(self)), frame_cost(s.mlp.cfg, s.mlp.vocab.size, nodes),
-                               f"a stream frame with the tensors of {len(nodes)} nodes")
-            self.nodes, self.fmt = nodes, cmd.format
-            return SubscribeResult(nodes=self.nodes, format=self.fmt)
+            cost = frame_cost(s.mlp.cfg, s.mlp.vocab.size, nodes, inspect=cmd.inspect is not None)
+            what = f"a stream frame with the tensors of {len(nodes)} nodes{' and the inspector' * bool(cmd.inspect)}"
+            self.budget.charge(("stream", id(self)), cost, what)
+            self.nodes, self.fmt, self.inspect = nodes, cmd.format, cmd.inspect
+            return SubscribeResult(nodes=self.nodes, format=self.fmt, inspect=self.inspect)
         return FrameResult()  # "frame": the frame follows the reply
 
     async def report(self, player) -> None:

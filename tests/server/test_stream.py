@@ -46,7 +46,7 @@ def error(ws, text: str) -> str:
 def test_every_command_binary_frames(client, sid):
     with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
         res, (h, buf) = command(ws, {"cmd": "subscribe", "nodes": ["W1", "h", "logits"]})
-        assert res == {"nodes": ["W1", "h", "logits"], "format": "binary"}
+        assert res == {"nodes": ["W1", "h", "logits"], "format": "binary", "inspect": None}
         assert [(t["name"], t["field"]) for t in h["tensors"]] == [("W1", "value")]  # no forward yet
         res, (h, buf) = command(ws, {"cmd": "forward"})
         assert res["step"] == 0 and h["loss"] == res["loss"]

@@ -1,0 +1,86 @@
+"""One round trip a key, and a shared link rebuilt with progress (issue 14,
+items 3-4), in the real browser against the real server."""
+from __future__ import annotations
+
+import httpx
+from pagekit import READY, open_view, state, status, wait_drawn
+
+from tests.conftest import CLIENT
+
+INSPECTED = """() => { const s = window.__bpn.state; const k = document.getElementById('inspector').dataset.renderedKey;
+  return !s.busy && k === `${s.computed[s.computed.length - 1]}:g`; }"""
+
+
+def watch_requests(page) -> list[str]:
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url) if "/api/" in r.url else None)
+    return seen
+
+
+def test_quick_presses_are_all_carried_out_in_order_over_the_stream(page, live_server, shots):
+    open_view(page, live_server, "?pos=0")
+    requests = watch_requests(page)
+    for _ in range(20):  # as fast as a hand can: most wait while the first is in flight
+        page.keyboard.press("ArrowRight")
+    wait_drawn(page, 20)
+    page.wait_for_function(INSPECTED)
+    assert status(page, "pos") == "20/27"
+    # then a mixed run: 5 forward, 2 back, 3 forward, in that order -> 26
+    for key in ["ArrowRight"] * 5 + ["ArrowLeft"] * 2 + ["ArrowRight"] * 3:
+        page.keyboard.press(key)
+    wait_drawn(page, 26)
+    page.wait_for_function(INSPECTED)
+    computed = state(page, "computed")
+    graph = httpx.get(f"{live_server}/api/graph").json()
+    assert computed == graph["backward_order"][:26]
+    # the inspector shows the node the pass reached, with its gradient, and
+    # nothing but the stream carried it: no GET /tensors, no GET /frame
+    name = computed[-1]
+    assert page.get_by_test_id("inspector-title").inner_text() == name
+    assert not [u for u in requests if "/tensors/" in u or u.endswith("/frame")], requests
+    page.screenshot(path=str(shots / "quick_presses.png"))
+
+
+def test_pinning_a_node_and_the_autograd_gap_come_over_the_stream(page, live_server):
+    open_view(page, live_server, "?pos=6")
+    requests = watch_requests(page)
+    page.get_by_test_id("chip-probs").click()
+    page.wait_for_function("() => document.getElementById('inspector').dataset.renderedKey === 'probs:g'")
+    page.get_by_role("button", name="Show |manual − autograd|").click()
+    page.locator("[data-box=diff]").wait_for(state="visible")
+    page.keyboard.press("ArrowRight")  # pinned: the inspector stays on probs
+    wait_drawn(page, 7)
+    assert page.get_by_test_id("inspector-title").inner_text() == "probs"
+    assert state(page, "tensor")["name"] == "probs" and state(page, "tensor")["absdiff"] is not None
+    assert not [u for u in requests if "/tensors/" in u], requests
+
+
+def test_a_link_thousands_of_steps_in_shows_progress_then_the_step(page, live_server, shots):
+    # every value the progress element takes, recorded from the first paint on
+    page.add_init_script("""new MutationObserver((ms) => { for (const m of ms) {
+        const d = m.target.dataset && m.target.dataset.done;
+        if (m.target.id === 'replay' && d !== undefined) (window.__done = window.__done || []).push(Number(d)); } })
+      .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-done']});""")
+    page.goto(f"{live_server}/?step=5000&pos=4&node=W1")
+    bar = page.get_by_test_id("replay-progress")
+    bar.wait_for(state="visible")
+    page.wait_for_function("() => (window.__done || []).some((d) => d > 0)")
+    assert "of 5,000" in bar.inner_text()
+    page.screenshot(path=str(shots / "replay_progress.png"))
+    page.wait_for_function(READY, timeout=120_000)
+    wait_drawn(page, 4)
+    bar.wait_for(state="hidden")
+    done = page.evaluate("() => window.__done")
+    assert done == sorted(done) and 0 < max(done) < 5000 and len(set(done)) >= 2
+    assert status(page, "step") == "5000" and status(page, "pos") == "4/27"
+    assert page.get_by_test_id("inspector-title").inner_text() == "W1"
+    # the same numbers as training there over HTTP
+    http = httpx.Client(base_url=live_server, headers=CLIENT, timeout=60)
+    sid = http.post("/api/sessions").json()["id"]
+    try:
+        http.post(f"/api/sessions/{sid}/train", json={"steps": 5000})
+        loss = http.post(f"/api/sessions/{sid}/forward").json()["loss"]
+        assert abs(state(page, "loss") - loss) < 1e-12
+    finally:
+        http.delete(f"/api/sessions/{sid}")
+    page.screenshot(path=str(shots / "replay_done.png"))
