@@ -183,7 +183,8 @@ export class Stream {
       this.ws = ws;
       const timer = setTimeout(() => { ws.close(); resolve(false); }, timeoutMs);
       ws.onmessage = (ev) => this.onMessage(ev);
-      ws.onclose = () => { clearTimeout(timer); resolve(false); this.fail(new ApiError(0, 'the stream closed', 'stream')); };
+      // closed under a command: the server stopped (or the network went)
+      ws.onclose = () => { clearTimeout(timer); resolve(false); this.fail(new ApiError(0, UNREACHABLE, 'stream')); };
       ws.onerror = () => {};
       ws.onopen = () => { clearTimeout(timer); this.ok = true; resolve(true); };
     });

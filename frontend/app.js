@@ -1,7 +1,7 @@
 // Wiring: the store, the server calls behind each action, the views, the
 // keyboard and the URL. Views are pure state -> figure; this file owns effects.
 import { reportError, toast } from './toast.js';
-import { ApiError, Stream, api, nested, tensorKey } from './api.js';
+import { ApiError, Stream, UNREACHABLE, api, nested, tensorKey } from './api.js';
 import { createControls } from './controls.js';
 import { createDatasetView } from './datasets.js';
 import { createDerive } from './derive.js';
@@ -90,7 +90,7 @@ function inspectSpec(s) {
 async function openStream(id, spec) {
   if (stream) stream.close();
   const st = new Stream(id);
-  if (!(await st.open())) throw new ApiError(0, 'could not open the session\'s stream: is the server running?', 'stream');
+  if (!(await st.open())) throw new ApiError(0, UNREACHABLE, 'stream');
   stream = st;
   stream.spec = JSON.stringify(spec);
   return stream.send({ cmd: 'subscribe', nodes: ROW_NODES, format: 'binary', inspect: spec });
