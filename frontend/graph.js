@@ -167,7 +167,7 @@ const CALLOUT_PX = (present) => (present ? 46 : 38); // the two-branch callout: 
  * from the back of a room; elsewhere they shrink to fit down to 10 px. A graph
  * that needs more than `avail` is drawn wider and the page scrolls it
  * sideways (a phone, a projector), labels never printed over each other.
- * The height gives each row room for a two-line label under its node. Pure.
+ * The height gives each row room for its label under (or over) its node. Pure.
  */
 export function graphSize(lay, present, avail) {
   const m = MARGIN(present);
@@ -176,10 +176,10 @@ export function graphSize(lay, present, avail) {
   let px = present ? Math.min(22, Math.max(18, fit)) : Math.min(12, fit);
   if (!present && px < 10) px = 11; // it scrolls anyway: a size one can read on a phone
   px = Math.round(px * 10) / 10;
-  // vertically in px: a two-line label (the name, the shape at 0.85 of it) below
+  // vertically in px: a label (the name; outside presenter mode its shape below it, at 0.85 of it) below
   // or above its node, clear of the next row's node; the callout above the top row
-  const label = clearance(present) / 2 + 2.4 * px;
-  const rowPx = label + (present ? 18 : 12); // 12: a node up to 24 px clears the label above it
+  const label = clearance(present) / 2 + (present ? 1.25 : 2.4) * px;
+  const rowPx = label + (present ? 14 : 12); // a node up to 24 px (28 in presenter mode) clears the label above it
   const k = rowPx / ROW_UNITS; // px a unit
   const top = -Math.min(...lay.rows) * ROW_UNITS;
   const y1 = top + (label + CALLOUT_PX(present) + 6) / k;
@@ -222,7 +222,9 @@ export function labelsFigure(lay, present, size) {
         type: 'scatter', mode: 'markers+text', hoverinfo: 'skip', name: 'labels',
         x: vnodes.map((n) => n.x), y: vnodes.map((n) => n.y),
         marker: { size: clearance(present), opacity: 0 },
-        text: vnodes.map((n) => `<b>${n.name}</b><br><span style="font-size:0.85em">${n.label}</span>`),
+        // presenter mode: names only (the shape is in the inspector's title), so the
+        // graph leaves the code and its explanation room on a 720 px screen
+        text: vnodes.map((n) => (present ? `<b>${n.name}</b>` : `<b>${n.name}</b><br><span style="font-size:0.85em">${n.label}</span>`)),
         textposition: vnodes.map((n) => (n.row < 0 ? 'top center' : 'bottom center')),
         textfont: { family: MONO, size: size.px, color: COLORS.ink },
         cliponaxis: false,

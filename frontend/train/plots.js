@@ -59,7 +59,10 @@ export function panelPlot(el, opts = {}) {
   new ResizeObserver(() => {
     if (el.clientWidth !== width && el.data) {
       width = el.clientWidth;
-      window.Plotly.Plots.resize(el);
+      // the new width only: Plotly.Plots.resize also drops the figure's own
+      // height and measures the div instead, which is 0 px tall while a redraw
+      // is under way (the panel then stayed empty after presenter mode changed the widths)
+      window.Plotly.relayout(el, { width });
     }
   }).observe(el);
   return {
