@@ -495,6 +495,7 @@ export function createGraphView(el, labelsEl, { onSelect }) {
       const avail = Math.max(240, Math.floor((scroller.clientWidth || 1500) / 20) * 20);
       const size = sizeFor(lay, state.present, avail);
       if (wrap.style.width !== `${size.width}px`) wrap.style.width = `${size.width}px`;
+      scroller.classList.toggle('scrolls', size.width > avail); // style.css fades its edges: there is more
       const fig = figureFor(lay, state.frame, state.computed, state.checks, state.selected, state.present, state.mode,
         state.derive, size);
       const pos = state.computed.length;

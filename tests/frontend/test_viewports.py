@@ -86,10 +86,10 @@ def test_projector_presenter_mode_has_large_labels_and_the_code_on_one_screen(pa
     for _ in range(6):
         page.keyboard.press("ArrowRight")
         wait_drawn(page)
-    page.wait_for_timeout(400)  # the smooth scroll
     current = page.evaluate("() => window.__bpn.state.computed.at(-1)")
-    shown = [lab for lab in page.evaluate(LABELS) if lab["name"] == current][0]
-    assert 0 <= shown["x"] and shown["right"] <= PROJECTOR["width"], current
+    # (a smooth scroll: wait until it has brought the label in)
+    page.wait_for_function("""(name) => [...document.querySelectorAll('#graph-labels .textpoint text')].some(t => {
+      const r = t.getBoundingClientRect(); return t.textContent === name && r.x >= 0 && r.right <= innerWidth; })""", arg=current)
 
     # the help card fits the projector whole
     page.keyboard.press("?")
@@ -185,3 +185,27 @@ def test_training_dashboard_on_a_phone(page, live_server, shots):
     page.wait_for_function("window.__train && window.__train.idle", timeout=30_000)
     assert page.evaluate(SCROLL_WIDTH) <= PHONE["width"]
     page.screenshot(path=str(shots / "viewport_train_phone.png"))
+
+
+def test_phone_graph_scrolls_under_a_finger(browser, live_server):
+    """A swipe across the graph scrolls it sideways (Plotly's touch handlers
+    do not swallow it), with real touch events on a touch screen."""
+    ctx = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
+    try:
+        page = ctx.new_page()
+        open_view(page, live_server, "?pos=5")
+        page.evaluate("() => document.querySelector('[data-testid=graph-scroll]').scrollIntoView()")
+        # it follows the pass (a smooth scroll) to counts_sum, far from the graph's start
+        page.wait_for_function("""() => { const s = document.querySelector('[data-testid=graph-scroll]');
+          const at = s.scrollLeft; return at > 400 && new Promise((ok) => setTimeout(() => ok(s.scrollLeft === at), 200)); }""")
+        at = page.evaluate("""() => { const e = document.querySelector('[data-testid=graph-scroll]'); const b = e.getBoundingClientRect();
+          return {x: b.x + b.width / 2, y: b.y + b.height / 2, left: e.scrollLeft}; }""")
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": at["x"], "y": at["y"]}]})
+        for i in range(1, 11):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": at["x"] + 15 * i, "y": at["y"]}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        page.wait_for_function("(left) => document.querySelector('[data-testid=graph-scroll]').scrollLeft < left - 100", arg=at["left"])
+        assert page.evaluate(SCROLL_WIDTH) <= PHONE["width"]
+    finally:
+        ctx.close()
