@@ -169,6 +169,12 @@ def test_training_dashboard_has_a_presenter_mode(page, live_server, shots):
     assert toggle.get_attribute("aria-pressed") == "true"
     assert not page.get_by_test_id("controls").is_visible()
     page.wait_for_function(f"() => ({tick})() > {small} * 1.3")
+    # the panels redrawn for presenter mode keep their height (a resize in the middle
+    # of a redraw once left them 0 px tall)
+    page.wait_for_function("() => window.__train.idle")
+    page.wait_for_timeout(500)  # past Plotly's 100 ms resize debounce, which is where the height went
+    heights = page.evaluate("() => ['loss', 'flow'].map(p => document.querySelector(`[data-plot=${p}]`).clientHeight)")
+    assert min(heights) >= 250, heights
     assert page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)") >= 18
     assert page.evaluate(SCROLL_WIDTH) <= PROJECTOR["width"]
     exit_btn = box(page, "[data-testid=present-exit]")
@@ -209,3 +215,15 @@ def test_phone_graph_scrolls_under_a_finger(browser, live_server):
         assert page.evaluate(SCROLL_WIDTH) <= PHONE["width"]
     finally:
         ctx.close()
+
+
+def test_empty_dashboard_panels_do_not_print_titles_over_each_other(page, live_server):
+    page.set_viewport_size({"width": 1600, "height": 3600})  # every panel on screen, so every one is drawn
+    page.goto(f"{live_server}/static/train.html?n_hidden=64")
+    page.wait_for_function("window.__train && window.__train.idle", timeout=30_000)
+    for panel in ("bn", "act", "params", "grad"):
+        page.wait_for_function("(p) => document.querySelector(`[data-plot=${p}] .main-svg`)", arg=panel)
+        texts = page.evaluate("""(p) => [...document.querySelectorAll(`[data-plot=${p}] .annotation`)].map(a => {
+          const r = a.getBoundingClientRect(); return {name: a.textContent, x: r.x, y: r.y, right: r.right, bottom: r.bottom}; })""", panel)
+        assert texts, panel
+        assert overlapping(texts) == [], panel
