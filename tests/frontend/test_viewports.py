@@ -39,6 +39,11 @@ def overlapping(labels):
     return out
 
 
+# the graph follows the pass with a smooth scroll: until it rests past `at` px
+SCROLLED = """(at) => { const s = document.querySelector('[data-testid=graph-scroll]'); const left = s.scrollLeft;
+  return left > at && new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(() => ok(s.scrollLeft === left)))); }"""
+
+
 def first_paragraph(page):
     return box(page, "[data-testid=explain] p:first-child")
 
@@ -64,6 +69,7 @@ def test_projector_presenter_mode_has_large_labels_and_the_code_on_one_screen(pa
     page.set_viewport_size(PROJECTOR)
     open_view(page, live_server, "?pos=12&present=1")
     assert page.evaluate("() => document.body.classList.contains('present')")
+    page.wait_for_function(SCROLLED, arg=200)
     labels = page.evaluate(LABELS)
     assert len(labels) == 29
     assert min(lab["px"] for lab in labels) >= 18
@@ -128,6 +134,7 @@ def test_phone_fits_its_width_and_every_control_is_reachable(page, live_server, 
     page.get_by_test_id("btn-next").click()
     wait_drawn(page, 6)
     page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_function(SCROLLED, arg=400)
     # the graph scrolls sideways; its labels are readable and never printed over each other
     labels = page.evaluate(LABELS)
     assert len(labels) == 29 and overlapping(labels) == []
@@ -144,6 +151,7 @@ def test_phone_presenter_mode_can_be_left_and_a_reload_does_not_keep_it(page, li
     assert page.evaluate(SCROLL_WIDTH) <= PHONE["width"]
     exit_btn = box(page, "[data-testid=present-exit]")
     assert exit_btn["x"] >= 0 and exit_btn["right"] <= PHONE["width"] and exit_btn["bottom"] <= PHONE["height"]
+    page.wait_for_function(SCROLLED, arg=400)
     page.screenshot(path=str(shots / "viewport_phone_present.png"))
     page.wait_for_function("() => !location.search.includes('present')")
     page.reload()
@@ -201,9 +209,7 @@ def test_phone_graph_scrolls_under_a_finger(browser, live_server):
         page = ctx.new_page()
         open_view(page, live_server, "?pos=5")
         page.evaluate("() => document.querySelector('[data-testid=graph-scroll]').scrollIntoView()")
-        # it follows the pass (a smooth scroll) to counts_sum, far from the graph's start
-        page.wait_for_function("""() => { const s = document.querySelector('[data-testid=graph-scroll]');
-          const at = s.scrollLeft; return at > 400 && new Promise((ok) => setTimeout(() => ok(s.scrollLeft === at), 200)); }""")
+        page.wait_for_function(SCROLLED, arg=400)  # followed the pass to counts_sum, far from the start
         at = page.evaluate("""() => { const e = document.querySelector('[data-testid=graph-scroll]'); const b = e.getBoundingClientRect();
           return {x: b.x + b.width / 2, y: b.y + b.height / 2, left: e.scrollLeft}; }""")
         cdp = ctx.new_cdp_session(page)
