@@ -24,6 +24,8 @@ export function presented(fig) {
   if (!out) {
     const layout = scaled(fig.layout, false);
     layout.font = { ...(layout.font || {}), size: Math.round(((fig.layout.font && fig.layout.font.size) || 12) * SCALE) };
+    // the margins hold tick labels and axis titles: they grow with them
+    if (layout.margin) layout.margin = Object.fromEntries(Object.entries(layout.margin).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * SCALE) : v]));
     out = { ...fig, data: fig.data.map((t) => scaled(t, false)), layout };
     cache.set(fig, out);
   }
