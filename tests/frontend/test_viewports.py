@@ -201,28 +201,6 @@ def test_training_dashboard_on_a_phone(page, live_server, shots):
     page.screenshot(path=str(shots / "viewport_train_phone.png"))
 
 
-def test_phone_graph_scrolls_under_a_finger(browser, live_server):
-    """A swipe across the graph scrolls it sideways (Plotly's touch handlers
-    do not swallow it), with real touch events on a touch screen."""
-    ctx = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
-    try:
-        page = ctx.new_page()
-        open_view(page, live_server, "?pos=5")
-        page.evaluate("() => document.querySelector('[data-testid=graph-scroll]').scrollIntoView()")
-        page.wait_for_function(SCROLLED, arg=400)  # followed the pass to counts_sum, far from the start
-        at = page.evaluate("""() => { const e = document.querySelector('[data-testid=graph-scroll]'); const b = e.getBoundingClientRect();
-          return {x: b.x + b.width / 2, y: b.y + b.height / 2, left: e.scrollLeft}; }""")
-        cdp = ctx.new_cdp_session(page)
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": at["x"], "y": at["y"]}]})
-        for i in range(1, 11):
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": at["x"] + 15 * i, "y": at["y"]}]})
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-        page.wait_for_function("(left) => document.querySelector('[data-testid=graph-scroll]').scrollLeft < left - 100", arg=at["left"])
-        assert page.evaluate(SCROLL_WIDTH) <= PHONE["width"]
-    finally:
-        ctx.close()
-
-
 def test_empty_dashboard_panels_do_not_print_titles_over_each_other(page, live_server):
     page.set_viewport_size({"width": 1600, "height": 3600})  # every panel on screen, so every one is drawn
     page.goto(f"{live_server}/static/train.html?n_hidden=64")
