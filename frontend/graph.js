@@ -1,6 +1,7 @@
 // The compute graph: a deterministic left-to-right layout of the registry
 // (pure), the Plotly figure for one state (pure), and a thin mount.
-import { COLORS, DIVERGING, FONT, MONO, baseLayout, fmt, memo, mount, sci } from './theme.js';
+import { ROW_UNITS, frameLayout, graphSize, nodeLeft, pxPerUnit } from './graphframe.js';
+import { COLORS, DIVERGING, MONO, fmt, memo, mount, sci } from './theme.js';
 
 /** The fused group a drawn node stands for (exercises 2 and 3), or undefined. */
 export function fusedGroup(graph, name) {
@@ -104,10 +105,9 @@ export function layoutGraph(nodes) {
     }
     xs.push(xs[c - 1] + gap);
   }
-  const ROW = 64;
   const placed = nodes.map((n) => {
     const p = place.get(n.name);
-    return { ...n, col: p.col, row: p.row, x: xs[p.col], y: -p.row * ROW, label: shapeText(n.shape) };
+    return { ...n, col: p.col, row: p.row, x: xs[p.col], y: -p.row * ROW_UNITS, label: shapeText(n.shape) };
   });
   const edges = [];
   for (const n of nodes) for (const i of n.inputs) edges.push({ src: i, dst: n.name });
@@ -149,43 +149,25 @@ export function badgeText(check) {
 
 const SYMBOL = { data: 'square', param: 'diamond', activation: 'circle', loss: 'circle', fused: 'hexagon' };
 
-/** Axes, size and margins shared by the graph and its label overlay, so the two line up. */
-export function frameLayout(lay, present) {
-  const ymin = -Math.max(...lay.rows) * 64 - 44;
-  const ymax = -Math.min(...lay.rows) * 64 + 118; // room above for the two-branch callout
-  return baseLayout(present, {
-    height: present ? 430 : 330,
-    // the right margin holds the colour bar (drawn by the overlay)
-    margin: { l: 12, r: present ? 112 : 86, t: 8, b: 8, autoexpand: false },
-    xaxis: { visible: false, range: [-50, lay.width + 60], fixedrange: true },
-    yaxis: { visible: false, range: [ymin, ymax], fixedrange: true },
-    font: { family: FONT, size: present ? 16 : 12, color: COLORS.ink },
-  });
-}
-
-const LABEL_CLEARANCE = 32; // px: labels sit clear of a node up to this size
-
 /**
  * The static layer: node names and shapes, and the colour bar. It changes only
- * with the layout, the width or presenter mode, never while stepping, so a
+ * with the layout, the size or presenter mode, never while stepping, so a
  * step does not pay for re-measuring 29 rich-text labels.
  */
-export function labelsFigure(lay, present, width = 1500) {
-  // Labels were spaced for 12 px text; bigger text only where the width allows it
-  // (the estimate is generous: 90% of the nominal spacing still clears them).
-  const fit = (12 * (width - 100)) / (lay.width + 110) / 0.9;
-  const labelPx = Math.max(9, Math.min(present ? 16 : 12, fit));
+export function labelsFigure(lay, present, size) {
   const vnodes = lay.nodes;
-  const layout = frameLayout(lay, present);
+  const layout = frameLayout(lay, present, size);
   return {
     data: [
       {
         type: 'scatter', mode: 'markers+text', hoverinfo: 'skip', name: 'labels',
         x: vnodes.map((n) => n.x), y: vnodes.map((n) => n.y),
-        marker: { size: LABEL_CLEARANCE * (present ? 1.2 : 1), opacity: 0 },
-        text: vnodes.map((n) => `<b>${n.name}</b><br><span style="font-size:0.85em">${n.label}</span>`),
+        marker: { size: size.clearance, opacity: 0 },
+        // presenter mode: names only (the shape is in the inspector's title), so the
+        // graph leaves the code and its explanation room on a 720 px screen
+        text: vnodes.map((n) => (present ? `<b>${n.name}</b>` : `<b>${n.name}</b><br><span style="font-size:0.85em">${n.label}</span>`)),
         textposition: vnodes.map((n) => (n.row < 0 ? 'top center' : 'bottom center')),
-        textfont: { family: MONO, size: labelPx, color: COLORS.ink },
+        textfont: { family: MONO, size: size.px, color: COLORS.ink },
         cliponaxis: false,
       },
       {
@@ -229,7 +211,7 @@ const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
  * Lines are layout shapes (redrawn alone, cheaply) and the arrowheads one
  * marker trace; labels and the colour bar live in `labelsFigure`.
  */
-export function graphFigure(lay, state) {
+export function graphFigure(lay, state, size) {
   const { frame, checks, selected, present } = state;
   const summaries = (frame && frame.nodes) || {};
   const vnodes = lay.nodes;
@@ -345,13 +327,18 @@ export function graphFigure(lay, state) {
         + `<br>half finished: the check flags it until the second part is added`
       : `<b>d${last.name}</b> = (from ${first}) + (from ${second})`
         + `<br>the tensors add up: ‖from ${first}‖ ${norm(first)}, ‖from ${second}‖ ${norm(second)}, ‖sum‖ ${fmt(total, 3)}`;
+    // the box is centred over the node where it fits, else moved in from the graph's edge
+    const fontPx = present ? 14 : 11;
+    const halfPx = (Math.max(...text.split('<br>').map((l) => l.replace(/<[^>]+>/g, '').length)) * 0.62 * fontPx) / 2 + 8;
+    const half = halfPx / pxPerUnit(lay, size, present);
+    const ax = Math.max(-50 + half, Math.min(lay.width + 60 - half, last.x));
     annotations.push({
       // the box sits at the top edge, above every label; its stem points at the node
-      x: last.x, y: last.y, xref: 'x', yref: 'y', axref: 'x', ayref: 'y', ax: last.x,
-      ay: -Math.min(...lay.rows) * 64 + 100, yanchor: 'middle',
+      x: last.x, y: last.y, xref: 'x', yref: 'y', axref: 'x', ayref: 'y', ax,
+      ay: size.calloutY, yanchor: 'middle',
       showarrow: true, arrowhead: 0, arrowwidth: 1.5, arrowcolor: COLORS.current, standoff: 16 * scale,
       text,
-      font: { family: MONO, size: present ? 14 : 11, color: COLORS.ink },
+      font: { family: MONO, size: fontPx, color: COLORS.ink },
       bgcolor: 'rgba(255,248,225,0.97)', bordercolor: COLORS.current, borderwidth: 1, borderpad: 4,
     });
   }
@@ -374,7 +361,7 @@ export function graphFigure(lay, state) {
     },
   ];
   if (state.derive) data.push(...deriveRings(vnodes, state.derive, scale));
-  const layout = { ...frameLayout(lay, present), hovermode: 'closest', shapes, annotations };
+  const layout = { ...frameLayout(lay, present, size), hovermode: 'closest', shapes, annotations };
   return { data, layout };
 }
 
@@ -400,7 +387,18 @@ function deriveRings(vnodes, derive, scale) {
   ];
 }
 
-/** The graph view: layout cached per (graph, mode); figure per state; labels static. */
+/** The node a scrolled graph keeps in view: the inspected one, else the one just computed, else the next. */
+function focusOf(state) {
+  if (state.selected) return state.selected;
+  const last = state.computed[state.computed.length - 1];
+  return last || state.next;
+}
+
+/**
+ * The graph view: layout cached per (graph, mode); figure per state; labels
+ * static. The two layers sit in `.graph-wrap`, inside a scroller (`.graph-scroll`)
+ * that the graph outgrows where its labels need more room than the screen has.
+ */
 export function createGraphView(el, labelsEl, { onSelect }) {
   const m = mount(el, {
     onClick: (ev) => {
@@ -409,25 +407,47 @@ export function createGraphView(el, labelsEl, { onSelect }) {
     },
   });
   const labels = mount(labelsEl);
+  const wrap = el.parentElement;
+  const scroller = wrap.parentElement;
   const layoutFor = memo((graph, mode) => layoutGraph(viewNodes(graph, mode === 'fused')));
-  const figureFor = memo((lay, frame, computed, checks, selected, present, mode, derive) =>
-    graphFigure(lay, { frame, computed, checks, selected, present, mode, derive }));
+  const sizeFor = memo(graphSize);
+  const figureFor = memo((lay, frame, computed, checks, selected, present, mode, derive, size) =>
+    graphFigure(lay, { frame, computed, checks, selected, present, mode, derive }, size));
   const labelsFor = memo(labelsFigure);
+  let focused = null;
+  // keep the focused node on screen when the graph is wider than its scroller
+  function follow(lay, size, present, name) {
+    const seen = scroller.clientWidth;
+    if (size.width <= seen || !name) return;
+    const x = nodeLeft(lay, size, present, name);
+    if (x === null) return;
+    const left = scroller.scrollLeft;
+    const key = `${name}:${size.width}`;
+    if (key === focused && x > left + 0.15 * seen && x < left + 0.85 * seen) return;
+    focused = key;
+    if (x < left + 0.15 * seen || x > left + 0.85 * seen) scroller.scrollTo({ left: Math.max(0, x - seen / 2) });
+  }
   return {
     render(state) {
       if (!state.graph) return Promise.resolve();
       const lay = layoutFor(state.graph, state.mode);
+      // re-layout only on real size changes
+      const avail = Math.max(240, Math.floor((scroller.clientWidth || 1500) / 20) * 20);
+      const size = sizeFor(lay, state.present, avail);
+      if (wrap.style.width !== `${size.width}px`) wrap.style.width = `${size.width}px`;
+      scroller.classList.toggle('scrolls', size.width > avail); // style.css fades its edges: there is more
       const fig = figureFor(lay, state.frame, state.computed, state.checks, state.selected, state.present, state.mode,
-        state.derive);
-      const width = Math.round((el.clientWidth || 1500) / 40) * 40; // re-layout only on real size changes
+        state.derive, size);
       const pos = state.computed.length;
       const key = `${state.step}:${state.batch}:${state.mode}:${pos}`;
       fig.after = () => {
         el.dataset.renderedPos = String(pos);
         el.dataset.renderedKey = key;
+        el.dataset.labelPx = String(size.px);
+        follow(lay, size, state.present, focusOf(state));
       };
       const drawn = m.show(fig);
-      labels.show(labelsFor(lay, state.present, width));
+      labels.show(labelsFor(lay, state.present, size));
       return drawn;
     },
     layoutFor,

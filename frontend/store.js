@@ -61,7 +61,7 @@ export function createStore(initial) {
 
 const INT = /^\d+$/;
 
-/** The URL's view of the page: config, position, selection, presenter mode. */
+/** The URL's view of the page: config, position, selection. */
 export function toQuery(state) {
   const q = new URLSearchParams();
   const c = state.config;
@@ -78,7 +78,8 @@ export function toQuery(state) {
   if (state.forwarded) q.set('pos', lecture ? state.graph.lecture_order.length - state.remaining.length : state.computed.length);
   if (state.selected && state.pinned) q.set('node', state.selected);
   if (state.row !== null && state.row !== undefined) q.set('row', state.row);
-  if (state.present) q.set('present', '1');
+  // presenter mode belongs to the screen, not to the view: `?present=1` opens
+  // a page in it, but the address bar (and so Share and a reload) drops it
   return q.toString();
 }
 

@@ -43,10 +43,12 @@ export function actFigure(frame, maps) {
   const hs = frame && frame.nodes.h ? frame.nodes.h.value : null;
   const data = [];
   const shapes = [];
+  // a map's title only over its map: Plotly makes no axes for an empty one,
+  // and its title would be printed over the first panel's
   const annotations = [
     titleAnnotation('histogram of h', 'x', 'y'),
-    titleAnnotation(`|h| > ${SATURATION}  (dark = saturated)`, 'x2', 'y2'),
-    titleAnnotation('1 − h²: share of dh that reaches hpreact', 'x3', 'y3'),
+    ...(maps ? [titleAnnotation(`|h| > ${SATURATION}  (dark = saturated)`, 'x2', 'y2'),
+      titleAnnotation('1 − h²: share of dh that reaches hpreact', 'x3', 'y3')] : []),
   ];
   if (hs && hs.hist.counts.length) {
     data.push(histTrace(hs.hist, { color: ACT_COLOR, name: 'h' }));

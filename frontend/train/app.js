@@ -21,6 +21,7 @@ import { lossFigure } from './losscurve.js';
 import { paramsFigure, paramsNotes } from './params.js';
 import { fmt, panelPlot } from './plots.js';
 import { scheduleText } from './schedule.js';
+import { createPresenter } from './present.js';
 import { Series } from './series.js';
 import { moving } from '../livefig.js';
 import { Stream } from './stream.js';
@@ -433,7 +434,10 @@ const actions = {
   latest: doLatest,
   toggleHelp: () => { st.help = !st.help; renderHelp(); },
   closeHelp: () => { st.help = false; renderHelp(); },
+  togglePresent: () => presenter.toggle(),
 };
+// presenter mode (present.js): every panel redraws with its type scaled
+const presenter = createPresenter(() => invalidate());
 
 // ---- views ---------------------------------------------------------------------------------
 const $ = (sel) => document.querySelector(sel);
@@ -468,17 +472,17 @@ const plotEl = (name) => $(`[data-plot=${name}]`);
 loop = createDrawLoop({
   loss: {
     el: plotEl('loss'),
-    inputs: () => [st.series, st.series.version, st.view],
+    inputs: () => [st.series, st.series.version, st.view, presenter.on],
     draw: () => plots.loss.show(lossFigure(st.series, st.view, st.session.config.vocab_size)),
   },
   flow: {
     el: plotEl('flow'),
-    inputs: () => [frameOf(), st.graph],
+    inputs: () => [frameOf(), st.graph, presenter.on],
     draw: (frame, graph) => plots.flow.show(flowFigure(frame, graph ? graph.backward_order : [])),
   },
   bn: {
     el: plotEl('bn'),
-    inputs: () => [frameOf()],
+    inputs: () => [frameOf(), presenter.on],
     draw: (frame) => {
       $('[data-field=bn-notes]').replaceChildren(...bnNotes(frame, st.session.config));
       return plots.bn.show(bnFigure(frame, frame && st.shown.tensors));
@@ -486,7 +490,7 @@ loop = createDrawLoop({
   },
   act: {
     el: plotEl('act'),
-    inputs: () => [frameOf()],
+    inputs: () => [frameOf(), presenter.on],
     draw: (frame) => {
       const maps = frame ? mapsOf(st.shown.tensors) : null;
       $('[data-field=act-notes]').replaceChildren(...actNotes(frame, maps));
@@ -495,7 +499,7 @@ loop = createDrawLoop({
   },
   grad: {
     el: plotEl('grad'),
-    inputs: () => [frameOf()],
+    inputs: () => [frameOf(), presenter.on],
     draw: (frame) => {
       $('[data-testid=grad-table]').replaceChildren(...gradTable(frame));
       return plots.grad.show(gradFigure(frame));
@@ -503,7 +507,7 @@ loop = createDrawLoop({
   },
   params: {
     el: plotEl('params'),
-    inputs: () => [frameOf(), st.series, st.series.version],
+    inputs: () => [frameOf(), st.series, st.series.version, presenter.on],
     draw: (frame) => {
       $('[data-field=params-notes]').replaceChildren(...paramsNotes(frame));
       return plots.params.show(paramsFigure(frame, st.series));
@@ -605,7 +609,7 @@ function readConfigForm() {
 // ---- help ------------------------------------------------------------------------------------
 const KEYS = [
   ['Space', 'play / pause'], ['s', 'one update, shown with its batch'], ['← →', 'previous / next update in the history'],
-  ['l', 'back to the newest step'], ['?', 'this help'], ['Esc', 'close'],
+  ['l', 'back to the newest step'], ['p', 'presenter mode: large type, settings hidden'], ['?', 'this help'], ['Esc', 'close'],
 ];
 function renderHelp() {
   const root = $('#help');
@@ -655,7 +659,7 @@ window.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape') ev.target.blur();
     return;
   }
-  const map = { ' ': 'togglePlay', s: 'step', ArrowLeft: 'scrubPrev', ArrowRight: 'scrubNext', l: 'latest', '?': 'toggleHelp', Escape: 'closeHelp' };
+  const map = { ' ': 'togglePlay', s: 'step', ArrowLeft: 'scrubPrev', ArrowRight: 'scrubNext', l: 'latest', p: 'togglePresent', '?': 'toggleHelp', Escape: 'closeHelp' };
   const action = map[ev.key.length === 1 ? ev.key.toLowerCase() : ev.key] || (ev.key === '?' ? 'toggleHelp' : null);
   if (!action) return;
   ev.preventDefault();

@@ -10,11 +10,13 @@ export function bnFigure(frame, tensors) {
   const bn = frame ? frame.batchnorm : null;
   const units = bn ? bn.running_mean.map((_, i) => i) : [];
   const data = [];
-  const annotations = [
+  // no batch yet: no panel titles either, as Plotly makes no axes for empty
+  // panels and would print their titles over each other
+  const annotations = bn ? [
     titleAnnotation('mean of hprebn', 'x', 'y'),
     titleAnnotation('variance of hprebn (unbiased, 1/(n−1))', 'x', 'y2'),
     titleAnnotation('bnvar_inv · bngain · bnbias', 'x', 'y3'),
-  ];
+  ] : [];
   // lines, not 2 x n_hidden markers: one SVG path each keeps a redraw cheap
   const batch = (y, name, yaxis, color) => ({
     type: 'scatter', mode: 'lines', x: units, y, name, yaxis, legendgroup: name,

@@ -1,6 +1,7 @@
 // Shared pieces of this page's figures: palette, histogram bars, config with
 // a PNG button, and a panel mount that exports its figure.
 import { COLORS, FONT, MONO, baseLayout, fmt, mount } from '../theme.js';
+import { presented } from './present.js';
 
 // Okabe-Ito: distinguishable with every common colour-vision deficiency.
 export const PARAM_COLORS = {
@@ -58,12 +59,16 @@ export function panelPlot(el, opts = {}) {
   new ResizeObserver(() => {
     if (el.clientWidth !== width && el.data) {
       width = el.clientWidth;
-      window.Plotly.Plots.resize(el);
+      // the new width only: Plotly.Plots.resize also drops the figure's own
+      // height and measures the div instead, which is 0 px tall while a redraw
+      // is under way (the panel then stayed empty after presenter mode changed the widths)
+      window.Plotly.relayout(el, { width });
     }
   }).observe(el);
   return {
     ...m,
-    show: (fig) => m.show(fig),
+    // presenter mode (present.js): the same figure, its type scaled
+    show: (fig) => m.show(document.body.classList.contains('present') ? presented(fig) : fig),
     png(filename) {
       if (!el.data) return Promise.resolve();
       return window.Plotly.downloadImage(el, { format: 'png', filename, scale: 2, width: el.clientWidth || 900, height: el.clientHeight || 400 });

@@ -20,11 +20,16 @@ def test_url_round_trip_keeps_the_shareable_view(modules):
       const v = st.fromQuery('?' + st.toQuery(s));
       const bad = st.fromQuery('?seed=-1&dtype=float16&n_hidden=99999&batch=1&mode=x&step=a&pos=2&node=%3Cscript%3E&row=-3');
       const none = st.fromQuery('?step=4');
-      return {v, bad, none};
+      const q = st.toQuery(s);
+      const opened = st.fromQuery('?pos=3&present=1');
+      return {v, bad, none, q, opened};
     }""")
     v = out["v"]
     assert v["config"] == {"seed": 42, "dtype": "float64", "n_hidden": 48, "batch_size": 16}
-    assert (v["mode"], v["step"], v["pos"], v["node"], v["row"], v["present"]) == ("fused", 3, 2, "h", 7, True)
+    assert (v["mode"], v["step"], v["pos"], v["node"], v["row"]) == ("fused", 3, 2, "h", 7)
+    # presenter mode is the screen's, not the view's: a link can open in it, but
+    # the page never writes it back (a reload or a shared link opens the normal page)
+    assert "present" not in out["q"] and v["present"] is False and out["opened"]["present"] is True
     bad = out["bad"]
     assert bad["config"] == {} and bad["mode"] is None and bad["node"] is None and bad["row"] is None
     assert bad["step"] is None and bad["pos"] == 2
