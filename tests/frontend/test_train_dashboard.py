@@ -97,15 +97,21 @@ def test_play_trains_the_net_and_every_view_follows(train_page, live_server, sho
     play_for(page, 2.5, 300)
     early = {n: plot_data(page, n) for n in ("act", "grad", "bn")}
     frames_early = page.evaluate("window.__train.stats.frames")
+    # live panels move their traces (livefig.js) more often than they redraw.
+    # Waited for, not counted after a fixed time: a loaded machine draws
+    # fewer frames a second, and the first draw (and a pause) are always
+    # redraws, so a short window on a slow machine would count as few moves
+    # as redraws. Were moving broken, moves would stay 0 and this times out.
+    page.wait_for_function("""() => ['flow', 'bn', 'grad', 'params'].every((k) => {
+        const v = window.__train.plotStats[k]; return v && v.moves > v.reacts + 1; })""", timeout=60_000)
     page.wait_for_timeout(1500)
     pause(page)
     drawn(page)
     late = {n: plot_data(page, n) for n in ("act", "grad", "bn")}
-    # live panels moved their traces (livefig.js) more often than not, and every
-    # number drawn is inside its axes
+    # and every number drawn is inside its axes
     moved = page.evaluate("Object.fromEntries(Object.entries(window.__train.plotStats).map(([k, v]) => [k, {...v}]))")
     for name in ("flow", "bn", "grad", "params"):
-        assert moved[name]["moves"] > moved[name]["reacts"], (name, moved[name])
+        assert moved[name]["moves"] > moved[name]["reacts"], (name, moved[name])  # the pause's redraw included
     # (the loss curve is redrawn when its smoothing window grows, often in a short run)
     assert moved["loss"]["moves"] > 0, moved["loss"]
     for name in ("loss", "flow", "bn", "act", "grad", "params"):
