@@ -1,0 +1,88 @@
+"""What a room sends, built from the teacher's session once per change (not
+once per follower): the state message, the graph message, and a fork (the
+session's exact state, for a follower who explores on their own).
+
+Plain functions run in the thread pool; each reads the session under its lock."""
+from __future__ import annotations
+
+import torch
+
+from model.graph import BY_NAME, Dims
+
+from . import snapshots
+from .errors import Conflict
+from .routes.graph import _graph
+from .schemas import (FramePublic, RoomFork, RoomGraph, RoomRows, RoomState, RoomViewPublic,
+                      TeachView)
+from .session import Session, locked, mutating
+
+
+@locked
+def _parts(s: Session, view: RoomViewPublic):
+    m = s.mlp
+    forwarded = "Xb" in m.values
+    tensor = None
+    if view.inspect in BY_NAME and (forwarded or view.inspect in m.params):
+        # the same call the teacher's inspector makes (its reference only with the diff shown)
+        tensor = Session.tensor.__wrapped__(s, view.inspect, view.show_diff)
+    rows = None
+    if forwarded:
+        dl = m.grad("logits")
+        rows = RoomRows(Xb=m.values["Xb"].tolist(), Yb=m.values["Yb"].tolist(),
+                        probs=m.values["probs"].tolist(), dlogits=None if dl is None else dl.tolist())
+    return forwarded, tensor, rows, s._state()
+
+
+def state(s: Session, view: TeachView, version: int) -> str:
+    """The RoomState message as JSON text: encoded here, once per room."""
+    public = RoomViewPublic(**view.model_dump(exclude={"session"}))
+    frame = FramePublic.model_validate_json(s.frame((), "json"))
+    forwarded, tensor, rows, st = _parts(s, public)
+    return RoomState(version=version, config=st.config, vocab=st.vocab, n_params=st.n_params,
+                     forwarded=forwarded, view=public, frame=frame, tensor=tensor, rows=rows).model_dump_json()
+
+
+def graph(s: Session) -> str:
+    c = s.config()
+    dims = Dims(n=c.batch_size, block=c.block_size, embd=c.n_embd, hidden=c.n_hidden, vocab=s.mlp.vocab.size)
+    return RoomGraph(graph=_graph(dims, c.dtype)).model_dump_json()
+
+
+@locked
+def _batch(s: Session):
+    m = s.mlp
+    if "Xb" not in m.values:
+        return None, None, m.mode, 0
+    return m.values["Xb"].tolist(), m.values["Yb"].tolist(), m.mode, len(m.order) - len(m.remaining)
+
+
+def fork(s: Session, words: list[str] | None) -> RoomFork:
+    """The teacher's session as it is now (a snapshot takes the parameters and
+    the generator; the batch is given back to forward, so no draw differs)."""
+    Xb, Yb, mode, pos = _batch(s)
+    return RoomFork(snapshot=snapshots.export(s, words), Xb=Xb, Yb=Yb, mode=mode, pos=pos)
+
+
+@mutating
+def _replay(s: Session, f: RoomFork) -> None:
+    s.model_changed()
+    if f.Xb is None:
+        s.mlp.mode = f.mode
+        return
+    s.last_loss = s.mlp.forward(torch.tensor(f.Xb), torch.tensor(f.Yb))
+    s._dirty = True  # as after any forward: the generator is not where a snapshot's replay would put it
+    s.mlp.backward(f.pos, f.mode)
+
+
+def adopt(store, f: RoomFork) -> Session:
+    """A new session of the follower's, at the fork's exact state."""
+    s = store.import_snapshot(f.snapshot)
+    try:
+        _replay(s, f)
+    except Exception:
+        store.delete(s.id)
+        raise Conflict("the teacher's state could not be copied: ask again") from None
+    return s
+
+
+__all__ = ["state", "graph", "fork", "adopt"]
