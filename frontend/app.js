@@ -5,12 +5,14 @@ import { ApiError, Stream, api } from './api.js';
 import { createControls } from './controls.js';
 import { createDerive } from './derive.js';
 import { createDlogitsView } from './dlogits.js';
+import { createFollow } from './follow.js';
 import { createGraphView, gradNameOf } from './graph.js';
 import { actionFor, createHelpView } from './help.js';
 import { createInspectorView, inspectedNode } from './inspector.js';
 import { switchMessage } from './modes.js';
 import { DEFAULT_CONFIG, createStore, fromQuery, initialState, toQuery } from './store.js';
 import { createTapeView } from './tape.js';
+import { createTeach } from './teach.js';
 
 const PLAY_MS = 600;
 const EXACT_REPLAY_MAX = 100; // replay steps one by one up to here, then /train
@@ -21,11 +23,13 @@ const get = store.get;
 const sid = () => get().session.id;
 let ready = false;
 let playTimer = null;
+let follow = null; // set below on a page opened with ?follow=CODE (follow.js)
 
 // ---- serial actions: key presses run in order, one server round trip at a time
 let chain = Promise.resolve();
 let queued = 0;
 function run(fn, { drop = false } = {}) {
+  if (follow && follow.watching()) { follow.refuse(); return chain; } // the teacher's session: not ours
   if (drop && queued > 2) return chain;
   queued += 1;
   chain = chain.then(async () => {
@@ -107,7 +111,7 @@ function afterChange() {
 
 async function loadTensor() {
   const s = get();
-  if (!s.session) return;
+  if (!s.session || !s.session.id) return; // following: the room sends the tensor
   const shown = inspectedNode(s);
   const name = s.graph ? gradNameOf(s.graph, shown) : shown;
   const node = s.graph && s.graph.nodes.find((n) => n.name === name);
@@ -132,7 +136,8 @@ async function loadTensor() {
 
 async function loadRowData() {
   const s = get();
-  if (!s.session || !s.forwarded) {
+  if (!s.session || !s.session.id) return; // following: the room sends the rows
+  if (!s.forwarded) {
     if (s.rowData) store.set({ rowData: null });
     return;
   }
@@ -207,6 +212,23 @@ async function build(view) {
   });
   if (old) api.dropSession(old.id); // only now: a failed rebuild keeps the old one
   await refreshFrame({ mode });
+}
+
+// ---- rooms: a follower's own copy of the teacher's session (follow.js) ------------
+async function adopt(session, patch) {
+  const st = await api.state(session.id);
+  await openStream(session.id);
+  store.set({ ...patch, session: { id: session.id, vocab: st.vocab, n_params: st.n_params }, playing: false });
+  await refreshFrame();
+  ready = true;
+}
+
+function release() {
+  stopPlay();
+  ready = false;
+  if (stream) { stream.close(); stream = null; }
+  const s = get().session;
+  if (s && s.id) api.dropSession(s.id);
 }
 
 function pick(o, keys) {
@@ -364,6 +386,8 @@ const controls = createControls(document.getElementById('controls'), document.ge
 const helpView = createHelpView(document.getElementById('help'), { onClose: actions.closeHelp });
 document.querySelector('#dlogits [data-action=sort]').addEventListener('click', actions.toggleSort);
 createDerive(document.getElementById('derive'), document.getElementById('derive-toggle'), { store, actions });
+createTeach(document.querySelector('[data-testid=teach]'), { store });
+follow = createFollow({ store, adopt, release });
 
 // The graph first: it is what a key press is waiting for. The panels below
 // follow once it is on screen, with whatever the state is by then.
@@ -390,7 +414,7 @@ window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer
 // ---- URL: the shareable part of the state, always current ---------------------
 let urlTimer = null;
 function syncUrl() {
-  const q = toQuery(get());
+  const q = follow ? follow.query() : toQuery(get());
   if (window.location.search.slice(1) !== q) window.history.replaceState(null, '', `?${q}`);
 }
 function syncUrlSoon() {
@@ -411,10 +435,10 @@ window.addEventListener('keydown', (ev) => {
 window.addEventListener('pagehide', () => {
   if (stream) stream.close();
   const s = get().session;
-  if (s) api.dropSession(s.id);
+  if (s && s.id) api.dropSession(s.id);
 });
 
 // Test and console hook: read-only view of the state, and the actions.
 window.__bpn = { get state() { return get(); }, actions, get ready() { return ready; } };
 
-run(() => boot(view0));
+if (follow) follow.start(); else run(() => boot(view0));

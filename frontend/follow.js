@@ -1,0 +1,142 @@
+// The follower's side of a room: the stepper opened with ?follow=CODE shows
+// the teacher's session live instead of one of its own. Each RoomState from
+// the room's socket becomes the store's state (the views draw it as they
+// draw the teacher's own page); "Explore on my own" forks the teacher's
+// session at its exact state into one of ours, which the stepper then drives
+// as usual; "Back to the teacher" drops it and shows the room again.
+import { api } from './api.js';
+import { DEFAULT_CONFIG } from './store.js';
+import { toast } from './toast.js';
+
+const RETRY_MS = [500, 1000, 2000, 4000]; // reconnects, then every 4 s
+
+/** A RoomState (and the room's graph) as a store patch. */
+export function followState(m, graph) {
+  const f = m.frame;
+  const v = m.view;
+  const config = Object.fromEntries(Object.keys(DEFAULT_CONFIG).map((k) => [k, m.config[k]]));
+  return {
+    config, graph, frame: f, step: f.step, loss: f.loss, computed: f.computed, remaining: f.remaining,
+    next: f.next, checks: f.checks, mode: f.mode, forwarded: m.forwarded,
+    session: { id: null, vocab: m.vocab, n_params: m.n_params },
+    batch: m.version, selected: v.selected, pinned: v.pinned, tensor: m.tensor, tensorKey: null,
+    rowData: m.rows ? { ...m.rows, batchKey: `room|${m.version}` } : null, rowKey: null,
+    row: v.row, sortByLoss: v.sort_by_loss, showDiff: v.show_diff, present: v.present, playing: v.playing,
+  };
+}
+
+export function createFollow({ store, adopt, release }) {
+  const code = new URLSearchParams(window.location.search).get('follow');
+  if (!code || !/^[\w -]{1,40}$/.test(code)) return null;
+  const bar = document.createElement('div');
+  bar.className = 'follow-bar';
+  bar.dataset.testid = 'follow-bar';
+  bar.innerHTML = `
+    <span class="follow-what" data-testid="follow-state" aria-live="polite"></span>
+    <span class="follow-teacher" data-testid="teacher-state"></span>
+    <span class="follow-actions">
+      <button type="button" class="primary small" data-testid="explore" title="Your own copy of the teacher's session, to step yourself">Explore on my own</button>
+      <button type="button" class="small" data-testid="back-to-teacher" hidden>Back to the teacher</button>
+    </span>`;
+  document.body.prepend(bar);
+  document.body.classList.add('following');
+  const el = (id) => bar.querySelector(`[data-testid=${id}]`);
+  let graph = null;
+  let last = null; // the newest RoomState
+  let watching = true;
+  let teacher = false;
+  let ended = null;
+  let ws = null;
+  let tries = 0;
+  let busy = false;
+
+  function draw() {
+    el('follow-state').textContent = ended ? `Room ${code} has ended: ${ended}.`
+      : watching ? `Following the teacher · room ${code}` : `Exploring on your own · room ${code}`;
+    el('teacher-state').textContent = ended ? '' : teacher ? '● teacher connected' : '○ teacher away';
+    el('teacher-state').classList.toggle('away', !teacher);
+    el('explore').hidden = !watching || !last;
+    el('back-to-teacher').hidden = watching || Boolean(ended);
+    document.body.classList.toggle('following', watching && !ended);
+    store.set({ room: { code, watching, teacher, ended, version: last ? last.version : 0 } });
+  }
+
+  function showLast() {
+    if (!watching || !last || !graph) return;
+    const wasPresent = store.get().present;
+    store.set(followState(last, graph));
+    if (wasPresent !== last.view.present) window.dispatchEvent(new Event('resize'));
+    keepInView(last.frame);
+  }
+
+  // On a phone the graph is wider than the screen (room.css): keep the
+  // backward pass's place in view. It runs right to left, so the share of
+  // nodes still to do is about where it is.
+  function keepInView(f) {
+    const wrap = document.querySelector('.graph-wrap');
+    const spare = wrap ? wrap.scrollWidth - wrap.clientWidth : 0;
+    if (spare <= 0) return;
+    const total = f.computed.length + f.remaining.length;
+    wrap.scrollLeft = total ? spare * (f.remaining.length / total) : spare;
+  }
+
+  function onMessage(ev) {
+    const m = JSON.parse(ev.data);
+    if (m.type === 'graph') graph = m.graph;
+    else if (m.type === 'state') { last = m; showLast(); } else if (m.type === 'status') {
+      teacher = m.teacher_connected;
+      if (m.ended) { ended = m.reason || 'the teacher ended it'; ws.close(); }
+    } else if (m.type === 'error') {
+      toast(m.message, true);
+      if (!last) ended = m.message.replace(/[.:]$/, ''); // no such room, or too many guesses
+    }
+    draw();
+  }
+
+  function connect() {
+    ws = api.roomSocket(code, 'follow');
+    ws.onopen = () => { tries = 0; };
+    ws.onmessage = onMessage;
+    ws.onclose = () => {
+      if (ended) return;
+      teacher = false;
+      draw();
+      setTimeout(connect, RETRY_MS[Math.min(tries, RETRY_MS.length - 1)]);
+      tries += 1;
+    };
+  }
+
+  el('explore').addEventListener('click', async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const forked = await api.forkRoom(code);
+      watching = false;
+      draw();
+      await adopt(forked.session, followState(last, graph));
+      toast('This copy is yours: step it as you like. "Back to the teacher" returns to the room.');
+    } catch (err) {
+      watching = true;
+      toast(`Could not copy the teacher's session: ${err.detail || err.message}`, true);
+    } finally {
+      busy = false;
+      draw();
+    }
+  });
+  el('back-to-teacher').addEventListener('click', () => {
+    release();
+    watching = true;
+    draw();
+    showLast();
+  });
+
+  return {
+    code,
+    start() { draw(); connect(); },
+    /** True while the page shows the teacher's session: nothing may drive it. */
+    watching: () => watching,
+    refuse: () => toast('You are following the teacher: press "Explore on my own" to step a copy yourself.'),
+    /** The address keeps the room, so a reload follows again. */
+    query: () => `follow=${encodeURIComponent(code)}`,
+  };
+}
