@@ -15,7 +15,7 @@ import logging
 import secrets
 
 from .errors import NotFound
-from .rooms import Meta
+from .rooms import KINDS, Meta
 
 log = logging.getLogger("server.roombus")
 TTL = 24 * 3600  # seconds Redis keeps a room's keys after its last change: no leak if every process dies
@@ -34,6 +34,7 @@ class LocalBus:
         self.meta: dict[str, str] = {}
         self.last: dict[str, dict[str, str]] = {}
         self.counts: dict[str, int] = {}
+        self.records: dict[str, dict[str, str]] = {}  # code -> follower -> its class-view record
         self.forks: dict[str, object] = {}  # code -> async () -> RoomFork JSON, of this process's teachers
         self.deliver = None  # set by Rooms: (code, kind, text) -> None
 
@@ -51,7 +52,8 @@ class LocalBus:
         return None if text is None else Meta.loads(text)
 
     async def publish(self, code: str, kind: str, text: str) -> None:
-        self.last.setdefault(code, {})[kind] = text
+        if kind in KINDS:  # not the class view's "progress changed" pings
+            self.last.setdefault(code, {})[kind] = text
         self.deliver(code, kind, text)
 
     async def get_last(self, code: str) -> dict[str, str]:
@@ -65,6 +67,16 @@ class LocalBus:
         self.meta.pop(code, None)
         self.last.pop(code, None)
         self.counts.pop(code, None)
+        self.records.pop(code, None)
+
+    async def put_record(self, code: str, follower: str, text: str | None) -> None:
+        if text is None:
+            self.records.get(code, {}).pop(follower, None)
+        else:
+            self.records.setdefault(code, {})[follower] = text
+
+    async def get_records(self, code: str) -> list[str]:
+        return list(self.records.get(code, {}).values())
 
     async def listen(self, code: str) -> None:
         pass
@@ -140,8 +152,9 @@ class RedisBus:
     async def publish(self, code: str, kind: str, text: str) -> None:
         last = self.key(code, ":last")
         async with self.r.pipeline(transaction=False) as p:
-            p.hset(last, kind, text)
-            p.expire(last, TTL)
+            if kind in KINDS:  # not the class view's "progress changed" pings
+                p.hset(last, kind, text)
+                p.expire(last, TTL)
             p.publish(self.key(code), f"{kind}\n{text}")
             await p.execute()
 
@@ -159,7 +172,20 @@ class RedisBus:
         return int(got)
 
     async def drop(self, code: str) -> None:
-        await self.r.delete(self.key(code), self.key(code, ":last"), self.key(code, ":n"))
+        await self.r.delete(self.key(code), self.key(code, ":last"), self.key(code, ":n"), self.key(code, ":class"))
+
+    async def put_record(self, code: str, follower: str, text: str | None) -> None:
+        key = self.key(code, ":class")
+        if text is None:
+            await self.r.hdel(key, follower)
+            return
+        async with self.r.pipeline(transaction=False) as p:
+            p.hset(key, follower, text)
+            p.expire(key, TTL)
+            await p.execute()
+
+    async def get_records(self, code: str) -> list[str]:
+        return list((await self.r.hgetall(self.key(code, ":class"))).values())
 
     async def listen(self, code: str) -> None:
         if code not in self.listening:

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from .errors import ApiError, NotFound, TooMany
 from .schemas import ROOM_CODE_LEN, RoomStatus
 
-KINDS = ("graph", "state", "status")  # sent in this order: a state's graph is there before it
+KINDS = ("graph", "state", "status", "class")  # sent in this order: a state's graph is there before it
+FOLLOWER_KINDS = ("graph", "state", "status")  # "class" is the teacher's alone
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 letters, none to misread (0/O, 1/I)
 MISSES_PER_MINUTE = 20  # unknown codes one client may try: 2^50 codes take ~10^12 years
 MAX_FOLLOWERS = 2000  # per room and process
@@ -72,7 +73,7 @@ class Meta:
 class Slot:
     """One follower's newest message of each kind: put never waits."""
 
-    def __init__(self, kinds=KINDS):
+    def __init__(self, kinds=FOLLOWER_KINDS):
         self.kinds = kinds
         self.pending: dict[str, str] = {}
         self.wake = asyncio.Event()
@@ -214,6 +215,11 @@ class Rooms:
             await self.bus.unlisten(code)
 
     def deliver(self, code: str, kind: str, text: str) -> None:
+        if kind == "progress":  # a follower's "Derive it" progress changed: the teacher's class view counts again
+            teacher = self.owned.get(code)
+            if teacher is not None:
+                teacher.class_changed()
+            return
         for slot in tuple(self.slots.get(code, ())):
             slot.put(kind, text)
 

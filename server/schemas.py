@@ -653,9 +653,45 @@ class TeachEnd(Strict):
 TeachCommand = Annotated[Union[TeachHello, TeachViewCmd, TeachEnd], Field(discriminator="cmd")]
 
 
-class FollowCommand(Strict):
+class FollowNickname(Strict):
     cmd: Literal["nickname"]
-    nickname: str = Field(max_length=24)
+    nickname: str = Field(max_length=24, pattern=r"^[^<>&\x00-\x1f]*$")
+
+
+DeriveStatus = Literal["solved", "revealed", "failing", "unsolved"]
+
+
+class NodeProgress(Strict):
+    status: DeriveStatus
+    hints: int = Field(0, ge=0, le=9)
+    mistake: str | None = Field(None, max_length=40, pattern=r"^[a-z0-9_]+$",
+                                description="the kind of the last wrong attempt (AttemptPublic.mistake)")
+
+
+class FollowProgress(Strict):
+    """A follower's "Derive it" progress in one mode: what the class view counts."""
+    cmd: Literal["progress"]
+    mode: DeriveMode
+    nodes: dict[NodeName, NodeProgress] = Field(max_length=40)
+
+
+FollowCommand = Annotated[Union[FollowNickname, FollowProgress], Field(discriminator="cmd")]
+
+
+class ClassPublic(BaseModel):
+    """The teacher's class view: anonymous counts at the node the teacher shows."""
+    type: Literal["class"] = "class"
+    node: NodeName | None
+    mode: DeriveMode
+    reporting: int  # followers who sent progress in this mode
+    solved: int  # without hints
+    hinted: int  # solved after hints
+    revealed: int
+    trying: int  # last attempt wrong
+    first_failing: dict[NodeName, int]  # each follower's first node whose last attempt is wrong
+    mistake: str | None  # the most common kind of wrong attempt at `node`
+    mistake_count: int
+    nicknames: list[str]  # of the followers who gave one, sorted; never tied to their results
 
 
 class RoomRows(BaseModel):

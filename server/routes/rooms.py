@@ -8,7 +8,9 @@ WS   /api/rooms/{code}/follow  a follower: the room's messages; it drives nothin
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 
 import segno
 from fastapi import APIRouter, Depends, Request, WebSocket
@@ -16,10 +18,10 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from .. import bodies, roomstate
+from .. import bodies, classview, roomstate
 from ..errors import ApiError, Conflict
 from ..rooms import Meta, Rooms, Slot, shown
-from ..schemas import (MAX_WS_MESSAGE, FollowCommand, RoomCreate, RoomCreated, RoomFork, RoomForked,
+from ..schemas import (MAX_WS_MESSAGE, FollowCommand, FollowNickname, RoomCreate, RoomCreated, RoomFork, RoomForked,
                        RoomPublic, RoomState, RoomViewPublic, SessionPublic, StreamError, TeachCommand,
                        TeachHello, TeachView, TeachViewCmd)
 from ..security import is_loopback
@@ -30,6 +32,8 @@ router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 log = logging.getLogger("server.rooms")
 TEACH = TypeAdapter(TeachCommand)
 HELLO_TIMEOUT = 10.0  # seconds a teacher's socket may take to say who it is
+CLASS_EVERY = 0.3  # seconds: progress reports arriving meanwhile are counted together
+FOLLOW = TypeAdapter(FollowCommand)
 FOLLOWER_REFUSAL = ("followers watch the teacher's session and cannot drive it: only the teacher's page "
                     "steps, plays or seeks it. Press \"Explore on my own\" for a copy of your own to step")
 
@@ -55,7 +59,29 @@ class Teacher:
         self.version = 0
         self.graph_of: str | None = None  # the session whose graph followers have
         self.sockets = 0
+        self.slots: set[Slot] = set()  # the teacher's own sockets: statuses and the class view
+        self.at: tuple[str | None, str] = (None, "atomic")  # the node and mode the class view counts at
+        self.class_due = asyncio.Event()
         self.task = asyncio.create_task(self.publish_loop())
+        self.class_task = asyncio.create_task(self.class_loop())
+
+    def class_changed(self) -> None:
+        self.class_due.set()
+
+    async def class_loop(self) -> None:
+        bus = self.app.state.rooms.bus
+        while True:
+            await self.class_due.wait()
+            await asyncio.sleep(CLASS_EVERY)
+            self.class_due.clear()
+            try:
+                records = [json.loads(r) for r in await bus.get_records(self.code)]
+                text = classview.summarise(records, *self.at).model_dump_json()
+            except Exception:  # noqa: BLE001 - a bad record must not end the class view
+                log.exception("room %s: class view failed", self.code)
+                continue
+            for slot in tuple(self.slots):
+                slot.put("class", text)
 
     def show(self, view: TeachView) -> None:
         self.view = view
@@ -77,6 +103,10 @@ class Teacher:
                 self.version += 1
                 text = await run_in_threadpool(roomstate.state, s, view, self.version)
                 await bus.publish(self.code, "state", text)
+                at = (view.inspect, "fused" if s.mlp.mode == "fused" else "atomic")
+                if at != self.at:  # the teacher shows another node: count there
+                    self.at = at
+                    self.class_changed()
             except ApiError as err:  # the session went away (a reset makes a new one): the next view says
                 log.info("room %s: %s", self.code, err.message)
             except Exception:  # noqa: BLE001 - a bug must not end the room
@@ -90,6 +120,7 @@ class Teacher:
 
     def close(self) -> None:
         self.task.cancel()
+        self.class_task.cancel()
 
 
 def join_url(request: Request, code: str) -> str:
@@ -147,6 +178,10 @@ async def _pump(ws: WebSocket, slot: Slot) -> None:
             await ws.send_text(text)
 
 
+def _problem(err: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'command'}: {e['msg']}" for e in err.errors())[:400]
+
+
 def _parse(msg: dict):
     text = msg.get("text")
     if text is None:
@@ -173,8 +208,10 @@ async def teach(ws: WebSocket, code: str) -> None:
         await ws.close(code=1008)
         return
     teacher.sockets += 1
-    slot = Slot(kinds=("status",))  # the teacher hears of followers and of the room's end
+    slot = Slot(kinds=("status", "class"))  # the teacher hears of followers, the class, the room's end
     await r.join(meta.code, slot)
+    teacher.slots.add(slot)
+    teacher.class_changed()
     await r.set_teacher(meta.code, True)
     pump = asyncio.create_task(_pump(ws, slot))
     try:
@@ -195,6 +232,7 @@ async def teach(ws: WebSocket, code: str) -> None:
         pass
     finally:
         pump.cancel()
+        teacher.slots.discard(slot)
         await r.leave(meta.code, slot)
         teacher.sockets -= 1
         if teacher.sockets == 0 and meta.code in r.owned:
@@ -215,6 +253,7 @@ async def follow(ws: WebSocket, code: str) -> None:
         return
     await r.status(meta.code, await r.bus.count(meta.code, +1))
     pump = asyncio.create_task(_pump(ws, slot))
+    me, record = secrets.token_hex(8), {"nickname": None, "progress": None}  # anonymous: a name per socket
     try:
         while True:
             msg = await ws.receive()
@@ -226,16 +265,30 @@ async def follow(ws: WebSocket, code: str) -> None:
                 await _error(ws, str(err)[:400])
                 continue
             name = obj.get("cmd") if isinstance(obj, dict) else None
-            if name == "nickname":
-                try:
-                    FollowCommand.model_validate(obj)
-                except ValidationError as err:
-                    await _error(ws, f"nickname: {err.errors()[0]['msg']}", "nickname")
+            if name not in ("nickname", "progress"):
+                await _error(ws, FOLLOWER_REFUSAL, str(name)[:40] if name is not None else None)
                 continue
-            await _error(ws, FOLLOWER_REFUSAL, str(name)[:40] if name is not None else None)
+            try:
+                cmd = FOLLOW.validate_python(obj)
+            except ValidationError as err:
+                await _error(ws, f"{name}: {_problem(err)}", name)
+                continue
+            if isinstance(cmd, FollowNickname):
+                record["nickname"] = cmd.nickname.strip() or None
+            else:
+                problem = classview.check(cmd)
+                if problem:
+                    await _error(ws, problem, name)
+                    continue
+                record["progress"] = cmd.model_dump(exclude={"cmd"})
+            await r.bus.put_record(meta.code, me, json.dumps(record))
+            await r.bus.publish(meta.code, "progress", "")
     except WebSocketDisconnect:
         pass
     finally:
         pump.cancel()
         await r.leave(meta.code, slot)
         await r.status(meta.code, await r.bus.count(meta.code, -1))
+        if record["nickname"] or record["progress"]:
+            await r.bus.put_record(meta.code, me, None)
+            await r.bus.publish(meta.code, "progress", "")

@@ -198,3 +198,42 @@ def test_a_slot_keeps_only_the_newest_of_each_kind():
         return await slot.take(), slot.dropped
     got, dropped = asyncio.run(go())
     assert got == ["g", "s99", "t"] and dropped == 99
+
+
+def test_the_class_view_counts_followers_progress_anonymously(client):
+    sid = new_session(client)
+    client.post(f"/api/sessions/{sid}/forward")
+    room = make_room(client, sid)
+    code = room["code"]
+    progress = [  # three followers' "Derive it" at dprobs, in exercise 1
+        {"logprobs": {"status": "solved"}, "probs": {"status": "solved"}},
+        {"logprobs": {"status": "solved", "hints": 2}, "probs": {"status": "failing", "mistake": "one_branch"}},
+        {"logprobs": {"status": "failing", "mistake": "sign"}},
+    ]
+    with client.websocket_connect(f"/api/rooms/{code}/teach") as teacher:
+        hello(teacher, room["secret"])
+        teacher.send_text(view(sid, inspect="probs"))
+        with client.websocket_connect(f"/api/rooms/{code}/follow") as a, \
+                client.websocket_connect(f"/api/rooms/{code}/follow") as b, \
+                client.websocket_connect(f"/api/rooms/{code}/follow") as c:
+            for ws, nodes in zip((a, b, c), progress):
+                ws.send_text(json.dumps({"cmd": "progress", "mode": "atomic", "nodes": nodes}))
+            a.send_text(json.dumps({"cmd": "nickname", "nickname": "Ada"}))
+            got = until(teacher, "class", lambda m: m["reporting"] == 3 and m["nicknames"] == ["Ada"])
+            assert got["node"] == "probs" and got["mode"] == "atomic"
+            assert (got["solved"], got["hinted"], got["revealed"], got["trying"]) == (1, 0, 0, 1)
+            assert got["first_failing"] == {"logprobs": 1, "probs": 1}
+            assert (got["mistake"], got["mistake_count"]) == ("one_branch", 1)
+            assert "Ada" not in json.dumps({k: v for k, v in got.items() if k != "nicknames"})
+            # bad reports are refused with a sentence, and change nothing
+            c.send_text(json.dumps({"cmd": "progress", "mode": "atomic", "nodes": {"W9": {"status": "solved"}}}))
+            assert "'W9' not in the atomic backward" in until(c, "error")["message"]
+            c.send_text(json.dumps({"cmd": "progress", "mode": "atomic", "nodes": {"probs": {"status": "great"}}}))
+            assert until(c, "error")["cmd"] == "progress"
+            # the teacher moves on to dlogprobs: counted there
+            teacher.send_text(view(sid, inspect="logprobs"))
+            got = until(teacher, "class", lambda m: m["node"] == "logprobs")
+            assert (got["solved"], got["hinted"], got["trying"], got["mistake"]) == (1, 1, 1, "sign")
+        # followers gone: their records go too
+        got = until(teacher, "class", lambda m: m["reporting"] == 0)
+        assert got["nicknames"] == []
