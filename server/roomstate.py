@@ -17,6 +17,25 @@ from .schemas import (FramePublic, RoomFork, RoomGraph, RoomRows, RoomState, Roo
 from .session import Session, locked, mutating
 
 
+SHOWN_DIGITS = 5  # significant digits of the tensors followers see: what a plot or hover shows, at half the bytes
+MAX_SHOWN = 65_536  # elements of one tensor sent to followers; beyond, the inspector shows none (a huge config)
+
+
+def short(v):
+    """Nested lists of floats at SHOWN_DIGITS: a lecture-size state goes from
+    ~100 KB to ~50 KB, for every follower (a class's Wi-Fi carries it N times)."""
+    if isinstance(v, list):
+        return [short(x) for x in v]
+    return float(f"{v:.{SHOWN_DIGITS}g}") if isinstance(v, float) else v
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
 @locked
 def _parts(s: Session, view: RoomViewPublic):
     m = s.mlp
@@ -24,12 +43,16 @@ def _parts(s: Session, view: RoomViewPublic):
     tensor = None
     if view.inspect in BY_NAME and (forwarded or view.inspect in m.params):
         # the same call the teacher's inspector makes (its reference only with the diff shown)
-        tensor = Session.tensor.__wrapped__(s, view.inspect, view.show_diff)
+        if _numel(m.value(view.inspect).shape) <= MAX_SHOWN:
+            t = Session.tensor.__wrapped__(s, view.inspect, view.show_diff)
+            tensor = t.model_copy(update={k: short(getattr(t, k)) for k in ("value", "grad", "reference")}
+                                  | {"contributions": None if t.contributions is None else
+                                     {k: short(c) for k, c in t.contributions.items()}})
     rows = None
-    if forwarded:
+    if forwarded and m.values["probs"].numel() <= MAX_SHOWN:
         dl = m.grad("logits")
         rows = RoomRows(Xb=m.values["Xb"].tolist(), Yb=m.values["Yb"].tolist(),
-                        probs=m.values["probs"].tolist(), dlogits=None if dl is None else dl.tolist())
+                        probs=short(m.values["probs"].tolist()), dlogits=None if dl is None else short(dl.tolist()))
     return forwarded, tensor, rows, s._state()
 
 
