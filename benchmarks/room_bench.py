@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.live import CLIENT, free_port, start_server  # noqa: E402
 
-VERSION = re.compile(r'^\{"type":"state","version":(\d+)')
+VERSION = re.compile(rb'^\{"type":"state","version":(\d+)')
 CADENCE = 0.25  # seconds between the teacher's key presses: a brisk teacher
 
 
@@ -58,7 +58,7 @@ async def _followers(url: str, n: int, ready, stop, out) -> None:
     async def one(i: int, ws) -> None:
         async for text in ws:
             t = time.monotonic()
-            m = VERSION.match(text)
+            m = VERSION.match(text) if isinstance(text, bytes) else None
             if m is None:
                 continue
             v = int(m.group(1))

@@ -5,10 +5,30 @@
 // session at its exact state into one of ours, which the stepper then drives
 // as usual; "Back to the teacher" drops it and shows the room again.
 import { api } from './api.js';
+import * as P from './deriveprogress.js';
 import { DEFAULT_CONFIG } from './store.js';
 import { toast } from './toast.js';
 
 const RETRY_MS = [500, 1000, 2000, 4000]; // reconnects, then every 4 s
+const NICK_KEY = 'bpn-nickname';
+
+/** This learner's "Derive it" progress in the page's mode, for the teacher's
+ * class view: only the nodes touched (the rest count as not started). */
+export function progressReport(progress, state) {
+  const mode = state.mode === 'fused' ? 'fused' : 'atomic';
+  const order = state.graph ? (mode === 'fused' ? state.graph.fused_order : state.graph.backward_order) : [];
+  const nodes = {};
+  for (const n of order) {
+    const e = P.entry(progress, mode, n);
+    if (!e.attempts && !e.hints && !e.revealed) continue;
+    const last = e.history[0];
+    nodes[n] = {
+      status: P.status(progress, mode, n), hints: Math.min(e.hints, 9),
+      mistake: e.failing && last && last.mistake ? last.mistake : null,
+    };
+  }
+  return { cmd: 'progress', mode, nodes };
+}
 
 /** A RoomState (and the room's graph) as a store patch. */
 export function followState(m, graph) {
@@ -34,6 +54,7 @@ export function createFollow({ store, adopt, release }) {
   bar.innerHTML = `
     <span class="follow-what" data-testid="follow-state" aria-live="polite"></span>
     <span class="follow-teacher" data-testid="teacher-state"></span>
+    <label class="follow-nick">your name <input data-testid="nickname" maxlength="24" placeholder="optional" autocomplete="nickname"></label>
     <span class="follow-actions">
       <button type="button" class="primary small" data-testid="explore" title="Your own copy of the teacher's session, to step yourself">Explore on my own</button>
       <button type="button" class="small" data-testid="back-to-teacher" hidden>Back to the teacher</button>
@@ -49,6 +70,34 @@ export function createFollow({ store, adopt, release }) {
   let ws = null;
   let tries = 0;
   let busy = false;
+  let reported = '';
+  const nick = el('nickname');
+  try { nick.value = window.localStorage.getItem(NICK_KEY) || ''; } catch (_) { /* no storage */ }
+
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  // exploring with "Derive it" on: the teacher sees the class's progress (anonymously)
+  function report(force = false) {
+    const s = store.get();
+    if (watching || !s.deriveOn || !s.graph) return;
+    const msg = JSON.stringify(progressReport(P.load(window.localStorage), s));
+    if (msg === reported && !force) return;
+    reported = msg;
+    send(JSON.parse(msg));
+  }
+  let seen = null;
+  store.subscribe((s) => {
+    const key = [s.derive, s.deriveOn, s.mode];
+    if (seen && key.every((v, i) => v === seen[i])) return;
+    seen = key;
+    report();
+  });
+  nick.addEventListener('change', () => {
+    try { window.localStorage.setItem(NICK_KEY, nick.value.trim()); } catch (_) { /* no storage */ }
+    send({ cmd: 'nickname', nickname: nick.value.trim() });
+  });
 
   function draw() {
     el('follow-state').textContent = ended ? `Room ${code} has ended: ${ended}.`
@@ -80,8 +129,10 @@ export function createFollow({ store, adopt, release }) {
     wrap.scrollLeft = total ? spare * (f.remaining.length / total) : spare;
   }
 
+  const utf8 = new TextDecoder();
   function onMessage(ev) {
-    const m = JSON.parse(ev.data);
+    // graph and state come as binary UTF-8 JSON (the same bytes for every follower), the rest as text
+    const m = JSON.parse(typeof ev.data === 'string' ? ev.data : utf8.decode(ev.data));
     if (m.type === 'graph') graph = m.graph;
     else if (m.type === 'state') { last = m; showLast(); } else if (m.type === 'status') {
       teacher = m.teacher_connected;
@@ -95,7 +146,12 @@ export function createFollow({ store, adopt, release }) {
 
   function connect() {
     ws = api.roomSocket(code, 'follow');
-    ws.onopen = () => { tries = 0; };
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      tries = 0;
+      if (nick.value.trim()) send({ cmd: 'nickname', nickname: nick.value.trim() });
+      report(true); // a new socket: the server forgot this follower's progress
+    };
     ws.onmessage = onMessage;
     ws.onclose = () => {
       if (ended) return;

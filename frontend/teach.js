@@ -28,6 +28,8 @@ export function teachView(state) {
   };
 }
 
+const escape = (s) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
 export function createTeach(button, { store }) {
   const card = document.createElement('aside');
   card.className = 'room-card';
@@ -41,6 +43,7 @@ export function createTeach(button, { store }) {
       <div class="room-qr" data-testid="room-qr" role="img" aria-label="QR code of the join link"></div>
       <p>Students open <a data-testid="follow-link" target="_blank" rel="noopener"></a></p>
       <p class="room-who" data-testid="room-followers" aria-live="polite">nobody follows yet</p>
+      <section class="room-class" data-testid="class-view" hidden></section>
       <button type="button" class="small" data-room="end" data-testid="room-end">End the room</button>
     </div>`;
   document.body.append(card);
@@ -49,6 +52,27 @@ export function createTeach(button, { store }) {
   let ws = null;
   let sent = '';
   let retry = null;
+  let klass = null; // the newest ClassPublic
+  const classEl = card.querySelector('[data-testid=class-view]');
+
+  // "Derive it" on: how the class is doing at the node this page shows
+  function drawClass() {
+    const on = Boolean(store.get().deriveOn) && klass && klass.node;
+    classEl.hidden = !on;
+    if (!on) return;
+    const k = klass;
+    const fails = Object.entries(k.first_failing);
+    const most = Math.max(1, ...fails.map(([, n]) => n));
+    const bar = ([node, n]) => `<li><span class="mono">d${node}</span><span class="bar" style="width:${(n / most) * 100}%"></span><b>${n}</b></li>`;
+    classEl.innerHTML = `
+      <h3>Class at <span class="mono">d${k.node}</span> <small>(${k.reporting} deriving)</small></h3>
+      <p class="class-counts" data-testid="class-counts"><b>${k.solved}</b> solved without hints · <b>${k.hinted}</b> with hints ·
+        <b>${k.revealed}</b> revealed · <b>${k.trying}</b> still trying</p>
+      <p class="class-label">first failing node</p>
+      <ol class="class-fails" data-testid="class-fails">${fails.length ? fails.map(bar).join('') : '<li>none</li>'}</ol>
+      <p data-testid="class-mistake">${k.mistake ? `most common mistake here: <b>${k.mistake.replace(/_/g, ' ')}</b> (${k.mistake_count})` : 'no wrong attempt here'}</p>
+      ${k.nicknames.length ? `<p class="class-names">here: ${k.nicknames.map(escape).join(', ')}</p>` : ''}`;
+  }
 
   function show(r) {
     card.hidden = false;
@@ -84,6 +108,9 @@ export function createTeach(button, { store }) {
         const who = card.querySelector('[data-testid=room-followers]');
         who.textContent = m.ended ? `ended: ${m.reason}` : m.followers === 1 ? '1 follower' : `${m.followers} followers`;
         if (m.ended) stop();
+      } else if (m.type === 'class') {
+        klass = m;
+        drawClass();
       } else if (m.type === 'error') {
         toast(`Room: ${m.message}`, true);
         if (m.cmd === 'hello') stop(); // the room is gone (ended, expired, server restarted)
@@ -123,6 +150,8 @@ export function createTeach(button, { store }) {
     toast('The room has ended; your followers were told.');
   });
   store.subscribe(publish);
+  let deriveWas = null;
+  store.subscribe((s) => { if (s.deriveOn !== deriveWas) { deriveWas = s.deriveOn; drawClass(); } });
   const kept = sessionStorage.getItem(KEEP);
   if (kept) { // this page reloaded: the same room goes on
     room = JSON.parse(kept);

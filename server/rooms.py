@@ -26,6 +26,7 @@ from .schemas import ROOM_CODE_LEN, RoomStatus
 
 KINDS = ("graph", "state", "status", "class")  # sent in this order: a state's graph is there before it
 FOLLOWER_KINDS = ("graph", "state", "status")  # "class" is the teacher's alone
+BINARY = ("graph", "state")  # big: sent as UTF-8 bytes encoded once per process, not once per follower
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 letters, none to misread (0/O, 1/I)
 MISSES_PER_MINUTE = 20  # unknown codes one client may try: 2^50 codes take ~10^12 years
 MAX_FOLLOWERS = 2000  # per room and process
@@ -75,11 +76,11 @@ class Slot:
 
     def __init__(self, kinds=FOLLOWER_KINDS):
         self.kinds = kinds
-        self.pending: dict[str, str] = {}
+        self.pending: dict[str, str | bytes] = {}
         self.wake = asyncio.Event()
         self.dropped = 0
 
-    def put(self, kind: str, text: str) -> None:
+    def put(self, kind: str, text: str | bytes) -> None:
         if kind not in self.kinds:
             return
         if kind in self.pending:
@@ -87,7 +88,7 @@ class Slot:
         self.pending[kind] = text
         self.wake.set()
 
-    async def take(self) -> list[str]:
+    async def take(self) -> list[str | bytes]:
         await self.wake.wait()
         self.wake.clear()
         out = [self.pending.pop(k) for k in KINDS if k in self.pending]
@@ -203,7 +204,7 @@ class Rooms:
         if first:
             await self.bus.listen(code)
         for kind, text in (await self.bus.get_last(code)).items():  # a late joiner: the room as it is
-            slot.put(kind, text)
+            slot.put(kind, text.encode() if kind in BINARY else text)
 
     async def leave(self, code: str, slot: Slot) -> None:
         group = self.slots.get(code)
@@ -220,8 +221,9 @@ class Rooms:
             if teacher is not None:
                 teacher.class_changed()
             return
+        data = text.encode() if kind in BINARY else text
         for slot in tuple(self.slots.get(code, ())):
-            slot.put(kind, text)
+            slot.put(kind, data)
 
     # ---- timeouts ---------------------------------------------------------
     async def _expire_loop(self) -> None:

@@ -5,6 +5,8 @@ session's exact state, for a follower who explores on their own).
 Plain functions run in the thread pool; each reads the session under its lock."""
 from __future__ import annotations
 
+import json
+
 import torch
 
 from model.graph import BY_NAME, Dims
@@ -22,10 +24,13 @@ MAX_SHOWN = 65_536  # elements of one tensor sent to followers; beyond, the insp
 
 
 def short(v):
-    """Nested lists of floats at SHOWN_DIGITS: a lecture-size state goes from
-    ~100 KB to ~50 KB, for every follower (a class's Wi-Fi carries it N times)."""
+    """Floats at SHOWN_DIGITS, in nested lists and dicts: a lecture-size state
+    goes from ~100 KB to ~40 KB, for every follower (a class's Wi-Fi carries
+    it N times)."""
     if isinstance(v, list):
         return [short(x) for x in v]
+    if isinstance(v, dict):
+        return {k: short(x) for k, x in v.items()}
     return float(f"{v:.{SHOWN_DIGITS}g}") if isinstance(v, float) else v
 
 
@@ -59,7 +64,7 @@ def _parts(s: Session, view: RoomViewPublic):
 def state(s: Session, view: TeachView, version: int) -> str:
     """The RoomState message as JSON text: encoded here, once per room."""
     public = RoomViewPublic(**view.model_dump(exclude={"session"}))
-    frame = FramePublic.model_validate_json(s.frame((), "json"))
+    frame = FramePublic.model_validate(short(json.loads(s.frame((), "json"))))
     forwarded, tensor, rows, st = _parts(s, public)
     return RoomState(version=version, config=st.config, vocab=st.vocab, n_params=st.n_params,
                      forwarded=forwarded, view=public, frame=frame, tensor=tensor, rows=rows).model_dump_json()

@@ -4,7 +4,11 @@ POST /api/rooms            the teacher makes a room for one of their sessions
 GET  /api/rooms/{code}     is there such a room, is its teacher there
 POST /api/rooms/{code}/fork  a follower's own copy of the teacher's session
 WS   /api/rooms/{code}/teach   the teacher's page: hello (the secret), views, end
-WS   /api/rooms/{code}/follow  a follower: the room's messages; it drives nothing"""
+WS   /api/rooms/{code}/follow  a follower: the room's messages; it drives nothing
+
+RoomGraph and RoomState go to followers as binary messages holding UTF-8
+JSON (encoded once, the same bytes for every follower); RoomStatus,
+ClassPublic and errors as text."""
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from .. import bodies, classview, roomstate
-from ..errors import ApiError, Conflict
+from ..errors import ApiError, Conflict, TooMany
 from ..rooms import Meta, Rooms, Slot, shown
 from ..schemas import (MAX_WS_MESSAGE, FollowCommand, FollowNickname, RoomCreate, RoomCreated, RoomFork, RoomForked,
                        RoomPublic, RoomState, RoomViewPublic, SessionPublic, StreamError, TeachCommand,
@@ -34,6 +38,7 @@ TEACH = TypeAdapter(TeachCommand)
 HELLO_TIMEOUT = 10.0  # seconds a teacher's socket may take to say who it is
 CLASS_EVERY = 0.3  # seconds: progress reports arriving meanwhile are counted together
 FOLLOW = TypeAdapter(FollowCommand)
+MAX_ROOMS = 64  # rooms made by one process: each holds two small tasks and the newest messages
 FOLLOWER_REFUSAL = ("followers watch the teacher's session and cannot drive it: only the teacher's page "
                     "steps, plays or seeks it. Press \"Explore on my own\" for a copy of your own to step")
 
@@ -133,10 +138,13 @@ def join_url(request: Request, code: str) -> str:
     return f"{base}/?follow={shown(code)}{token}"
 
 
-@router.post("", status_code=201, response_model=RoomCreated, responses=deps.errors(404, 422))
+@router.post("", status_code=201, response_model=RoomCreated, responses=deps.errors(404, 422, 429))
 async def create(body: RoomCreate, request: Request, r: Rooms = Depends(rooms)) -> RoomCreated:
     """A room showing one of your sessions; keep `secret`: it alone drives the room."""
     s = request.app.state.sessions.get(body.session)
+    if len(r.owned) >= MAX_ROOMS:
+        raise TooMany(f"this server runs {MAX_ROOMS} rooms, its limit: end one (its teacher's \"End the room\") "
+                      "or wait for rooms whose teacher left to time out")
     meta, secret = await r.create(s.id)
     teacher = Teacher(request.app, meta)
     r.owned[meta.code] = teacher
@@ -174,8 +182,8 @@ async def _error(ws: WebSocket, message: str, cmd: str | None = None) -> None:
 async def _pump(ws: WebSocket, slot: Slot) -> None:
     """Send what the slot holds, newest first-come; one send in flight."""
     while True:
-        for text in await slot.take():
-            await ws.send_text(text)
+        for data in await slot.take():
+            await (ws.send_bytes(data) if isinstance(data, bytes) else ws.send_text(data))
 
 
 def _problem(err: ValidationError) -> str:

@@ -84,3 +84,43 @@ def test_two_followers_follow_five_steps_a_fork_and_a_snap_back(page, browser, l
     for p in (desk, phone):
         p.get_by_test_id("follow-state").filter(has_text="has ended").wait_for()
     phone.screenshot(path=str(shots / "room-follower-phone-ended.png"))
+
+
+def derive(page, node: str, code: str, attempts: int = 1) -> str:
+    from test_frontend_derive import type_code, wait_verdict
+    page.wait_for_function("(n) => document.querySelector('[data-testid=derive-target]').textContent === 'd' + n",
+                           arg=node)
+    type_code(page, code)
+    return wait_verdict(page, node, attempts)
+
+
+def test_the_class_view_shows_who_is_stuck_where(page, browser, live_server, shots):
+    open_view(page, live_server)
+    page.evaluate("() => { localStorage.clear(); sessionStorage.clear(); }")
+    page.get_by_test_id("teach").click()
+    page.get_by_test_id("follow-link").wait_for()
+    url = page.get_by_test_id("follow-link").get_attribute("href")
+    page.get_by_test_id("derive-toggle").click()
+    page.get_by_test_id("chip-logprobs").click()  # the teacher talks about dlogprobs
+    learners = []
+    for name, dlogprobs in (("Ada", "dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0/n"),
+                            (None, "dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = 1.0/n")):
+        p = follower(browser, url, {"width": 1280, "height": 900})
+        p.evaluate("() => localStorage.clear()")
+        if name:
+            p.get_by_test_id("nickname").fill(name)
+            p.get_by_test_id("nickname").press("Enter")
+        p.get_by_test_id("explore").click()
+        p.wait_for_function("() => window.__bpn.ready && !window.__bpn.state.room.watching")
+        p.get_by_test_id("derive-toggle").click()
+        assert derive(p, "loss", "dloss = 1.0") == "correct"
+        p.get_by_test_id("derive-next").click()
+        learners.append((p, derive(p, "logprobs", dlogprobs)))
+    assert [v for _, v in learners] == ["correct", "wrong"]
+    counts = page.get_by_test_id("class-counts")
+    counts.filter(has_text="1 solved without hints").filter(has_text="1 still trying").wait_for()
+    assert "dlogprobs" in page.get_by_test_id("class-fails").inner_text()
+    assert "most common mistake here" in page.get_by_test_id("class-mistake").inner_text()
+    assert "Ada" in page.get_by_test_id("class-view").inner_text()
+    page.get_by_test_id("room-card").screenshot(path=str(shots / "room-class-view.png"))
+    page.screenshot(path=str(shots / "room-teacher-class-view.png"))

@@ -34,7 +34,8 @@ def make_room(client, sid: str) -> dict:
 def until(ws, kind: str, pred=lambda m: True) -> dict:
     """Read messages until one of `kind` satisfies pred (older frames may come first)."""
     while True:
-        m = json.loads(ws.receive_text())
+        msg = ws.receive()  # graph and state come as binary (UTF-8 JSON), the rest as text
+        m = json.loads(msg["text"] if msg.get("text") is not None else msg["bytes"])
         if m["type"] == kind and pred(m):
             return m
 
