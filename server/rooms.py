@@ -108,6 +108,9 @@ class JoinLimit:
         q, now = self.misses[client], time.monotonic()
         while q and q[0] < now - 60:
             q.popleft()
+        if not q:
+            del self.misses[client]  # (a defaultdict: the next miss makes it again)
+            return
         if len(q) >= self.per_minute:
             raise TooMany(f"too many unknown room codes from this address ({self.per_minute} a minute at most): "
                           f"check the code with your teacher and try again in {60 - (now - q[0]):.0f} s")

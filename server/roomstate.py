@@ -64,7 +64,12 @@ def _parts(s: Session, view: RoomViewPublic):
 def state(s: Session, view: TeachView, version: int) -> str:
     """The RoomState message as JSON text: encoded here, once per room."""
     public = RoomViewPublic(**view.model_dump(exclude={"session"}))
-    frame = FramePublic.model_validate(short(json.loads(s.frame((), "json"))))
+    frame = json.loads(s.frame((), "json"))
+    for summaries in frame["nodes"].values():
+        for summary in summaries.values():
+            if summary is not None:  # the stepper's views draw no histograms: two thirds of a frame's bytes
+                summary["hist"] = {"counts": [], "edges": []}
+    frame = FramePublic.model_validate(short(frame))
     forwarded, tensor, rows, st = _parts(s, public)
     return RoomState(version=version, config=st.config, vocab=st.vocab, n_params=st.n_params,
                      forwarded=forwarded, view=public, frame=frame, tensor=tensor, rows=rows).model_dump_json()

@@ -180,10 +180,14 @@ async def _error(ws: WebSocket, message: str, cmd: str | None = None) -> None:
 
 
 async def _pump(ws: WebSocket, slot: Slot) -> None:
-    """Send what the slot holds, newest first-come; one send in flight."""
-    while True:
-        for data in await slot.take():
-            await (ws.send_bytes(data) if isinstance(data, bytes) else ws.send_text(data))
+    """Send what the slot holds, one send in flight: while it is slow, newer
+    messages replace older ones in the slot."""
+    try:
+        while True:
+            for data in await slot.take():
+                await (ws.send_bytes(data) if isinstance(data, bytes) else ws.send_text(data))
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return  # the socket closed: its receive loop ends the connection
 
 
 def _problem(err: ValidationError) -> str:
