@@ -93,7 +93,9 @@ class Teacher:
         self.pos, self.step = 0, 0
         room = self.http.post("/api/rooms", json={"session": self.sid}).json()
         self.code = room["code"]
-        self.teach = self.stack.enter_context(connect(f"ws://{host}/api/rooms/{self.code}/teach", max_size=None))
+        # max_queue None: statuses this script never reads must not stop its reads (and its pongs)
+        self.teach = self.stack.enter_context(connect(f"ws://{host}/api/rooms/{self.code}/teach", max_size=None,
+                                                      max_queue=None))
         self.teach.send(json.dumps({"cmd": "hello", "secret": room["secret"]}))
         self.sent: dict[tuple[int, int], float] = {}  # (step, pos) -> time of its key press
 

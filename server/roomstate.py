@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 
 from model.graph import BY_NAME, Dims
@@ -34,6 +35,18 @@ def short(v):
     return float(f"{v:.{SHOWN_DIGITS}g}") if isinstance(v, float) else v
 
 
+def short_array(v):
+    """short() for a tensor's nested lists, in numpy: ~20x faster on a batch-size tensor."""
+    if v is None:
+        return None
+    a = np.asarray(v, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mag = np.floor(np.log10(np.abs(a)))
+        scale = 10.0 ** (SHOWN_DIGITS - 1 - np.where(np.isfinite(mag), mag, 0))
+        r = np.round(a * scale) / scale
+    return np.where(np.isfinite(r), r, a).tolist()  # 0, inf and nan as they were
+
+
 def _numel(shape) -> int:
     n = 1
     for d in shape:
@@ -50,14 +63,14 @@ def _parts(s: Session, view: RoomViewPublic):
         # the same call the teacher's inspector makes (its reference only with the diff shown)
         if _numel(m.value(view.inspect).shape) <= MAX_SHOWN:
             t = Session.tensor.__wrapped__(s, view.inspect, view.show_diff)
-            tensor = t.model_copy(update={k: short(getattr(t, k)) for k in ("value", "grad", "reference")}
+            tensor = t.model_copy(update={k: short_array(getattr(t, k)) for k in ("value", "grad", "reference")}
                                   | {"contributions": None if t.contributions is None else
-                                     {k: short(c) for k, c in t.contributions.items()}})
+                                     {k: short_array(c) for k, c in t.contributions.items()}})
     rows = None
     if forwarded and m.values["probs"].numel() <= MAX_SHOWN:
         dl = m.grad("logits")
         rows = RoomRows(Xb=m.values["Xb"].tolist(), Yb=m.values["Yb"].tolist(),
-                        probs=short(m.values["probs"].tolist()), dlogits=None if dl is None else short(dl.tolist()))
+                        probs=short_array(m.values["probs"].tolist()), dlogits=None if dl is None else short_array(dl.tolist()))
     return forwarded, tensor, rows, s._state()
 
 
