@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ds = DatasetStore(settings.data, settings.max_datasets, budget)
     store = SessionStore(settings, ds, budget)
     sandbox = Sandbox()
-    room_set = Rooms(make_bus(settings.redis_url), settings.room_timeout)
+    room_set = Rooms(make_bus(settings.redis_url), settings.room_timeout, settings.room_misses_per_minute)
 
     async def expire_idle():
         # requests expire idle sessions too; this frees memory when none come

@@ -28,7 +28,6 @@ KINDS = ("graph", "state", "status", "class")  # sent in this order: a state's g
 FOLLOWER_KINDS = ("graph", "state", "status")  # "class" is the teacher's alone
 BINARY = ("graph", "state")  # big: sent as UTF-8 bytes encoded once per process, not once per follower
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 letters, none to misread (0/O, 1/I)
-MISSES_PER_MINUTE = 20  # unknown codes one client may try: 2^50 codes take ~10^12 years
 MAX_FOLLOWERS = 2000  # per room and process
 
 
@@ -100,7 +99,7 @@ class JoinLimit:
     is then hopeless, while a class of 300 behind one address joins freely
     (a right code is never counted)."""
 
-    def __init__(self, per_minute: int = MISSES_PER_MINUTE):
+    def __init__(self, per_minute: int):
         self.per_minute = per_minute
         self.misses: dict[str, deque] = defaultdict(deque)
 
@@ -123,11 +122,11 @@ class Rooms:
     """This process's side of every room: the followers connected here, and
     the rooms whose teacher's session lives here."""
 
-    def __init__(self, bus, timeout: float):
+    def __init__(self, bus, timeout: float, misses_per_minute: int):
         self.bus, self.timeout = bus, timeout
         bus.deliver = self.deliver
         self.slots: dict[str, set[Slot]] = defaultdict(set)
-        self.limit = JoinLimit()
+        self.limit = JoinLimit(misses_per_minute)
         self.owned: dict[str, object] = {}  # code -> routes.rooms.Teacher, rooms made here
         self.told: set[str] = set()  # ended rooms whose followers here were told
         self._janitor: asyncio.Task | None = None
