@@ -143,7 +143,8 @@ class Rooms:
     # ---- the rooms -------------------------------------------------------
     async def create(self, session_id: str) -> tuple[Meta, str]:
         secret = secrets.token_urlsafe(24)
-        meta = Meta(code=new_code(), session=session_id, secret=digest(secret))
+        # away since now: a room whose teacher's page never connects times out like any other
+        meta = Meta(code=new_code(), session=session_id, secret=digest(secret), teacher_left=time.time())
         await self.bus.put_meta(meta)
         return meta, secret
 

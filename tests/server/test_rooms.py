@@ -35,6 +35,7 @@ def until(ws, kind: str, pred=lambda m: True) -> dict:
     """Read messages until one of `kind` satisfies pred (older frames may come first)."""
     while True:
         msg = ws.receive()  # graph and state come as binary (UTF-8 JSON), the rest as text
+        assert msg["type"] == "websocket.send", f"the socket closed: {msg}"
         m = json.loads(msg["text"] if msg.get("text") is not None else msg["bytes"])
         if m["type"] == kind and pred(m):
             return m
