@@ -163,7 +163,7 @@ def test_reconnects_resume_and_followers_are_told_the_room_ended(client):
 
 
 def test_a_room_whose_teacher_stays_away_times_out():
-    with make_client(room_timeout=1.0) as client:
+    with make_client(room_timeout=3.0) as client:  # ample for a hello to come first, even on a loaded machine
         away_too_long(client)
 
 
@@ -176,7 +176,7 @@ def away_too_long(client):
             hello(teacher, room["secret"])
             until(follower, "status", lambda m: m["teacher_connected"])
         ended = until(follower, "status", lambda m: m["ended"])
-        assert "away for more than 1 s" in ended["reason"]
+        assert "away for more than 3 s" in ended["reason"]
 
 
 def test_guessing_codes_is_refused_and_a_right_code_is_not_counted():
