@@ -130,8 +130,8 @@ def run(teacher_host: str, follower_host: str, n: int, rounds: int, presses: int
     t.view()
     ctx = mp.get_context("spawn")
     ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
-    loader = ctx.Process(daemon=True, target=followers_main, args=(f"ws://{follower_host}/api/rooms/{t.code}/follow", n,
-                                                      ready, stop, out))
+    url = f"ws://{follower_host}/api/rooms/{t.code}/follow"
+    loader = ctx.Process(daemon=True, target=followers_main, args=(url, n, ready, stop, out))
     loader.start()
     if not ready.wait(300):
         raise SystemExit("followers did not connect")

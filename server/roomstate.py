@@ -70,7 +70,8 @@ def _parts(s: Session, view: RoomViewPublic):
     if forwarded and m.values["probs"].numel() <= MAX_SHOWN:
         dl = m.grad("logits")
         rows = RoomRows(Xb=m.values["Xb"].tolist(), Yb=m.values["Yb"].tolist(),
-                        probs=short_array(m.values["probs"].tolist()), dlogits=None if dl is None else short_array(dl.tolist()))
+                        probs=short_array(m.values["probs"].tolist()),
+                        dlogits=None if dl is None else short_array(dl.tolist()))
     return forwarded, tensor, rows, s._state()
 
 
