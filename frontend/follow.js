@@ -58,6 +58,7 @@ export function createFollow({ store, adopt, release }) {
     <span class="follow-actions">
       <button type="button" class="primary small" data-testid="explore" title="Your own copy of the teacher's session, to step yourself">Explore on my own</button>
       <button type="button" class="small" data-testid="back-to-teacher" hidden>Back to the teacher</button>
+      <a class="button-link" href="/" data-testid="own-stepper" hidden>Open the stepper on your own</a>
     </span>`;
   document.body.prepend(bar);
   document.body.classList.add('following');
@@ -104,9 +105,11 @@ export function createFollow({ store, adopt, release }) {
       : watching ? `Following the teacher · room ${code}` : `Exploring on your own · room ${code}`;
     el('teacher-state').textContent = ended ? '' : teacher ? '● teacher connected' : '○ teacher away';
     el('teacher-state').classList.toggle('away', !teacher);
-    el('explore').hidden = !watching || !last;
+    el('explore').hidden = !watching || !last || Boolean(ended);
     el('back-to-teacher').hidden = watching || Boolean(ended);
-    document.body.classList.toggle('following', watching && !ended);
+    el('own-stepper').hidden = !(watching && ended); // the room is over: the last state stays, read only
+    nick.parentElement.hidden = Boolean(ended);
+    document.body.classList.toggle('following', watching);
     store.set({ room: { code, watching, teacher, ended, version: last ? last.version : 0 } });
   }
 

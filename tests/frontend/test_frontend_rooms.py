@@ -83,6 +83,7 @@ def test_two_followers_follow_five_steps_a_fork_and_a_snap_back(page, browser, l
     page.get_by_test_id("room-end").click()
     for p in (desk, phone):
         p.get_by_test_id("follow-state").filter(has_text="has ended").wait_for()
+        assert p.get_by_test_id("own-stepper").is_visible() and not p.get_by_test_id("explore").is_visible()
     phone.screenshot(path=str(shots / "room-follower-phone-ended.png"))
 
 
