@@ -83,7 +83,17 @@ export const api = {
   deriveTrain: (id, steps, codes) => request('POST', `${s(id)}/derive/train`, { json: { steps, codes } }),
   /** Fire-and-forget delete when the page goes away. */
   dropSession: (id) => dropSession(id),
+  // rooms: a teacher's session followed live (server/routes/rooms.py)
+  createRoom: (session) => request('POST', '/api/rooms', { json: { session } }),
+  forkRoom: (code) => request('POST', `${room(code)}/fork`),
+  /** The room's socket, as the teacher ('teach') or a follower ('follow'). */
+  roomSocket: (code, role) => {
+    const proto = window.location.protocol === 'https:' ? 'wss' : 'ws';
+    return new WebSocket(`${proto}://${window.location.host}${room(code)}/${role}`);
+  },
 };
+
+const room = (code) => `/api/rooms/${encodeURIComponent(code)}`;
 
 // ---- the stream: WebSocket /api/sessions/{id}/stream (server/routes/stream.py)
 

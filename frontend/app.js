@@ -6,6 +6,7 @@ import { createControls } from './controls.js';
 import { createDatasetView } from './datasets.js';
 import { createDerive } from './derive.js';
 import { createDlogitsView } from './dlogits.js';
+import { createFollow } from './follow.js';
 import { createGraphView, gradNameOf } from './graph.js';
 import { actionFor, createHelpView } from './help.js';
 import { createInspectorView, inspectedNode } from './inspector.js';
@@ -14,6 +15,7 @@ import { createReplayView } from './replay.js';
 import { DEFAULT_CONFIG, createStore, fromQuery, initialState, toQuery } from './store.js';
 import { createTapeView } from './tape.js';
 import { loadPlotly } from './theme.js';
+import { createTeach } from './teach.js';
 
 const PLAY_MS = 600;
 
@@ -27,6 +29,7 @@ const sid = () => {
 };
 let ready = false;
 let playTimer = null;
+let follow = null; // set below on a page opened with ?follow=CODE (follow.js)
 
 // ---- serial actions: key presses run in order, one server round trip at a time.
 // Presses that come while one is in flight wait their turn, none is dropped;
@@ -36,6 +39,7 @@ let chain = Promise.resolve();
 let queued = 0;
 let tail = null; // the last queued job of step presses, not started yet: {kind, n, done}
 function run(fn) {
+  if (follow && follow.watching()) { follow.refuse(); return chain; } // the teacher's session: not ours
   tail = null; // anything queued after a run of presses ends it
   queued += 1;
   chain = chain.then(async () => {
@@ -243,6 +247,23 @@ async function build(view) {
   applyFrame(f, tensors, { mode });
 }
 
+// ---- rooms: a follower's own copy of the teacher's session (follow.js) ------------
+async function adopt(session, patch) {
+  const st = await api.state(session.id);
+  store.set({ ...patch, session: { id: session.id, vocab: st.vocab, n_params: st.n_params }, playing: false });
+  const { frame: f, tensors } = await openStream(session.id, inspectSpec(get()));
+  applyFrame(f, tensors);
+  ready = true;
+}
+
+function release() {
+  stopPlay();
+  ready = false;
+  if (stream) { stream.close(); stream = null; }
+  const s = get().session;
+  if (s && s.id) api.dropSession(s.id);
+}
+
 function pick(o, keys) {
   return Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, o[k]]));
 }
@@ -417,6 +438,8 @@ const helpView = createHelpView(document.getElementById('help'), { onClose: acti
 const replayView = createReplayView(document.getElementById('replay'));
 document.querySelector('#dlogits [data-action=sort]').addEventListener('click', actions.toggleSort);
 createDerive(document.getElementById('derive'), document.getElementById('derive-toggle'), { store, actions });
+createTeach(document.querySelector('[data-testid=teach]'), { store });
+follow = createFollow({ store, adopt, release });
 
 // The graph first: it is what a key press is waiting for. The panels below
 // follow once it is on screen, with whatever the state is by then.
@@ -449,7 +472,7 @@ window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer
 // ---- URL: the shareable part of the state, always current ---------------------
 let urlTimer = null;
 function syncUrl() {
-  const q = toQuery(get());
+  const q = follow ? follow.query() : toQuery(get());
   if (window.location.search.slice(1) !== q) window.history.replaceState(null, '', `?${q}`);
 }
 function syncUrlSoon() {
@@ -470,10 +493,10 @@ window.addEventListener('keydown', (ev) => {
 window.addEventListener('pagehide', () => {
   if (stream) stream.close();
   const s = get().session;
-  if (s) api.dropSession(s.id);
+  if (s && s.id) api.dropSession(s.id);
 });
 
 // Test and console hook: read-only view of the state, and the actions.
 window.__bpn = { get state() { return get(); }, actions, get ready() { return ready; } };
 
-run(() => boot(view0));
+if (follow) follow.start(); else run(() => boot(view0));

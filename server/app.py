@@ -15,7 +15,9 @@ from .bodies import BodyLimit, http_error_message
 from .budget import Budget
 from .datasets import DatasetStore
 from .errors import ApiError
-from .routes import datasets, derive, graph, inspect, sessions, stream
+from .roombus import make_bus
+from .rooms import Rooms
+from .routes import datasets, derive, graph, inspect, rooms, sessions, stream
 from .sandbox import Sandbox
 from .security import CLIENT_HEADER, STATE_CHANGING, Access, Guard
 from .sessions import SessionStore
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       settings.datasets_max_mb << 20)
     store = SessionStore(settings, ds, budget)
     sandbox = Sandbox()
+    room_set = Rooms(make_bus(settings.redis_url), settings.room_timeout, settings.room_misses_per_minute)
 
     async def expire_idle():
         # requests expire idle sessions too; this frees memory when none come
@@ -99,7 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         janitor = asyncio.create_task(expire_idle())
         store.start_workers()
         sandbox.start()  # the learners' code runs in its children (sandbox.py)
+        await room_set.start()
         yield
+        await room_set.close()
         sandbox.close()
         janitor.cancel()
         store.close_all()  # stop the training workers before the process exits
@@ -108,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Step the lecture's MLP node by node and stream every tensor.")
     app.state.settings, app.state.datasets, app.state.sessions = settings, ds, store
     app.state.sandbox = sandbox
+    app.state.rooms = room_set
     app.state.budget = budget
     app.state.access = Access.from_settings(settings)
     # bodies are capped on every route (bodies.py): parsed, an uncapped
@@ -133,7 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status, message = http_error_message(request, err)
         return JSONResponse({"detail": message}, status_code=status, headers=err.headers)
 
-    for module in (graph, datasets, sessions, inspect, stream, derive):
+    for module in (graph, datasets, sessions, inspect, stream, derive, rooms):
         app.include_router(module.router)
     static.mount(app)
     app.openapi = _openapi_with_string_errors(app)

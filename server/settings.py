@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     # None: half of this machine's memory (or of the container's limit)
     memory_budget_mb: int | None = Field(None, ge=256)
 
+    # rooms (rooms.py): with a Redis URL, rooms span every server process using
+    # that Redis (redis://host:6379/0); without, they live in this process
+    redis_url: str | None = None
+    # seconds a room outlives its teacher's page (a reload or a lost network resumes within it)
+    room_timeout: float = Field(600.0, gt=0)
+    # unknown room codes one client address may try a minute (then 429): 2^50 codes make guessing hopeless
+    room_misses_per_minute: int = Field(20, ge=1)
+
     @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split(cls, v):

@@ -81,8 +81,9 @@ def stop_server(proc: subprocess.Popen, log: str | None = None) -> None:
 def live_server():
     """Base URL ("http://127.0.0.1:PORT") of the real server, started once."""
     port = free_port()
-    # room for the property-based and concurrency tests' many sessions
-    proc, log = start_server(port, {"BPN_MAX_SESSIONS": "1000"})
+    # room for the property-based and concurrency tests' many sessions; schemathesis
+    # tries many unknown room codes, which must not lock the browser tests out of rooms
+    proc, log = start_server(port, {"BPN_MAX_SESSIONS": "1000", "BPN_ROOM_MISSES_PER_MINUTE": "1000000"})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc, log)

@@ -1,0 +1,201 @@
+// The follower's side of a room: the stepper opened with ?follow=CODE shows
+// the teacher's session live instead of one of its own. Each RoomState from
+// the room's socket becomes the store's state (the views draw it as they
+// draw the teacher's own page); "Explore on my own" forks the teacher's
+// session at its exact state into one of ours, which the stepper then drives
+// as usual; "Back to the teacher" drops it and shows the room again.
+import { api } from './api.js';
+import * as P from './deriveprogress.js';
+import { DEFAULT_CONFIG } from './store.js';
+import { toast } from './toast.js';
+
+const RETRY_MS = [500, 1000, 2000, 4000]; // reconnects, then every 4 s
+const NICK_KEY = 'bpn-nickname';
+
+/** This learner's "Derive it" progress in the page's mode, for the teacher's
+ * class view: only the nodes touched (the rest count as not started). */
+export function progressReport(progress, state) {
+  const mode = state.mode === 'fused' ? 'fused' : 'atomic';
+  const order = state.graph ? (mode === 'fused' ? state.graph.fused_order : state.graph.backward_order) : [];
+  const nodes = {};
+  for (const n of order) {
+    const e = P.entry(progress, mode, n);
+    if (!e.attempts && !e.hints && !e.revealed) continue;
+    const last = e.history[0];
+    nodes[n] = {
+      status: P.status(progress, mode, n), hints: Math.min(e.hints, 9),
+      mistake: e.failing && last && last.mistake ? last.mistake : null,
+    };
+  }
+  return { cmd: 'progress', mode, nodes };
+}
+
+/** A RoomState (and the room's graph) as a store patch. */
+export function followState(m, graph) {
+  const f = m.frame;
+  const v = m.view;
+  const config = Object.fromEntries(Object.keys(DEFAULT_CONFIG).map((k) => [k, m.config[k]]));
+  return {
+    config, graph, frame: f, step: f.step, loss: f.loss, computed: f.computed, remaining: f.remaining,
+    next: f.next, checks: f.checks, mode: f.mode, forwarded: m.forwarded,
+    session: { id: null, vocab: m.vocab, n_params: m.n_params },
+    batch: m.version, selected: v.selected, pinned: v.pinned, tensor: m.tensor, tensorKey: null,
+    rowData: m.rows ? { ...m.rows, batchKey: `room|${m.version}` } : null, rowKey: null,
+    row: v.row, sortByLoss: v.sort_by_loss, showDiff: v.show_diff, present: v.present, playing: v.playing,
+  };
+}
+
+export function createFollow({ store, adopt, release }) {
+  const code = new URLSearchParams(window.location.search).get('follow');
+  if (!code || !/^[\w -]{1,40}$/.test(code)) return null;
+  const bar = document.createElement('div');
+  bar.className = 'follow-bar';
+  bar.dataset.testid = 'follow-bar';
+  bar.innerHTML = `
+    <span class="follow-what" data-testid="follow-state" aria-live="polite"></span>
+    <span class="follow-teacher" data-testid="teacher-state"></span>
+    <label class="follow-nick">your name <input data-testid="nickname" maxlength="24" placeholder="optional" autocomplete="nickname"></label>
+    <span class="follow-actions">
+      <button type="button" class="primary small" data-testid="explore" title="Your own copy of the teacher's session, to step yourself">Explore on my own</button>
+      <button type="button" class="small" data-testid="back-to-teacher" hidden>Back to the teacher</button>
+      <a class="button-link" href="/" data-testid="own-stepper" hidden>Open the stepper on your own</a>
+    </span>`;
+  document.body.prepend(bar);
+  document.body.classList.add('following');
+  const el = (id) => bar.querySelector(`[data-testid=${id}]`);
+  let graph = null;
+  let last = null; // the newest RoomState
+  let watching = true;
+  let teacher = false;
+  let ended = null;
+  let ws = null;
+  let tries = 0;
+  let busy = false;
+  let reported = '';
+  const nick = el('nickname');
+  try { nick.value = window.localStorage.getItem(NICK_KEY) || ''; } catch (_) { /* no storage */ }
+
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  // exploring with "Derive it" on: the teacher sees the class's progress (anonymously)
+  function report(force = false) {
+    const s = store.get();
+    if (watching || !s.deriveOn || !s.graph) return;
+    const msg = JSON.stringify(progressReport(P.load(window.localStorage), s));
+    if (msg === reported && !force) return;
+    reported = msg;
+    send(JSON.parse(msg));
+  }
+  let seen = null;
+  store.subscribe((s) => {
+    const key = [s.derive, s.deriveOn, s.mode];
+    if (seen && key.every((v, i) => v === seen[i])) return;
+    seen = key;
+    report();
+  });
+  nick.addEventListener('change', () => {
+    try { window.localStorage.setItem(NICK_KEY, nick.value.trim()); } catch (_) { /* no storage */ }
+    send({ cmd: 'nickname', nickname: nick.value.trim() });
+  });
+
+  function draw() {
+    el('follow-state').textContent = ended ? `Room ${code} has ended: ${ended}.`
+      : watching ? `Following the teacher · room ${code}` : `Exploring on your own · room ${code}`;
+    el('teacher-state').textContent = ended ? '' : teacher ? '● teacher connected' : '○ teacher away';
+    el('teacher-state').classList.toggle('away', !teacher);
+    el('explore').hidden = !watching || !last || Boolean(ended);
+    el('back-to-teacher').hidden = watching || Boolean(ended);
+    el('own-stepper').hidden = !(watching && ended); // the room is over: the last state stays, read only
+    nick.parentElement.hidden = Boolean(ended);
+    document.body.classList.toggle('following', watching);
+    store.set({ room: { code, watching, teacher, ended, version: last ? last.version : 0 } });
+  }
+
+  function showLast() {
+    if (!watching || !last || !graph) return;
+    const wasPresent = store.get().present;
+    store.set(followState(last, graph));
+    if (wasPresent !== last.view.present) window.dispatchEvent(new Event('resize'));
+    keepInView(last.frame);
+  }
+
+  // On a phone the graph is wider than the screen (room.css): keep the
+  // backward pass's place in view. It runs right to left, so the share of
+  // nodes still to do is about where it is.
+  function keepInView(f) {
+    const wrap = document.querySelector('.graph-wrap');
+    const spare = wrap ? wrap.scrollWidth - wrap.clientWidth : 0;
+    if (spare <= 0) return;
+    const total = f.computed.length + f.remaining.length;
+    wrap.scrollLeft = total ? spare * (f.remaining.length / total) : spare;
+  }
+
+  const utf8 = new TextDecoder();
+  function onMessage(ev) {
+    // graph and state come as binary UTF-8 JSON (the same bytes for every follower), the rest as text
+    const m = JSON.parse(typeof ev.data === 'string' ? ev.data : utf8.decode(ev.data));
+    if (m.type === 'graph') graph = m.graph;
+    else if (m.type === 'state') { last = m; showLast(); } else if (m.type === 'status') {
+      teacher = m.teacher_connected;
+      if (m.ended) { ended = m.reason || 'the teacher ended it'; ws.close(); }
+    } else if (m.type === 'error') {
+      toast(m.message, true);
+      if (!last) ended = m.message.replace(/[.:]$/, ''); // no such room, or too many guesses
+    }
+    draw();
+  }
+
+  function connect() {
+    ws = api.roomSocket(code, 'follow');
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      tries = 0;
+      if (nick.value.trim()) send({ cmd: 'nickname', nickname: nick.value.trim() });
+      report(true); // a new socket: the server forgot this follower's progress
+    };
+    ws.onmessage = onMessage;
+    ws.onclose = () => {
+      if (ended) return;
+      teacher = false;
+      draw();
+      setTimeout(connect, RETRY_MS[Math.min(tries, RETRY_MS.length - 1)]);
+      tries += 1;
+    };
+  }
+
+  el('explore').addEventListener('click', async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const forked = await api.forkRoom(code);
+      watching = false;
+      draw();
+      await adopt(forked.session, followState(last, graph));
+      toast('This copy is yours: step it as you like. "Back to the teacher" returns to the room.');
+    } catch (err) {
+      watching = true;
+      toast(`Could not copy the teacher's session: ${err.detail || err.message}`, true);
+    } finally {
+      busy = false;
+      draw();
+    }
+  });
+  el('back-to-teacher').addEventListener('click', () => {
+    release();
+    watching = true;
+    draw();
+    showLast();
+  });
+
+  return {
+    code,
+    start() { draw(); connect(); },
+    /** True while the page shows the teacher's session: nothing may drive it. */
+    watching: () => watching,
+    refuse: () => toast('You are following the teacher: press "Explore on my own" to step a copy yourself.'),
+    /** The address keeps the room, so a reload follows again. */
+    query: () => `follow=${encodeURIComponent(code)}`,
+  };
+}
