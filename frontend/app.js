@@ -499,4 +499,7 @@ window.addEventListener('pagehide', () => {
 // Test and console hook: read-only view of the state, and the actions.
 window.__bpn = { get state() { return get(); }, actions, get ready() { return ready; } };
 
-if (follow) follow.start(); else run(() => boot(view0));
+if (follow) {
+  loadPlotly().catch(report); // the room's first state brings no command of ours to overlap with
+  follow.start();
+} else run(() => boot(view0));
