@@ -14,7 +14,8 @@ SOLUTIONS = [
     ("counts_sum", "dcounts_sum = (-counts_sum**-2) * dcounts_sum_inv"),
 ]
 
-RINGS = """(n) => { const t = document.getElementById('graph').data.find((d) => d.name === 'derive');
+# (the graph has no .data until plotly.js, loaded after the page's first command, has drawn it)
+RINGS = """(n) => { const g = document.getElementById('graph'); const t = g.data && g.data.find((d) => d.name === 'derive');
   return Boolean(t) && t.x.length === n; }"""
 
 

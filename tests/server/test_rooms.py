@@ -3,6 +3,7 @@ a follower; late joiners, forks, the end of a room, guessing refused."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import time
 
@@ -203,7 +204,9 @@ def test_a_slot_keeps_only_the_newest_of_each_kind():
         slot.put("status", "t")
         slot.put("graph", "g")
         return await slot.take(), slot.dropped
-    got, dropped = asyncio.run(go())
+    # in a thread of its own: after the browser tests, Playwright's loop runs in this one
+    with ThreadPoolExecutor(1) as pool:
+        got, dropped = pool.submit(asyncio.run, go()).result()
     assert got == ["g", "s99", "t"] and dropped == 99
 
 
