@@ -30,7 +30,8 @@ IDLE_POLL = 0.1  # seconds between looks at whether the teacher's session trains
 def train_state(s: Session, view: TeachView, version: int) -> str:
     """The RoomTrain message as JSON text, once per room."""
     history = evaluate.history(s, -1, ROOM_HISTORY_POINTS)
-    return RoomTrain(version=version, config=s.config(), playing=s.playing, present=view.present,
+    # playing as the teacher's page shows it (a pause clears it before the worker stops), and only while it trains
+    return RoomTrain(version=version, config=s.config(), playing=view.playing and s.playing, present=view.present,
                      history=history).model_dump_json()
 
 
