@@ -1,6 +1,7 @@
 """Rooms across server processes: a real redis-server, two real servers
 sharing it; the teacher on the first, a follower on the second follows,
-forks and is told when the room ends."""
+forks and is told when the room ends; and a training-page room's live
+frames reach a follower on the second."""
 from __future__ import annotations
 
 import json
@@ -101,3 +102,34 @@ def test_a_follower_on_another_process_follows_the_teacher(two_servers):
         teacher.send(json.dumps({"cmd": "end"}))
         assert until(fol, "status", lambda m: m["ended"])["reason"] == "the teacher ended the room"
     assert http_b.get(f"/api/rooms/{code}").status_code == 404
+
+
+def test_a_follower_on_another_process_watches_the_teachers_live_training(two_servers):
+    a, b = two_servers
+    http_a = httpx.Client(base_url=f"http://{a}", headers=CLIENT, timeout=30)
+    sid = http_a.post("/api/sessions", json={"n_hidden": 32}).json()["id"]
+    room = http_a.post("/api/rooms", json={"session": sid, "page": "train"}).json()
+    code = room["code"]
+
+    def command(ws, msg: dict) -> dict:
+        ws.send(json.dumps(msg))
+        while True:
+            m = ws.recv(timeout=30)
+            if isinstance(m, str) and json.loads(m)["type"] == "reply":
+                ws.recv(timeout=30)  # its frame
+                return json.loads(m)["result"]
+
+    with connect(f"ws://{a}/api/sessions/{sid}/stream", additional_headers=CLIENT) as stream, \
+            connect(f"ws://{a}/api/rooms/{code}/teach") as teacher, connect(f"ws://{b}/api/rooms/{code}/follow") as fol:
+        teacher.send(json.dumps({"cmd": "hello", "secret": room["secret"]}))
+        until(fol, "status", lambda m: m["teacher_connected"])
+        command(stream, {"cmd": "play", "steps_per_frame": 5, "fps": 20, "val_every": 0})
+        teacher.send(json.dumps({"cmd": "view", "view": {"session": sid, "playing": True}}))
+        assert until(fol, "train", lambda m: m["playing"])["config"]["n_hidden"] == 32
+        steps = [until(fol, "frame", lambda m: m["playing"])["step"] for _ in range(3)]
+        assert steps == sorted(steps) and steps[-1] > steps[0], steps
+        paused = command(stream, {"cmd": "pause"})
+        teacher.send(json.dumps({"cmd": "view", "view": {"session": sid, "playing": False}}))
+        until(fol, "train", lambda m: not m["playing"])
+        assert until(fol, "frame", lambda m: not m["playing"])["step"] == paused["step"]
+        teacher.send(json.dumps({"cmd": "end"}))
