@@ -28,7 +28,17 @@ from .schemas import ROOM_CODE_LEN, RoomStatus
 # ("train" and "live": a training-page room, server/roomtrain.py)
 KINDS = ("graph", "state", "train", "live", "status", "class")
 FOLLOWER_KINDS = ("graph", "state", "train", "live", "status")  # "class" is the teacher's alone
-BINARY = ("graph", "state", "train", "live")  # big: sent as UTF-8 bytes encoded once per process, not once per follower
+BINARY = ("graph", "state", "train")  # big: sent as UTF-8 bytes encoded once per process, not once per follower
+# a binary stream frame (server/frames.py), carried through the bus as a latin-1 string (each byte one
+# character: a str survives Redis and JSON-free hops unchanged) and sent as those bytes again
+FRAMES = ("live",)
+
+
+def wire(kind: str, text: str) -> str | bytes:
+    """What a follower's socket is sent for a bus message: bytes or text, made once per process."""
+    if kind in FRAMES:
+        return text.encode("latin-1")
+    return text.encode() if kind in BINARY else text
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 letters, none to misread (0/O, 1/I)
 MAX_FOLLOWERS = 2000  # per room and process
 
@@ -210,7 +220,7 @@ class Rooms:
         if first:
             await self.bus.listen(code)
         for kind, text in (await self.bus.get_last(code)).items():  # a late joiner: the room as it is
-            slot.put(kind, text.encode() if kind in BINARY else text)
+            slot.put(kind, wire(kind, text))
 
     async def leave(self, code: str, slot: Slot) -> None:
         group = self.slots.get(code)
@@ -227,7 +237,7 @@ class Rooms:
             if teacher is not None:
                 teacher.class_changed()
             return
-        data = text.encode() if kind in BINARY else text
+        data = wire(kind, text)
         for slot in tuple(self.slots.get(code, ())):
             slot.put(kind, data)
 

@@ -782,8 +782,8 @@ class RoomState(BaseModel):
 class RoomTrain(BaseModel):
     """A training-page room's run as the teacher's dashboard has it: sent on
     each play, pause, step or new run, and every few seconds while training
-    (the loss curve's real points). Its frames follow as FramePublic, JSON
-    with the dashboard's tensors inline, built once per room."""
+    (the loss curve's real points). Its frames follow as binary stream frames
+    (FramePublic header and float32 tensors, server/frames.py), built once per room."""
     type: Literal["train"] = "train"
     version: int
     config: ConfigPublic

@@ -1,9 +1,10 @@
 // A follower of a training-page room: train.html?follow=CODE shows the
 // teacher's live training instead of a run of its own. The room's socket
 // (server/routes/rooms.py) sends the run (RoomTrain: config, play state, the
-// history so far), then its frames (FramePublic, JSON), which the page draws
+// history so far), then its frames (binary stream frames, as the page's own
+// stream sends: a FramePublic header and float32 tensors), which the page draws
 // as it draws its own; nothing here sends a command to the teacher's session.
-import { api, jsonFrame } from '../api.js';
+import { api, decodeFrame } from '../api.js';
 
 const RETRY_MS = [500, 1000, 2000, 4000]; // reconnects, then every 4 s
 
@@ -40,11 +41,15 @@ export function createTrainFollow(handlers) {
 
   const utf8 = new TextDecoder();
   function onMessage(ev) {
-    // the run and its frames come as binary UTF-8 JSON (the same bytes for every follower), the rest as text
+    // binary: a stream frame (its first 4 bytes the header's length, under 16 MB: byte 3 is 0) or the
+    // graph and the run as UTF-8 JSON (byte 3 a letter of '{"type"'); the same bytes for every follower
+    if (typeof ev.data !== 'string' && new Uint8Array(ev.data, 0, 4)[3] === 0) {
+      handlers.frame(decodeFrame(ev.data));
+      return;
+    }
     const m = JSON.parse(typeof ev.data === 'string' ? ev.data : utf8.decode(ev.data));
     if (m.type === 'graph') handlers.graph(m.graph);
-    else if (m.type === 'train') { playing = m.playing; handlers.train(m); } else if (m.type === 'frame') handlers.frame(jsonFrame(m));
-    else if (m.type === 'status') {
+    else if (m.type === 'train') { playing = m.playing; handlers.train(m); } else if (m.type === 'status') {
       teacher = m.teacher_connected;
       if (m.ended) { ended = m.reason || 'the teacher ended it'; ws.close(); }
     } else if (m.type === 'error') {

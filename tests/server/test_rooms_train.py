@@ -7,15 +7,32 @@ import json
 
 import pytest
 
+from server.frames import decode_binary, tensor_from_frame
 from server.routes.rooms import TRAIN_REFUSAL
 from tests.server.conftest import make_client, ready
-from tests.server.test_rooms import hello, new_session, until
+from tests.server.test_rooms import hello, new_session
 
 
 @pytest.fixture(scope="module")
 def client():
     with make_client(max_sessions=20) as c:
         yield ready(c)
+
+
+def until(ws, kind: str, pred=lambda m: True) -> dict:
+    """Read the room's messages until one of `kind` satisfies pred; a binary
+    stream frame is read as its header (with the float32 buffer as "_buf")."""
+    while True:
+        msg = ws.receive()
+        assert msg["type"] == "websocket.send", f"the socket closed: {msg}"
+        data = msg.get("bytes")
+        if data is not None and data[3] == 0:  # a binary frame: a 4-byte header length first
+            m, buf = decode_binary(data)
+            m["_buf"] = buf
+        else:
+            m = json.loads(msg["text"] if data is None else data)
+        if m["type"] == kind and pred(m):
+            return m
 
 
 def stream_cmd(ws, msg: dict) -> dict:
@@ -60,7 +77,8 @@ def test_followers_watch_the_teachers_live_training_and_cannot_drive_it(client):
         assert steps == sorted(steps) and steps[-1] > steps[0], steps
         live = until(follower, "frame", lambda m: m["playing"])
         assert {t["name"] for t in live["tensors"]} == {"h", "bnvar_inv", "bngain", "bnbias"}
-        assert live["tensors"][0]["data"] is not None  # JSON frames: the tensors inline, one encoding per room
+        h = tensor_from_frame(live, live["_buf"], "h")  # the dashboard's tensors, as its own stream sends them
+        assert h.shape == (32, run["config"]["n_hidden"]) and abs(h).max() <= 1.0
 
         # a late joiner: the run so far (its loss curve), then live frames
         with client.websocket_connect(f"/api/rooms/{code}/follow") as late:
