@@ -84,7 +84,8 @@ export const api = {
   /** Fire-and-forget delete when the page goes away. */
   dropSession: (id) => dropSession(id),
   // rooms: a teacher's session followed live (server/routes/rooms.py)
-  createRoom: (session) => request('POST', '/api/rooms', { json: { session } }),
+  /** page: 'stepper' or 'train', the page followers open. */
+  createRoom: (session, page = 'stepper') => request('POST', '/api/rooms', { json: { session, page } }),
   forkRoom: (code) => request('POST', `${room(code)}/fork`),
   /** The room's socket, as the teacher ('teach') or a follower ('follow'). */
   roomSocket: (code, role) => {

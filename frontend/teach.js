@@ -4,12 +4,16 @@
 // small view (the server builds the followers' state from the session
 // itself, once). The room survives a reload of this page: its code and
 // secret are kept in sessionStorage, and the socket reconnects.
+//
+// The training page uses the same card and socket (createTeach with `page:
+// 'train'`, its own `view` and `key`): its followers open the training page,
+// and the server fans out the teacher's live frames itself.
 import { api } from './api.js';
 import { gradNameOf } from './graph.js';
 import { inspectedNode } from './inspector.js';
 import { toast } from './toast.js';
 
-const KEEP = 'bpn-room'; // sessionStorage: {code, secret, join_url, qr_svg}
+const KEEP = 'bpn-room'; // sessionStorage: {code, secret, join_url, qr_svg} (+ '-train' on the training page)
 const RETRY_MS = 1000;
 
 /** What followers see besides the session: from the stepper's state. */
@@ -30,7 +34,13 @@ export function teachView(state) {
 
 const escape = (s) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-export function createTeach(button, { store }) {
+const stepperKey = (s, view) => JSON.stringify(view) + (s.frame ? `|${s.frame.step}|${s.frame.computed.length}|${s.frame.mode}` : '');
+
+/**
+ * store: {get() -> state with .session.id, subscribe(fn)}; page: 'stepper' or 'train' (what followers open);
+ * view(state) -> TeachView; key(state, view) -> string: a view is sent when it changes.
+ */
+export function createTeach(button, { store, page = 'stepper', view: viewOf = teachView, key: keyOf = stepperKey }) {
   const card = document.createElement('aside');
   card.className = 'room-card';
   card.dataset.testid = 'room-card';
@@ -48,6 +58,7 @@ export function createTeach(button, { store }) {
     </div>`;
   document.body.append(card);
   const link = card.querySelector('[data-testid=follow-link]');
+  const keep = page === 'stepper' ? KEEP : `${KEEP}-${page}`; // each page its own room
   let room = null;
   let ws = null;
   let sent = '';
@@ -87,8 +98,8 @@ export function createTeach(button, { store }) {
     const s = store.get();
     if (!ws || ws.readyState !== WebSocket.OPEN || !s.session || !s.session.id) return;
     // a new frame (any step) or a new view: the followers' state changes
-    const view = teachView(s);
-    const key = JSON.stringify(view) + (s.frame ? `|${s.frame.step}|${s.frame.computed.length}|${s.frame.mode}` : '');
+    const view = viewOf(s);
+    const key = keyOf(s, view);
     if (key === sent) return;
     sent = key;
     ws.send(JSON.stringify({ cmd: 'view', view }));
@@ -121,7 +132,7 @@ export function createTeach(button, { store }) {
 
   function stop() {
     room = null;
-    sessionStorage.removeItem(KEEP);
+    sessionStorage.removeItem(keep);
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
     card.hidden = true;
     button.setAttribute('aria-pressed', 'false');
@@ -132,12 +143,12 @@ export function createTeach(button, { store }) {
     if (room) { card.hidden = !card.hidden; return; }
     if (!s.session || !s.session.id) return;
     try {
-      room = await api.createRoom(s.session.id);
+      room = await api.createRoom(s.session.id, page);
     } catch (err) {
       toast(`Could not start a room: ${err.detail || err.message}`, true);
       return;
     }
-    sessionStorage.setItem(KEEP, JSON.stringify(room));
+    sessionStorage.setItem(keep, JSON.stringify(room));
     show(room);
     connect();
   }
@@ -152,7 +163,7 @@ export function createTeach(button, { store }) {
   store.subscribe(publish);
   let deriveWas = null;
   store.subscribe((s) => { if (s.deriveOn !== deriveWas) { deriveWas = s.deriveOn; drawClass(); } });
-  const kept = sessionStorage.getItem(KEEP);
+  const kept = sessionStorage.getItem(keep);
   if (kept) { // this page reloaded: the same room goes on
     room = JSON.parse(kept);
     show(room);

@@ -24,9 +24,21 @@ from dataclasses import asdict, dataclass
 from .errors import ApiError, NotFound, TooMany
 from .schemas import ROOM_CODE_LEN, RoomStatus
 
-KINDS = ("graph", "state", "status", "class")  # sent in this order: a state's graph is there before it
-FOLLOWER_KINDS = ("graph", "state", "status")  # "class" is the teacher's alone
-BINARY = ("graph", "state")  # big: sent as UTF-8 bytes encoded once per process, not once per follower
+# sent in this order: a state's graph is there before it, a training run before its frame
+# ("train" and "live": a training-page room, server/roomtrain.py)
+KINDS = ("graph", "state", "train", "live", "status", "class")
+FOLLOWER_KINDS = ("graph", "state", "train", "live", "status")  # "class" is the teacher's alone
+BINARY = ("graph", "state", "train")  # big: sent as UTF-8 bytes encoded once per process, not once per follower
+# a binary stream frame (server/frames.py), carried through the bus as a latin-1 string (each byte one
+# character: a str survives Redis and JSON-free hops unchanged) and sent as those bytes again
+FRAMES = ("live",)
+
+
+def wire(kind: str, text: str) -> str | bytes:
+    """What a follower's socket is sent for a bus message: bytes or text, made once per process."""
+    if kind in FRAMES:
+        return text.encode("latin-1")
+    return text.encode() if kind in BINARY else text
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 letters, none to misread (0/O, 1/I)
 MAX_FOLLOWERS = 2000  # per room and process
 
@@ -58,6 +70,7 @@ class Meta:
     code: str
     session: str  # the teacher's session, in the teacher's process
     secret: str  # sha256 of the teacher's secret
+    page: str = "stepper"  # or "train": the training dashboard's room (live training)
     teacher_connected: bool = False
     teacher_left: float = 0.0  # wall-clock time the teacher's page went away
     ended: str | None = None  # why, once ended
@@ -141,10 +154,10 @@ class Rooms:
         await self.bus.close()
 
     # ---- the rooms -------------------------------------------------------
-    async def create(self, session_id: str) -> tuple[Meta, str]:
+    async def create(self, session_id: str, page: str = "stepper") -> tuple[Meta, str]:
         secret = secrets.token_urlsafe(24)
         # away since now: a room whose teacher's page never connects times out like any other
-        meta = Meta(code=new_code(), session=session_id, secret=digest(secret), teacher_left=time.time())
+        meta = Meta(code=new_code(), session=session_id, secret=digest(secret), page=page, teacher_left=time.time())
         await self.bus.put_meta(meta)
         return meta, secret
 
@@ -207,7 +220,7 @@ class Rooms:
         if first:
             await self.bus.listen(code)
         for kind, text in (await self.bus.get_last(code)).items():  # a late joiner: the room as it is
-            slot.put(kind, text.encode() if kind in BINARY else text)
+            slot.put(kind, wire(kind, text))
 
     async def leave(self, code: str, slot: Slot) -> None:
         group = self.slots.get(code)
@@ -224,7 +237,7 @@ class Rooms:
             if teacher is not None:
                 teacher.class_changed()
             return
-        data = text.encode() if kind in BINARY else text
+        data = wire(kind, text)
         for slot in tuple(self.slots.get(code, ())):
             slot.put(kind, data)
 

@@ -649,8 +649,14 @@ ROOM_CODE_LEN = 10  # characters of a 32-letter alphabet: 2^50 codes
 RoomCode = Annotated[str, Field(min_length=1, max_length=40)]
 
 
+RoomPage = Literal["stepper", "train"]
+ROOM_HISTORY_POINTS = 1500  # loss-curve points a training-page room sends (thinned, as the page's own first load)
+
+
 class RoomCreate(Strict):
     session: str = Field(max_length=64, description="the id of the session to teach from (yours: ids are secret)")
+    page: RoomPage = Field("stepper", description="the page teaching and followed: the stepper, or the training "
+                                                 "dashboard (live training, its frames fanned out by the room)")
 
 
 class RoomCreated(BaseModel):
@@ -771,6 +777,19 @@ class RoomState(BaseModel):
     frame: FramePublic
     tensor: RoomTensor | None  # of view.inspect, when it has a value
     rows: RoomRows | None
+
+
+class RoomTrain(BaseModel):
+    """A training-page room's run as the teacher's dashboard has it: sent on
+    each play, pause, step or new run, and every few seconds while training
+    (the loss curve's real points). Its frames follow as binary stream frames
+    (FramePublic header and float32 tensors, server/frames.py), built once per room."""
+    type: Literal["train"] = "train"
+    version: int
+    config: ConfigPublic
+    playing: bool  # the teacher's live training runs
+    present: bool
+    history: HistoryPublic  # thinned to at most ROOM_HISTORY_POINTS
 
 
 class RoomGraph(BaseModel):

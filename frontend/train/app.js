@@ -25,6 +25,8 @@ import { createPresenter } from './present.js';
 import { Series } from './series.js';
 import { moving } from '../livefig.js';
 import { Stream } from './stream.js';
+import { createTrainFollow } from './follow.js';
+import { createTeach } from '../teach.js';
 import { allowed, bound, defaults, intFrom } from '../configspec.js';
 
 // The lecture's training run (exercise 4): 200 hidden units, lr 0.1, /10 halfway through 200k steps;
@@ -59,6 +61,7 @@ let ready = false;
 let chain = Promise.resolve();
 let actionsQueued = 0;
 function run(fn) {
+  if (follow) { refuse(); return chain; } // the teacher's run: not ours to drive
   actionsQueued += 1;
   document.body.classList.add('busy');
   chain = chain.then(fn).catch(report).finally(() => {
@@ -329,6 +332,7 @@ async function doStep() {
 let scrubTarget = null;
 let scrubbing = false;
 function scrubTo(u) {
+  if (follow) { refuse(); return; }
   if (!st.session) return;
   const last = st.series.lastStep;
   scrubTarget = Math.max(Math.min(1, last), Math.min(last, Math.round(u)));
@@ -520,7 +524,7 @@ loop = createDrawLoop({
   idleMs: () => waited.ms,
   isOpen,
   canDraw: () => Boolean(st.session && ready),
-  before: () => { renderStatus(); scrub.render(st); renderLink(); },
+  before: () => { renderStatus(); scrub.render(st); renderLink(); for (const fn of teachers) fn(st); },
 });
 stats = Object.assign(loop.stats, { frames: 0 });
 
@@ -569,7 +573,7 @@ function renderLink() {
   const a = $('[data-testid=link-step]');
   const note = $('[data-field=link-note]');
   const sh = st.shown;
-  if (!st.session || !sh) { a.hidden = true; note.textContent = 'Train a step first.'; return; }
+  if (!st.session || !sh || follow) { a.hidden = true; note.textContent = follow ? '' : 'Train a step first.'; return; }
   a.hidden = false;
   const c = st.session.config;
   const step = sh.update - 1;
@@ -667,6 +671,49 @@ window.addEventListener('keydown', (ev) => {
   actions[action]();
 });
 
+// ---- rooms (../teach.js, ./follow.js): the teacher's Teach card, or this page following a room ------
+const teachers = []; // told of the state at each redraw: the room hears of play, pause, a step, a new run
+const follow = createTrainFollow({
+  graph: (g) => { st.graph = g; invalidate(); },
+  train: followRun,
+  frame: followFrame,
+  error: (message) => toast(message, true),
+});
+function refuse() {
+  toast('You are following the teacher’s training: only the teacher plays, pauses, steps or starts a run. '
+    + '“Train on my own” opens a run of yours.', true);
+}
+/** The teacher's run (RoomTrain): its config, play state and the history so far. */
+function followRun(m) {
+  const series = new Series();
+  series.addHistory(m.history);
+  series.tail = st.series.tail.filter((p) => p.step > series.lastStep); // live points newer than the history
+  Object.assign(st, { session: { id: null, config: m.config }, series, playing: m.playing, view: null });
+  if (!st.playing || st.status.step > series.lastStep) st.status.step = series.lastStep; // a new run starts at 0
+  if (presenter.on !== m.present) presenter.toggle();
+  ready = true;
+  invalidate();
+}
+/** One of the room's frames: live ones while the teacher trains, else the paused one. */
+function followFrame(decoded) {
+  const f = decoded.frame;
+  if (!f.playing) { pausedFrame(decoded); return; }
+  if (!st.playing) return; // one built just before the pause
+  stats.frames += 1;
+  setStatus(f);
+  st.series.addFrame(f);
+  show(f, decoded.tensors, f.step, true);
+}
+if (!follow) {
+  createTeach($('[data-testid=teach]'), {
+    store: { get: () => st, subscribe: (fn) => teachers.push(fn) },
+    page: 'train',
+    view: (s) => ({ session: s.session.id, playing: s.playing, present: presenter.on }),
+    // while training the room takes frames itself: a view only when the play state or, paused, the step changes
+    key: (s, v) => JSON.stringify(v) + (s.playing ? '' : `|${s.status.step}|${s.shown ? s.shown.update : ''}|${s.pending}`),
+  });
+}
+
 // Test and benchmark hook: read-only views of the state and the counters.
 window.__train = {
   get ready() { return ready; },
@@ -680,7 +727,8 @@ window.__train = {
   setMoving(on) { moving.on = on; },
 };
 
-run(async () => {
+if (follow) follow.start();
+else run(async () => {
   // a reload may restore the form fields: the speed follows what they show
   st.speed = {
     spf: Number($('select[name=spf]').value), fps: Number($('select[name=fps]').value),

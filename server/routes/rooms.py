@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from .. import bodies, classview, roomstate
+from ..roomtrain import TrainFeed
 from ..errors import ApiError, Conflict, TooMany
 from ..rooms import Meta, Rooms, Slot, shown
 from ..schemas import (MAX_WS_MESSAGE, FollowCommand, FollowNickname, RoomCreate, RoomCreated, RoomFork, RoomForked,
@@ -41,6 +42,8 @@ FOLLOW = TypeAdapter(FollowCommand)
 MAX_ROOMS = 64  # rooms made by one process: each holds two small tasks and the newest messages
 FOLLOWER_REFUSAL = ("followers watch the teacher's session and cannot drive it: only the teacher's page "
                     "steps, plays or seeks it. Press \"Explore on my own\" for a copy of your own to step")
+TRAIN_REFUSAL = ("followers watch the teacher's training and cannot drive it: only the teacher's page plays, "
+                 "pauses, steps or starts a new run. Open the training page on your own to train a run of yours")
 
 
 def rooms(request: Request) -> Rooms:
@@ -57,7 +60,9 @@ class Teacher:
     sent while one is being built are folded into the next)."""
 
     def __init__(self, app, meta: Meta):
-        self.app, self.code = app, meta.code
+        self.app, self.code, self.page = app, meta.code, meta.page
+        self.store: SessionStore = app.state.sessions
+        self.bus = app.state.rooms.bus
         self.session_id = meta.session
         self.view: TeachView | None = None
         self.wake = asyncio.Event()
@@ -69,6 +74,7 @@ class Teacher:
         self.class_due = asyncio.Event()
         self.task = asyncio.create_task(self.publish_loop())
         self.class_task = asyncio.create_task(self.class_loop())
+        self.train = TrainFeed(self) if meta.page == "train" else None
 
     def class_changed(self) -> None:
         self.class_due.set()
@@ -105,6 +111,9 @@ class Teacher:
                 if self.graph_of != s.id:
                     await bus.publish(self.code, "graph", await run_in_threadpool(roomstate.graph, s))
                     self.graph_of = s.id
+                if self.train is not None:
+                    await self.train.publish(s, view)
+                    continue
                 self.version += 1
                 text = await run_in_threadpool(roomstate.state, s, view, self.version)
                 await bus.publish(self.code, "state", text)
@@ -126,16 +135,19 @@ class Teacher:
     def close(self) -> None:
         self.task.cancel()
         self.class_task.cancel()
+        if self.train is not None:
+            self.train.close()
 
 
-def join_url(request: Request, code: str) -> str:
+def join_url(request: Request, code: str, page: str = "stepper") -> str:
     settings, access = request.app.state.settings, request.app.state.access
     base = str(request.base_url).rstrip("/")
     if is_loopback(request.url.hostname or "") and not is_loopback(settings.host.strip("[]")):
         # opened on the teacher's own machine: give phones an address they can reach
         base = access.urls(settings)[-1].split("/?")[0].rstrip("/")
     token = f"&token={access.token}" if access.token else ""
-    return f"{base}/?follow={shown(code)}{token}"
+    path = "/static/train.html" if page == "train" else "/"
+    return f"{base}{path}?follow={shown(code)}{token}"
 
 
 @router.post("", status_code=201, response_model=RoomCreated, responses=deps.errors(404, 422, 429))
@@ -145,12 +157,12 @@ async def create(body: RoomCreate, request: Request, r: Rooms = Depends(rooms)) 
     if len(r.owned) >= MAX_ROOMS:
         raise TooMany(f"this server runs {MAX_ROOMS} rooms, its limit: end one (its teacher's \"End the room\") "
                       "or wait for rooms whose teacher left to time out")
-    meta, secret = await r.create(s.id)
+    meta, secret = await r.create(s.id, body.page)
     teacher = Teacher(request.app, meta)
     r.owned[meta.code] = teacher
     await r.bus.serve_forks(meta.code, teacher.fork)
     await r.status(meta.code, 0)
-    url = join_url(request, meta.code)
+    url = join_url(request, meta.code, meta.page)
     qr = segno.make(url, error="m").svg_inline(scale=1, omitsize=True, dark="#111", light="#fff")
     return RoomCreated(code=shown(meta.code), secret=secret, join_url=url, qr_svg=qr)
 
@@ -278,7 +290,8 @@ async def follow(ws: WebSocket, code: str) -> None:
                 continue
             name = obj.get("cmd") if isinstance(obj, dict) else None
             if name not in ("nickname", "progress"):
-                await _error(ws, FOLLOWER_REFUSAL, str(name)[:40] if name is not None else None)
+                refusal = TRAIN_REFUSAL if meta.page == "train" else FOLLOWER_REFUSAL
+                await _error(ws, refusal, str(name)[:40] if name is not None else None)
                 continue
             try:
                 cmd = FOLLOW.validate_python(obj)

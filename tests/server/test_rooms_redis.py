@@ -1,6 +1,7 @@
 """Rooms across server processes: a real redis-server, two real servers
 sharing it; the teacher on the first, a follower on the second follows,
-forks and is told when the room ends."""
+forks and is told when the room ends; and a training-page room's live
+frames reach a follower on the second."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from server.frames import decode_binary
 from tests.conftest import CLIENT, free_port, start_server, stop_server, wait_healthy
 
 
@@ -64,7 +66,10 @@ def two_servers(redis_url):
 
 def until(ws, kind: str, pred=lambda m: True) -> dict:
     while True:
-        m = json.loads(ws.recv(timeout=30))
+        data = ws.recv(timeout=30)
+        if isinstance(data, bytes) and data[3] == 0:
+            continue  # a training room's binary stream frame (live_frame reads those)
+        m = json.loads(data)
         if m["type"] == kind and pred(m):
             return m
 
@@ -101,3 +106,45 @@ def test_a_follower_on_another_process_follows_the_teacher(two_servers):
         teacher.send(json.dumps({"cmd": "end"}))
         assert until(fol, "status", lambda m: m["ended"])["reason"] == "the teacher ended the room"
     assert http_b.get(f"/api/rooms/{code}").status_code == 404
+
+
+def live_frame(ws, pred) -> dict:
+    """The header of the next binary stream frame satisfying pred (through Redis, byte for byte)."""
+    while True:
+        m = ws.recv(timeout=30)
+        if isinstance(m, bytes) and m[3] == 0:
+            header, buf = decode_binary(m)
+            assert len(buf) == sum(t["length"] for t in header["tensors"])
+            if pred(header):
+                return header
+
+
+def test_a_follower_on_another_process_watches_the_teachers_live_training(two_servers):
+    a, b = two_servers
+    http_a = httpx.Client(base_url=f"http://{a}", headers=CLIENT, timeout=30)
+    sid = http_a.post("/api/sessions", json={"n_hidden": 32}).json()["id"]
+    room = http_a.post("/api/rooms", json={"session": sid, "page": "train"}).json()
+    code = room["code"]
+
+    def command(ws, msg: dict) -> dict:
+        ws.send(json.dumps(msg))
+        while True:
+            m = ws.recv(timeout=30)
+            if isinstance(m, str) and json.loads(m)["type"] == "reply":
+                ws.recv(timeout=30)  # its frame
+                return json.loads(m)["result"]
+
+    with connect(f"ws://{a}/api/sessions/{sid}/stream", additional_headers=CLIENT) as stream, \
+            connect(f"ws://{a}/api/rooms/{code}/teach") as teacher, connect(f"ws://{b}/api/rooms/{code}/follow") as fol:
+        teacher.send(json.dumps({"cmd": "hello", "secret": room["secret"]}))
+        until(fol, "status", lambda m: m["teacher_connected"])
+        command(stream, {"cmd": "play", "steps_per_frame": 5, "fps": 20, "val_every": 0})
+        teacher.send(json.dumps({"cmd": "view", "view": {"session": sid, "playing": True}}))
+        assert until(fol, "train", lambda m: m["playing"])["config"]["n_hidden"] == 32
+        steps = [live_frame(fol, lambda m: m["playing"])["step"] for _ in range(3)]
+        assert steps == sorted(steps) and steps[-1] > steps[0], steps
+        paused = command(stream, {"cmd": "pause"})
+        teacher.send(json.dumps({"cmd": "view", "view": {"session": sid, "playing": False}}))
+        until(fol, "train", lambda m: not m["playing"])
+        assert live_frame(fol, lambda m: not m["playing"])["step"] == paused["step"]
+        teacher.send(json.dumps({"cmd": "end"}))
