@@ -5,6 +5,7 @@
 // session at its exact state into one of ours, which the stepper then drives
 // as usual; "Back to the teacher" drops it and shows the room again.
 import { api } from './api.js';
+import { followCode, mountFollowBar } from './followbar.js';
 import * as P from './deriveprogress.js';
 import { DEFAULT_CONFIG } from './store.js';
 import { toast } from './toast.js';
@@ -46,23 +47,15 @@ export function followState(m, graph) {
 }
 
 export function createFollow({ store, adopt, release }) {
-  const code = new URLSearchParams(window.location.search).get('follow');
-  if (!code || !/^[\w -]{1,40}$/.test(code)) return null;
-  const bar = document.createElement('div');
-  bar.className = 'follow-bar';
-  bar.dataset.testid = 'follow-bar';
-  bar.innerHTML = `
-    <span class="follow-what" data-testid="follow-state" aria-live="polite"></span>
-    <span class="follow-teacher" data-testid="teacher-state"></span>
+  const code = followCode();
+  if (!code) return null;
+  const el = mountFollowBar(`
     <label class="follow-nick">your name <input data-testid="nickname" maxlength="24" placeholder="optional" autocomplete="nickname"></label>
     <span class="follow-actions">
       <button type="button" class="primary small" data-testid="explore" title="Your own copy of the teacher's session, to step yourself">Explore on my own</button>
       <button type="button" class="small" data-testid="back-to-teacher" hidden>Back to the teacher</button>
       <a class="button-link" href="/" data-testid="own-stepper" hidden>Open the stepper on your own</a>
-    </span>`;
-  document.body.prepend(bar);
-  document.body.classList.add('following');
-  const el = (id) => bar.querySelector(`[data-testid=${id}]`);
+    </span>`);
   let graph = null;
   let last = null; // the newest RoomState
   let watching = true;

@@ -5,27 +5,20 @@
 // stream sends: a FramePublic header and float32 tensors), which the page draws
 // as it draws its own; nothing here sends a command to the teacher's session.
 import { api, decodeFrame } from '../api.js';
+import { followCode, mountFollowBar } from '../followbar.js';
 
 const RETRY_MS = [500, 1000, 2000, 4000]; // reconnects, then every 4 s
 
 /** handlers: {graph(GraphPublic), train(RoomTrain), frame({frame, tensors}), status()} */
 export function createTrainFollow(handlers) {
-  const code = new URLSearchParams(window.location.search).get('follow');
-  if (!code || !/^[\w -]{1,40}$/.test(code)) return null;
-  const bar = document.createElement('div');
-  bar.className = 'follow-bar';
-  bar.dataset.testid = 'follow-bar';
-  bar.innerHTML = `
-    <span class="follow-what" data-testid="follow-state" aria-live="polite"></span>
-    <span class="follow-teacher" data-testid="teacher-state"></span>
+  const code = followCode();
+  if (!code) return null;
+  const el = mountFollowBar(`
     <span class="follow-playing" data-testid="follow-playing"></span>
     <span class="follow-actions">
       <a class="button-link" href="/static/train.html" data-testid="own-train" target="_blank" rel="noopener"
         title="A run of your own, in a new tab: this one keeps following">Train on my own ↗</a>
-    </span>`;
-  document.body.prepend(bar);
-  document.body.classList.add('following');
-  const el = (id) => bar.querySelector(`[data-testid=${id}]`);
+    </span>`);
   let teacher = false;
   let ended = null;
   let playing = null; // the teacher's, once the room said

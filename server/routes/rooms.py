@@ -213,6 +213,19 @@ def _parse(msg: dict):
     return bodies.loads(text, MAX_WS_MESSAGE)
 
 
+async def _messages(ws: WebSocket):
+    """The socket's messages as parsed JSON until it closes; one that is not
+    JSON text is answered with an error frame and skipped."""
+    while True:
+        msg = await ws.receive()
+        if msg["type"] == "websocket.disconnect":
+            return
+        try:
+            yield _parse(msg)
+        except ValueError as err:
+            await _error(ws, str(err)[:400])
+
+
 @router.websocket("/{code}/teach")
 async def teach(ws: WebSocket, code: str) -> None:
     await ws.accept()
@@ -239,13 +252,10 @@ async def teach(ws: WebSocket, code: str) -> None:
     await r.set_teacher(meta.code, True)
     pump = asyncio.create_task(_pump(ws, slot))
     try:
-        while True:
-            msg = await ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
+        async for obj in _messages(ws):
             try:
-                cmd = TEACH.validate_python(_parse(msg))
-            except (ValueError, ValidationError) as err:
+                cmd = TEACH.validate_python(obj)
+            except ValidationError as err:
                 await _error(ws, str(err)[:400])
                 continue
             if isinstance(cmd, TeachViewCmd):
@@ -279,15 +289,7 @@ async def follow(ws: WebSocket, code: str) -> None:
     pump = asyncio.create_task(_pump(ws, slot))
     me, record = secrets.token_hex(8), {"nickname": None, "progress": None}  # anonymous: a name per socket
     try:
-        while True:
-            msg = await ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
-            try:
-                obj = _parse(msg)
-            except ValueError as err:
-                await _error(ws, str(err)[:400])
-                continue
+        async for obj in _messages(ws):
             name = obj.get("cmd") if isinstance(obj, dict) else None
             if name not in ("nickname", "progress"):
                 refusal = TRAIN_REFUSAL if meta.page == "train" else FOLLOWER_REFUSAL
