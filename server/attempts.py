@@ -7,8 +7,6 @@ learner's next forward sees the batch it would have seen anyway."""
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from dataclasses import dataclass
 
 import torch
@@ -29,23 +27,6 @@ ERRORS = {  # how each kind of failure starts its message
     "syntax": "Your code does not parse: ", "refused": "Refused: ", "error": "Your code failed: ",
     "memory": "Stopped: ", "timeout": "Stopped: ", "crash": "Stopped: ",
 }
-
-
-class OnePerLearner:
-    """One attempt at a time per session: a learner who sends many at once
-    (or many endless loops) waits for their own, and holds at most one of the
-    sandbox's children, so the other learners keep theirs."""
-
-    def __init__(self):
-        self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # session -> Lock, gone with it
-        self._guard = threading.Lock()
-
-    def __call__(self, session) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(session, threading.Lock())
-
-
-one_per_learner = OnePerLearner()
 
 
 def second_batch(mlp: MLP) -> tuple[torch.Tensor, torch.Tensor]:

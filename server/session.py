@@ -106,6 +106,9 @@ class Session:
         # play and pause one at a time: two connections racing must never
         # leave a player running that the session no longer knows
         self.control = threading.Lock()
+        # one "Derive it" attempt at a time: a learner who sends many at once (or
+        # many endless loops) waits for their own, and holds one sandbox child at most
+        self.derive_lock = threading.Lock()
         self.history = History(settings.history_max_points, settings.history_full_steps,
                                settings.history_max_bytes)
         self.last_loss: float | None = None

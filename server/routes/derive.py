@@ -25,7 +25,7 @@ def attempt(body: AttemptCreate, request: Request, s: Session = Depends(deps.ses
     the mistake when one is recognised."""
     attempts.check_node(body.mode, body.node)
     attempts.check_size(s.mlp)
-    with attempts.one_per_learner(s):
+    with s.derive_lock:
         return attempts.attempt(request.app.state.sandbox, s.derive_inputs(), body)
 
 
@@ -58,5 +58,5 @@ def train(body: DeriveTrainCreate, request: Request, s: Session = Depends(deps.s
     `steps` steps with the learner's fused expressions, in the sandbox, and
     the same steps with the lecture's fused backward."""
     attempts.check_size(s.mlp)
-    with attempts.one_per_learner(s):
+    with s.derive_lock:
         return derive_train.train(request.app.state.sandbox, s.mlp, body)
