@@ -12,6 +12,7 @@ import re
 from http import HTTPStatus
 
 from fastapi import Request
+from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .budget import Budget, body_cost, size_text
 from .errors import ApiError
-from .schemas import MAX_DATASET_BYTES
+from .schemas import MAX_DATASET_BYTES, MAX_WS_MESSAGE
 
 MAX_BODY = 64 * 1024  # every JSON command is a few hundred bytes
 UPLOAD_BODY = MAX_DATASET_BYTES
@@ -55,6 +56,18 @@ def loads(text: str, max_bytes: int, max_depth: int = MAX_DEPTH):
     except json.JSONDecodeError as err:
         raise ValueError(f"not JSON ({err.msg} at character {err.pos}): "
                          "send a JSON object like {\"cmd\": \"forward\"}") from None
+
+
+def message(msg: dict):
+    """A WebSocket message's JSON (loads within MAX_WS_MESSAGE); ValueError with a sentence otherwise."""
+    if msg.get("text") is None:
+        raise ValueError("binary messages are not commands: send JSON text like {\"cmd\": \"forward\"}")
+    return loads(msg["text"], MAX_WS_MESSAGE)
+
+
+def problem(err: ValidationError) -> str:
+    """A command's validation errors in one line: "steps: Input should be ..." (loc[0] is its "cmd" tag)."""
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'command'}: {e['msg']}" for e in err.errors())
 
 
 def body_limit(method: str, path: str) -> int:

@@ -26,7 +26,7 @@ from .. import bodies, classview, roomstate
 from ..roomtrain import TrainFeed
 from ..errors import ApiError, Conflict, TooMany
 from ..rooms import Meta, Rooms, Slot, shown
-from ..schemas import (MAX_WS_MESSAGE, FollowCommand, FollowNickname, RoomCreate, RoomCreated, RoomFork, RoomForked,
+from ..schemas import (FollowCommand, FollowNickname, RoomCreate, RoomCreated, RoomFork, RoomForked,
                        RoomPublic, RoomState, RoomViewPublic, SessionPublic, StreamError, TeachCommand,
                        TeachHello, TeachView, TeachViewCmd)
 from ..security import is_loopback
@@ -202,17 +202,6 @@ async def _pump(ws: WebSocket, slot: Slot) -> None:
         return  # the socket closed: its receive loop ends the connection
 
 
-def _problem(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'command'}: {e['msg']}" for e in err.errors())[:400]
-
-
-def _parse(msg: dict):
-    text = msg.get("text")
-    if text is None:
-        raise ValueError("binary messages are not commands: send JSON text")
-    return bodies.loads(text, MAX_WS_MESSAGE)
-
-
 async def _messages(ws: WebSocket):
     """The socket's messages as parsed JSON until it closes; one that is not
     JSON text is answered with an error frame and skipped."""
@@ -221,7 +210,7 @@ async def _messages(ws: WebSocket):
         if msg["type"] == "websocket.disconnect":
             return
         try:
-            yield _parse(msg)
+            yield bodies.message(msg)
         except ValueError as err:
             await _error(ws, str(err)[:400])
 
@@ -231,7 +220,7 @@ async def teach(ws: WebSocket, code: str) -> None:
     await ws.accept()
     r: Rooms = ws.app.state.rooms
     try:
-        first = _parse(await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT))
+        first = bodies.message(await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT))
         hello = TEACH.validate_python(first)
         if not isinstance(hello, TeachHello):
             raise ValueError("say hello first: {\"cmd\": \"hello\", \"secret\": <the room's secret>}")
@@ -256,7 +245,7 @@ async def teach(ws: WebSocket, code: str) -> None:
             try:
                 cmd = TEACH.validate_python(obj)
             except ValidationError as err:
-                await _error(ws, str(err)[:400])
+                await _error(ws, bodies.problem(err)[:400])
                 continue
             if isinstance(cmd, TeachViewCmd):
                 teacher.show(cmd.view)
@@ -298,7 +287,7 @@ async def follow(ws: WebSocket, code: str) -> None:
             try:
                 cmd = FOLLOW.validate_python(obj)
             except ValidationError as err:
-                await _error(ws, f"{name}: {_problem(err)}", name)
+                await _error(ws, f"{name}: {bodies.problem(err)[:400]}", name)
                 continue
             if isinstance(cmd, FollowNickname):
                 record["nickname"] = cmd.nickname.strip() or None

@@ -31,7 +31,7 @@ from starlette.websockets import WebSocketDisconnect
 from .. import bodies, frames, replay
 from ..budget import frame_cost
 from ..errors import ApiError
-from ..schemas import (MAX_WS_MESSAGE, FrameResult, PauseResult, PlayResult, StreamCommand, StreamError,
+from ..schemas import (FrameResult, PauseResult, PlayResult, StreamCommand, StreamError,
                        StreamProgress, StreamReply, SubscribeResult)
 
 router = APIRouter()
@@ -40,10 +40,6 @@ COMMANDS = TypeAdapter(StreamCommand)
 CMD_NAMES = ("forward", "backward", "back", "update", "train", "play", "pause", "seek", "subscribe", "frame",
              "replay")
 IDLE_POLL = 0.05  # seconds between checks for live training started elsewhere
-
-
-def _problem(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'command'}: {e['msg']}" for e in err.errors())
 
 
 class Connection:
@@ -74,21 +70,19 @@ class Connection:
         await self.send(StreamError(message=message, cmd=cmd).model_dump_json())
 
     def parse(self, msg: dict):
-        """The command in a message, or a string saying what is wrong with it."""
-        text = msg.get("text")
-        if text is None:
-            return "binary messages are not commands: send JSON text like {\"cmd\": \"forward\"}"
+        """(the "cmd" it names, if any; the command, or a string saying what is wrong with it)."""
         try:  # within a size and a depth: 60,000 '[' is an error frame, not a RecursionError
-            obj = bodies.loads(text, MAX_WS_MESSAGE)
+            obj = bodies.message(msg)
         except ValueError as err:
-            return str(err)
+            return None, str(err)
+        name = str(obj["cmd"])[:40] if isinstance(obj, dict) and "cmd" in obj else None
         if not isinstance(obj, dict) or obj.get("cmd") not in CMD_NAMES:
             got = obj.get("cmd") if isinstance(obj, dict) else obj
-            return f"unknown command {repr(got)[:40]}: send an object with \"cmd\" one of {', '.join(CMD_NAMES)}"
+            return name, f"unknown command {repr(got)[:40]}: send an object with \"cmd\" one of {', '.join(CMD_NAMES)}"
         try:
-            return COMMANDS.validate_python(obj)
+            return name, COMMANDS.validate_python(obj)
         except ValidationError as err:
-            return f"{obj['cmd']}: {_problem(err)}"
+            return name, f"{name}: {bodies.problem(err)}"
 
     async def run(self) -> None:
         sender = asyncio.create_task(self.sender())
@@ -97,9 +91,9 @@ class Connection:
                 msg = await self.ws.receive()
                 if msg["type"] == "websocket.disconnect":
                     return
-                cmd = self.parse(msg)
+                name, cmd = self.parse(msg)
                 if isinstance(cmd, str):
-                    await self.error(cmd, self._cmd_of(msg))
+                    await self.error(cmd, name)
                     continue
                 self.busy, self.epoch = True, self.epoch + 1
                 try:
@@ -128,14 +122,6 @@ class Connection:
         reply = StreamReply(cmd=cmd.cmd, result=result).model_dump_json()
         await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt, self.inspect))
         return True
-
-    @staticmethod
-    def _cmd_of(msg: dict) -> str | None:
-        try:
-            obj = bodies.loads(msg.get("text") or "null", MAX_WS_MESSAGE)
-            return str(obj["cmd"])[:40] if isinstance(obj, dict) and "cmd" in obj else None
-        except ValueError:
-            return None
 
     async def execute(self, cmd):
         s, name = self.s, cmd.cmd
