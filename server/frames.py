@@ -21,7 +21,7 @@ from model.diagnostics import bn_stats, param_stats, tanh_stats
 from model.graph import BY_NAME, PARAMS, Tensors, consumers
 
 from .schemas import FRAME_ALIGN, FRAME_HEADER_BYTES
-from .summaries import Summaries
+from .summaries import Summaries, finite
 
 # In fused mode a two-branch node's gradient is not split by branch: draw it
 # along the branch that carries (nearly) all of it.
@@ -179,23 +179,13 @@ def build(src: FrameSource, nodes: list[str] = (), fmt: str = "json", record=Non
     return encode_binary(header, buf)
 
 
-def _finite(x):
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
 def to_json(d: dict, nodes_json: str) -> str:
     """JSON of a frame dict shaped like FramePublic (the tests validate it).
     Validating with pydantic here would cost ~2 ms a frame; NaN and Inf, not
     JSON, become null as pydantic would make them (rarely: only diverged runs)."""
     text = json.dumps(d, separators=(",", ":"))
     if "NaN" in text or "Infinity" in text:
-        text = json.dumps(_finite(d), separators=(",", ":"))
+        text = json.dumps(finite(d), separators=(",", ":"))
     return text.replace(json.dumps(NODES_SLOT), nodes_json, 1)
 
 

@@ -8,15 +8,24 @@ Why: a live frame summarises ~35-65 tensors; one `summary()` call each took
 tests/server/test_summaries.py checks this against model.diagnostics."""
 from __future__ import annotations
 
+import json
 import math
 from functools import lru_cache
+
 import torch
 
 from model.diagnostics import HIST_BINS, summary
 
 
-def _num(x: float) -> str:
-    return repr(x) if math.isfinite(x) else "null"
+def finite(x):
+    """x with every NaN and infinity, in nested dicts and lists, made None (null in JSON, as pydantic writes them)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite(v) for v in x]
+    return x
 
 
 BIG = 1 << 20  # elements: a larger tensor is summarised on its own
@@ -123,16 +132,7 @@ class Summaries:
         return fmt[0] % (self.numel[i], *stats, fmt[1] % tuple(self.counts[i]), fmt[2] % (*self.edges[i], hi))
 
     def _json_general(self, i: int) -> str:
-        d = self.dict(i)
-        if d["mean"] is None:
-            return ('{"numel":%d,"mean":null,"std":null,"min":null,"max":null,"norm":null,"nan":%d,'
-                    '"inf":%d,"hist":{"counts":[],"edges":[]}}' % (d["numel"], d["nan"], d["inf"]))
-        h = d["hist"]
-        return ('{"numel":%d,"mean":%s,"std":%s,"min":%s,"max":%s,"norm":%s,"nan":%d,"inf":%d,'
-                '"hist":{"counts":[%s],"edges":[%s]}}' % (
-                    d["numel"], _num(d["mean"]), _num(d["std"]), _num(d["min"]), _num(d["max"]),
-                    _num(d["norm"]), d["nan"], d["inf"], ",".join(map(str, h["counts"])),
-                    ",".join(map(_num, h["edges"]))))
+        return json.dumps(finite(self.dict(i)), separators=(",", ":"))
 
 
 @lru_cache(maxsize=4)
