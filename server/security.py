@@ -27,10 +27,10 @@ import ipaddress
 import secrets
 import socket
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -155,13 +155,7 @@ class Guard:
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             return auth[7:].strip()
-        cookie = SimpleCookie()
-        try:
-            cookie.load(headers.get("cookie", ""))
-        except Exception:  # noqa: BLE001 - a malformed cookie header is no token
-            return None
-        morsel = cookie.get(TOKEN_COOKIE)
-        return morsel.value if morsel is not None else None
+        return cookie_parser(headers.get("cookie", "")).get(TOKEN_COOKIE)  # (never raises: a bad header is no token)
 
     def opened_with_token(self, scope: Scope) -> Response | None:
         """A page opened with ?token= (already checked): keep the token in a
