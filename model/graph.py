@@ -41,6 +41,11 @@ class Dims:
     hidden: int = 64
     vocab: int = 27
 
+    @classmethod
+    def of(cls, cfg, vocab: int) -> "Dims":
+        """The sizes of a config (model.Config, or a schema with its fields) and a vocabulary."""
+        return cls(n=cfg.batch_size, block=cfg.block_size, embd=cfg.n_embd, hidden=cfg.n_hidden, vocab=vocab)
+
 
 @dataclass(frozen=True)
 class Node:

@@ -59,11 +59,6 @@ def sizes(mlp: MLP, n: int) -> dict[str, int]:
             "block_size": c.block_size}
 
 
-def dims(mlp: MLP) -> Dims:
-    c = mlp.cfg
-    return Dims(n=c.batch_size, block=c.block_size, embd=c.n_embd, hidden=c.n_hidden, vocab=mlp.vocab.size)
-
-
 def scope(mode: str, node: str, values: Tensors, grads: Tensors, sizes_: dict[str, int]) -> dict:
     """What the learner's code sees: every forward value, the sizes, and the
     true gradient of every node upstream of the attempted one."""
@@ -75,7 +70,7 @@ def scope(mode: str, node: str, values: Tensors, grads: Tensors, sizes_: dict[st
 
 
 def overview(mlp: MLP, mode: str) -> DerivePublic:
-    d = dims(mlp)
+    d = Dims.of(mlp.cfg, mlp.vocab.size)
     nodes = [DeriveNodePublic(node=n, shape=list(BY_NAME[n].shape(d)), axes=list(derive.axes(n)),
                               scope=["d" + u for u in derive.upstream(mode, n)]) for n in derive.ORDER[mode]]
     names = [n.name for n in BY_NAME.values()] + list(SIZES) + ["torch", "F", *BUILTINS]

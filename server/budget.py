@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import math
 import os
 import threading
 from contextlib import contextmanager
@@ -132,19 +133,8 @@ class Budget:
 
 
 # ---- what things cost ----------------------------------------------------------
-def _dims(cfg, vocab_size: int) -> Dims:
-    return Dims(n=cfg.batch_size, block=cfg.block_size, embd=cfg.n_embd, hidden=cfg.n_hidden, vocab=vocab_size)
-
-
 def _itemsize(cfg) -> int:
     return 4 if cfg.dtype == "float32" else 8
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def describe(cfg) -> str:
@@ -155,8 +145,8 @@ def describe(cfg) -> str:
 def session_cost(cfg, vocab_size: int, settings: Settings) -> int:
     """A session at its largest: every node in the atomic backward with its
     check, its history at its caps, and its model where it trains live."""
-    dims = _dims(cfg, vocab_size)
-    nodes = sum(_numel(n.shape(dims)) for n in NODES) * _itemsize(cfg)
+    dims = Dims.of(cfg, vocab_size)
+    nodes = sum(math.prod(n.shape(dims)) for n in NODES) * _itemsize(cfg)
     trainer = TRAINER_FACTOR * nodes  # the training worker's copy, while it plays
     history = settings.history_max_bytes + settings.history_max_points * POINT_BYTES
     return NODE_FACTOR * nodes + trainer + history + SESSION_OVERHEAD
@@ -179,10 +169,10 @@ def body_cost(n_bytes: int) -> int:
 def tensor_cost(cfg, vocab_size: int, name: str, reference: bool) -> int:
     """A GET /tensors/{name} answer: value, gradient, autograd's gradient,
     the per-branch contributions, as Python lists and then JSON text."""
-    numel = _numel(BY_NAME[name].shape(_dims(cfg, vocab_size)))
+    numel = math.prod(BY_NAME[name].shape(Dims.of(cfg, vocab_size)))
     copies = 2 + (1 if reference else 0) + (2 if branches(name) == 2 else 0)
     # with reference, autograd's whole forward and backward are built too
-    autograd = 2 * sum(_numel(n.shape(_dims(cfg, vocab_size))) for n in NODES) * _itemsize(cfg) if reference else 0
+    autograd = 2 * sum(math.prod(n.shape(Dims.of(cfg, vocab_size))) for n in NODES) * _itemsize(cfg) if reference else 0
     return numel * copies * NUMBER_BYTES + autograd
 
 
@@ -191,15 +181,15 @@ def frame_cost(cfg, vocab_size: int, nodes: list[str], inspect: bool = False) ->
     float32, built in a helper, passed to the server and sent (~3 copies).
     `inspect`: plus the inspector's node, the largest one can be: value,
     grad, two parts and |grad - autograd| (server/inspected.py)."""
-    dims = _dims(cfg, vocab_size)
-    each = sum(_numel(BY_NAME[n].shape(dims)) for n in nodes if n in BY_NAME)
+    dims = Dims.of(cfg, vocab_size)
+    each = sum(math.prod(BY_NAME[n].shape(dims)) for n in nodes if n in BY_NAME)
     if inspect:
-        each += 5 / 2 * max(_numel(node.shape(dims)) for node in BY_NAME.values())
+        each += 5 / 2 * max(math.prod(node.shape(dims)) for node in BY_NAME.values())
     return int(3 * 2 * 4 * each)
 
 
 def snapshot_cost(cfg, vocab_size: int, n_words: int) -> int:
     """A GET /snapshot answer: every parameter as numbers, the words as text."""
-    dims = _dims(cfg, vocab_size)
-    numbers = sum(_numel(BY_NAME[p].shape(dims)) for p in PARAMS)
+    dims = Dims.of(cfg, vocab_size)
+    numbers = sum(math.prod(BY_NAME[p].shape(dims)) for p in PARAMS)
     return (numbers + 4 * cfg.n_hidden) * NUMBER_BYTES + n_words * 2 * WORD_BYTES

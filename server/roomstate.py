@@ -86,8 +86,7 @@ def state(s: Session, view: TeachView, version: int) -> str:
 
 def graph(s: Session) -> str:
     c = s.config()
-    dims = Dims(n=c.batch_size, block=c.block_size, embd=c.n_embd, hidden=c.n_hidden, vocab=s.mlp.vocab.size)
-    return RoomGraph(graph=_graph(dims, c.dtype)).model_dump_json()
+    return RoomGraph(graph=_graph(Dims.of(c, s.mlp.vocab.size), c.dtype)).model_dump_json()
 
 
 @locked
@@ -125,6 +124,3 @@ def adopt(store, f: RoomFork) -> Session:
         store.delete(s.id)
         raise Conflict("the teacher's state could not be copied: ask again") from None
     return s
-
-
-__all__ = ["state", "graph", "fork", "adopt"]

@@ -124,7 +124,7 @@ def check(snap: SnapshotPublic, default_vocab: Vocab) -> Checked:
         raise Unprocessable(f"params: {'missing ' + ', '.join(missing) if missing else ''}"
                             f"{'; ' if missing and unknown else ''}"
                             f"{'unknown ' + ', '.join(unknown) if unknown else ''}; expected {', '.join(PARAMS)}")
-    dims = Dims(n=body.batch_size, block=body.block_size, embd=body.n_embd, hidden=body.n_hidden, vocab=vocab.size)
+    dims = Dims.of(body, vocab.size)
     dt = torch.float32 if body.dtype == "float32" else torch.float64
     params = {k: _tensor(f"params.{k}", snap.params[k], tuple(BY_NAME[k].shape(dims)), dt) for k in PARAMS}
     stat = (1, body.n_hidden)
@@ -186,6 +186,3 @@ def invalid_message(errors: list[dict]) -> str:
     shown = f" (got {got!r})" if isinstance(got, (int, float, str, bool)) and len(repr(got)) < 40 else ""
     more = f", and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}" if len(errors) > 1 else ""
     return f"the snapshot is damaged or from another program: {where}: {e.get('msg', 'invalid')}{shown}{more}"
-
-
-__all__ = ["export", "check", "restore", "invalid_message", "Checked", "MAX_STEP"]

@@ -59,9 +59,7 @@ def _derivations() -> list[DerivationPublic]:
 def graph(cfg: Annotated[ConfigQuery, Query()], store: DatasetStore = Depends(deps.datasets)) -> GraphPublic:
     """The nodes, with their shapes and texts for a config (its sizes, dtype
     and data set matter: the texts say what is true in that dtype)."""
-    dims = Dims(n=cfg.batch_size, block=cfg.block_size, embd=cfg.n_embd, hidden=cfg.n_hidden,
-                vocab=store.vocab(cfg.dataset).size)
-    return _graph(dims, cfg.dtype)
+    return _graph(Dims.of(cfg, store.vocab(cfg.dataset).size), cfg.dtype)
 
 
 @lru_cache(maxsize=64)
