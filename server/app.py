@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         janitor = asyncio.create_task(expire_idle())
-        store.start_workers()
+        store.pool.start()  # now (~2 s to be ready): the first play finds them running
         sandbox.start()  # the learners' code runs in its children (sandbox.py)
         await room_set.start()
         yield

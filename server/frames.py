@@ -210,11 +210,6 @@ def tensor_from_frame(header: dict, buf: np.ndarray, name: str, fld: str = "valu
     return None
 
 
-def check_names(nodes: list[str]) -> list[str]:
-    """The unknown names among `nodes` (empty when all are fine)."""
-    return [n for n in nodes if n not in BY_NAME]
-
-
 # ---- a live step's source, packed to cross from a worker to the server ------
 def nbytes(src: FrameSource) -> int:
     """The bytes of every tensor a frame of `src` summarises."""

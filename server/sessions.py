@@ -25,11 +25,6 @@ class SessionStore:
         # live training runs in a pool of worker processes (pool.py)
         self.pool = Pool(settings.workers)
 
-    def start_workers(self) -> None:
-        """Start the training workers now (~2 s to be ready), so that the
-        first play finds them running."""
-        self.pool.start()
-
     def __len__(self) -> int:
         return len(self._sessions)
 

@@ -5,7 +5,6 @@ from fastapi import Request
 
 from ..budget import Budget
 from ..datasets import DatasetStore
-from ..errors import ApiError, NotFound
 from ..schemas import ErrorPublic
 from ..session import Session
 from ..sessions import SessionStore
@@ -30,6 +29,3 @@ def session(sid: str, request: Request) -> Session:
 def errors(*codes: int) -> dict:
     """OpenAPI entries for the error answers a route can give."""
     return {c: {"model": ErrorPublic} for c in codes}
-
-
-__all__ = ["sessions", "datasets", "budget", "session", "errors", "ApiError", "NotFound"]
