@@ -178,10 +178,8 @@ class SessionPublic(BaseModel):
     config: ConfigPublic
 
 
-class SessionState(BaseModel):
+class SessionState(SessionPublic):
     """Where a session is: enough for a page to redraw itself after a reload."""
-    id: str
-    config: ConfigPublic
     step: int  # parameter updates done
     loss: float | None  # of the current batch, None before the first forward
     mode: Mode
@@ -248,11 +246,14 @@ class TrainResult(BaseModel):
     loss: float  # of the last batch
 
 
-class TensorPublic(BaseModel):
+class TensorBase(BaseModel):
     name: NodeName
     shape: list[int]
     value: Nested
     grad: Nested | None  # None until the backward reaches the node
+
+
+class TensorPublic(TensorBase):
     reference: Nested | None = None  # autograd's gradient, with ?reference=true
     contributions: dict[NodeName, Nested] | None = None  # per consumer, for branches == 2
 
@@ -646,9 +647,6 @@ class DeriveTrainPublic(BaseModel):
 # RoomState and RoomStatus messages (the newest of each kind: a slow follower
 # skips frames) and refuses every command but FollowCommand.
 ROOM_CODE_LEN = 10  # characters of a 32-letter alphabet: 2^50 codes
-RoomCode = Annotated[str, Field(min_length=1, max_length=40)]
-
-
 RoomPage = Literal["stepper", "train"]
 ROOM_HISTORY_POINTS = 1500  # loss-curve points a training-page room sends (thinned, as the page's own first load)
 
@@ -755,13 +753,9 @@ class RoomRows(BaseModel):
     dlogits: Nested | None
 
 
-class RoomTensor(BaseModel):
+class RoomTensor(TensorBase):
     """The inspected node as the teacher's inspector shows it: the entries of
     the teacher's stream frame (server/inspected.py), as nested lists."""
-    name: NodeName
-    shape: list[int]
-    value: Nested
-    grad: Nested | None  # None until the backward reaches the node
     absdiff: Nested | None = None  # |grad - autograd's grad|, with the diff view on
     contributions: dict[NodeName, Nested] | None = None  # per consumer, for branches == 2
 
