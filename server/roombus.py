@@ -45,11 +45,11 @@ class LocalBus:
         pass
 
     async def put_meta(self, meta: Meta) -> None:
-        self.meta[meta.code] = meta.dumps()
+        self.meta[meta.code] = meta.model_dump_json()
 
     async def get_meta(self, code: str) -> Meta | None:
         text = self.meta.get(code)
-        return None if text is None else Meta.loads(text)
+        return None if text is None else Meta.model_validate_json(text)
 
     async def publish(self, code: str, kind: str, text: str) -> None:
         if kind in KINDS:  # not the class view's "progress changed" pings
@@ -143,11 +143,11 @@ class RedisBus:
                 log.exception("room message on %s", channel)
 
     async def put_meta(self, meta: Meta) -> None:
-        await self.r.set(self.key(meta.code), meta.dumps(), ex=TTL)
+        await self.r.set(self.key(meta.code), meta.model_dump_json(), ex=TTL)
 
     async def get_meta(self, code: str) -> Meta | None:
         text = await self.r.get(self.key(code))
-        return None if text is None else Meta.loads(text)
+        return None if text is None else Meta.model_validate_json(text)
 
     async def publish(self, code: str, kind: str, text: str) -> None:
         last = self.key(code, ":last")

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import secrets
 import time
 from collections import defaultdict, deque
-from dataclasses import asdict, dataclass
+from pydantic import BaseModel
 
 from .errors import ApiError, NotFound, TooMany
 from .schemas import ROOM_CODE_LEN, RoomStatus
@@ -64,9 +63,8 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-@dataclass
-class Meta:
-    """A room as every process sees it (JSON in the bus)."""
+class Meta(BaseModel):
+    """A room as every process sees it (JSON in the bus: model_dump_json, model_validate_json)."""
     code: str
     session: str  # the teacher's session, in the teacher's process
     secret: str  # sha256 of the teacher's secret
@@ -74,13 +72,6 @@ class Meta:
     teacher_connected: bool = False
     teacher_left: float = 0.0  # wall-clock time the teacher's page went away
     ended: str | None = None  # why, once ended
-
-    def dumps(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def loads(cls, text: str) -> "Meta":
-        return cls(**json.loads(text))
 
 
 class Slot:
