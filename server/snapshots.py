@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import ValidationError
 
 from model.data import DataError, Vocab, parse_words
 from model.graph import BY_NAME, PARAMS, Dims
@@ -81,16 +80,6 @@ def _tensor(field: str, value: Any, shape: tuple[int, ...], dtype: torch.dtype) 
     return t
 
 
-def _config(snap: SnapshotPublic) -> SessionCreate:
-    c = snap.config
-    try:
-        return SessionCreate(seed=c.seed, n_embd=c.n_embd, n_hidden=c.n_hidden, block_size=c.block_size,
-                             batch_size=c.batch_size, lr=c.lr, lr_decay_step=c.lr_decay_step, dtype=c.dtype)
-    except ValidationError as err:
-        e = err.errors()[0]
-        raise Unprocessable(f"config.{'.'.join(map(str, e['loc']))}: {e['msg']}") from None
-
-
 def _words(words: list[str] | None) -> list[str] | None:
     if words is None:
         return None
@@ -108,7 +97,8 @@ def _words(words: list[str] | None) -> list[str] | None:
 
 def check(snap: SnapshotPublic, default_vocab: Vocab) -> Checked:
     """Everything an import needs, checked; Unprocessable naming the field otherwise."""
-    body = _config(snap)
+    # its bounds were checked with the body: ConfigPublic is a ConfigBase
+    body = SessionCreate(**snap.config.model_dump(exclude={"vocab_size", "dataset"}))
     words = _words(snap.dataset_words)
     vocab = Vocab.from_words(words) if words is not None else default_vocab
     if list(snap.vocab) != list(vocab.chars):
