@@ -125,14 +125,9 @@ class Connection:
 
     async def execute(self, cmd):
         s, name = self.s, cmd.cmd
-        if name in ("forward", "back", "update"):
-            return await run_in_threadpool(getattr(s, name))
-        if name == "backward":
-            return await run_in_threadpool(s.backward, cmd.mode, cmd.nodes)
-        if name == "train":
-            return await run_in_threadpool(s.train, cmd.steps)
-        if name == "seek":
-            return await run_in_threadpool(s.seek, cmd.step)
+        if name in ("forward", "backward", "back", "update", "train", "seek"):
+            # the Session method of that name, its arguments the command's fields (mode, nodes; steps; step)
+            return await run_in_threadpool(getattr(s, name), **cmd.model_dump(exclude={"cmd"}))
         if name == "replay":
             async def progress(done: int, total: int) -> None:
                 await self.send(StreamProgress(cmd=name, done=done, total=total).model_dump_json())
