@@ -80,13 +80,12 @@ class Teacher:
         self.class_due.set()
 
     async def class_loop(self) -> None:
-        bus = self.app.state.rooms.bus
         while True:
             await self.class_due.wait()
             await asyncio.sleep(CLASS_EVERY)
             self.class_due.clear()
             try:
-                records = [json.loads(r) for r in await bus.get_records(self.code)]
+                records = [json.loads(r) for r in await self.bus.get_records(self.code)]
                 text = classview.summarise(records, *self.at).model_dump_json()
             except Exception:  # noqa: BLE001 - a bad record must not end the class view
                 log.exception("room %s: class view failed", self.code)
@@ -99,24 +98,22 @@ class Teacher:
         self.wake.set()
 
     async def publish_loop(self) -> None:
-        store: SessionStore = self.app.state.sessions
-        bus = self.app.state.rooms.bus
         while True:
             await self.wake.wait()
             self.wake.clear()
             view = self.view
             try:
-                s = store.get(view.session)
+                s = self.store.get(view.session)
                 self.session_id = s.id
                 if self.graph_of != s.id:
-                    await bus.publish(self.code, "graph", await run_in_threadpool(roomstate.graph, s))
+                    await self.bus.publish(self.code, "graph", await run_in_threadpool(roomstate.graph, s))
                     self.graph_of = s.id
                 if self.train is not None:
                     await self.train.publish(s, view)
                     continue
                 self.version += 1
                 text = await run_in_threadpool(roomstate.state, s, view, self.version)
-                await bus.publish(self.code, "state", text)
+                await self.bus.publish(self.code, "state", text)
                 at = (view.inspect, "fused" if s.mlp.mode == "fused" else "atomic")
                 if at != self.at:  # the teacher shows another node: count there
                     self.at = at
@@ -127,9 +124,8 @@ class Teacher:
                 log.exception("room %s: state failed", self.code)
 
     async def fork(self) -> str:
-        store: SessionStore = self.app.state.sessions
-        s = store.get(self.session_id)
-        f = await run_in_threadpool(roomstate.fork, s, store.words_of(s))
+        s = self.store.get(self.session_id)
+        f = await run_in_threadpool(roomstate.fork, s, self.store.words_of(s))
         return f.model_dump_json()
 
     def close(self) -> None:
