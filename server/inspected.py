@@ -26,10 +26,7 @@ def entries(m: MLP, spec: InspectSpec) -> tuple[str, list[Entry]]:
     |grad - autograd's grad| in the session's dtype. A node with no value
     yet (an activation before the forward) has none."""
     name = spec.node or followed(m)
-    if name in m.params:
-        value = m.params[name]
-    else:
-        value = m.values.get(name)
+    value = m.params[name] if name in m.params else m.values.get(name)
     if value is None:
         return name, []
     out: list[Entry] = [(name, "value", None, value)]
