@@ -432,20 +432,14 @@ FRAME_HEADER_BYTES = 4
 FRAME_ALIGN = 4
 
 # ---- the stream: client commands -------------------------------------------
-class CmdForward(Strict):
-    cmd: Literal["forward"]
+class CmdPlain(Strict):
+    """A command without arguments: forward, back, update, pause, or frame
+    (one frame now, e.g. after subscribing)."""
+    cmd: Literal["forward", "back", "update", "pause", "frame"]
 
 
 class CmdBackward(BackwardRequest):
     cmd: Literal["backward"]
-
-
-class CmdBack(Strict):
-    cmd: Literal["back"]
-
-
-class CmdUpdate(Strict):
-    cmd: Literal["update"]
 
 
 class CmdTrain(TrainRequest):
@@ -457,10 +451,6 @@ class CmdPlay(Strict):
     steps_per_frame: int = Field(10, ge=1, le=10_000, description="training steps between two frames sent")
     fps: float = Field(30, gt=0, le=240, description="cap on frames sent per second")
     val_every: int = Field(500, ge=0, le=1_000_000, description="val loss every N steps; 0 = never")
-
-
-class CmdPause(Strict):
-    cmd: Literal["pause"]
 
 
 class CmdSeek(SeekRequest):
@@ -484,11 +474,6 @@ class CmdSubscribe(Strict):
     inspect: InspectSpec | None = None  # command frames only: live training frames carry `nodes` alone
 
 
-class CmdFrame(Strict):
-    """Ask for one frame now (e.g. after subscribing)."""
-    cmd: Literal["frame"]
-
-
 class CmdReplay(Strict):
     """Rebuild a shared view: `steps` more updates, then (with `pos`) a
     forward and `pos` backward steps in `mode`. Up to EXACT_REPLAY_MAX steps
@@ -504,8 +489,7 @@ class CmdReplay(Strict):
 
 
 StreamCommand = Annotated[
-    Union[CmdForward, CmdBackward, CmdBack, CmdUpdate, CmdTrain, CmdPlay, CmdPause,
-          CmdSeek, CmdSubscribe, CmdFrame, CmdReplay],
+    Union[CmdPlain, CmdBackward, CmdTrain, CmdPlay, CmdSeek, CmdSubscribe, CmdReplay],
     Field(discriminator="cmd"),
 ]
 
