@@ -96,7 +96,8 @@ def attempt(sandbox: Sandbox, got: Inputs, body: AttemptCreate) -> AttemptPublic
     scopes = [scope(mode, node, v, g, got.sizes) for v, g in truth]
     base = dict(node=node, mode=mode, true_shape=true_shape)
     try:
-        answer = sandbox.run(body.code, "d" + node, scopes, got.dtype)
+        answer = sandbox.run({"kind": "attempt", "code": body.code, "target": "d" + node, "scopes": scopes,
+                             "dtype": got.dtype})
     except SandboxError as err:
         return AttemptPublic(**base, verdict="error", error="crash", message=str(err))
     status = answer.get("status")

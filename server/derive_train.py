@@ -40,7 +40,7 @@ def train(sandbox: Sandbox, mlp: MLP, body: DeriveTrainCreate) -> DeriveTrainPub
         "lrs": [learner.lr_at(k) for k in range(steps)], "names": [*BY_NAME, *SIZES],
     }
     try:
-        answer = sandbox.run_job(job, CPU_S, WALL_S)
+        answer = sandbox.run(job, CPU_S, WALL_S)
     except SandboxError as err:
         return DeriveTrainPublic(steps=steps, reference=[], verdict="error", error="crash", message=str(err), losses=[])
     losses = answer.get("losses", [])

@@ -81,11 +81,6 @@ class Sandbox:
                 f.set_exception(SandboxError("the sandbox process stopped while running your code; "
                                              "it has been restarted: submit again"))
 
-    @property
-    def pid(self) -> int | None:
-        p = self._proc
-        return None if p is None else p.pid
-
     def close(self) -> None:
         with self._lock:
             proc, conn = self._proc, self._conn
@@ -100,14 +95,11 @@ class Sandbox:
                 proc.wait()
 
     # ---- one job ------------------------------------------------------------
-    def run(self, code: str, target: str, scopes: list[dict], dtype: str) -> dict:
-        """Run `code` once per scope (name -> numpy array or number) in a fresh
-        sandboxed child; returns the child's answer: {"status": ..., ...}."""
-        return self.run_job({"kind": "attempt", "code": code, "target": target, "scopes": scopes, "dtype": dtype})
-
-    def run_job(self, job: dict, cpu_s: int | None = None, wall_s: float | None = None) -> dict:
-        """Any job a child knows (sandbox_child.run, sandbox_train.run), with
-        the limits, or longer CPU and wall times for this job."""
+    def run(self, job: dict, cpu_s: int | None = None, wall_s: float | None = None) -> dict:
+        """A job in a fresh sandboxed child (sandbox_child.run: an attempt,
+        its code run once per scope; sandbox_train.run: "kind" "train"), with
+        the limits, or longer CPU and wall times for this job; returns the
+        child's answer: {"status": ..., ...}."""
         lim = self.limits
         cpu_s, wall_s = cpu_s or lim.cpu_s, wall_s or lim.wall_s
         job = {**job, "cpu_s": cpu_s, "wall_s": wall_s, "mem_bytes": lim.mem_mb << 20, "max_numel": lim.max_numel}
