@@ -29,7 +29,6 @@ class Child:
     def __init__(self, job_id: int, pid: int, fd: int, wall_s: float):
         self.job_id, self.pid, self.fd = job_id, pid, fd
         self.deadline = time.monotonic() + wall_s
-        self.wall_s = wall_s
         self.out = bytearray()
         self.timed_out = False
 
