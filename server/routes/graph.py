@@ -43,8 +43,7 @@ def config() -> ConfigSpecPublic:
 
 
 def _text(t: NodeText) -> NodeTextPublic:
-    return NodeTextPublic(used_by=t.used_by, backward=t.backward, explain=list(t.explain),
-                          upstream=list(t.upstream), rounding=t.rounding)
+    return NodeTextPublic.model_validate(t, from_attributes=True)  # the same fields, tuples as lists
 
 
 @lru_cache(maxsize=1)
