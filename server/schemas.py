@@ -225,9 +225,16 @@ class CheckPublic(BaseModel):
     maxdiff: float  # max |manual - autograd|
 
 
-class ForwardResult(BaseModel):
+class UpdateResult(BaseModel):
     step: int
+
+
+class ForwardResult(UpdateResult):
     loss: float
+
+
+class TrainResult(ForwardResult):
+    """`loss`: of the last batch."""
 
 
 class BackwardResult(BaseModel):
@@ -235,15 +242,6 @@ class BackwardResult(BaseModel):
     computed: list[NodeName]  # all gradients known so far (not only this call's), the latest last
     remaining: list[NodeName]  # the node of each step still to run; "lecture": a half-finished node is in both lists
     checks: dict[NodeName, CheckPublic]  # for every computed node (a half-finished one is checked as it stands)
-
-
-class UpdateResult(BaseModel):
-    step: int
-
-
-class TrainResult(BaseModel):
-    step: int
-    loss: float  # of the last batch
 
 
 class TensorBase(BaseModel):
