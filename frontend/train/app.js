@@ -16,7 +16,8 @@ import { bnFigure, bnNotes } from './batchnorm.js';
 import { gradFigure, gradTable } from './gradients.js';
 import { flowFigure } from './gradflow.js';
 import { createScrub } from './history.js';
-import { ApiError, http } from './http.js';
+import { http } from './http.js';
+import { ApiError, Stream, UNREACHABLE, retryDelay } from '../api.js';
 import { lossFigure } from './losscurve.js';
 import { paramsFigure, paramsNotes } from './params.js';
 import { fmt, panelPlot } from './plots.js';
@@ -24,7 +25,6 @@ import { scheduleText } from './schedule.js';
 import { createPresenter } from './present.js';
 import { Series } from './series.js';
 import { moving } from '../livefig.js';
-import { Stream } from './stream.js';
 import { createTrainFollow } from './follow.js';
 import { createTeach } from '../teach.js';
 import { allowed, bound, defaults, intFrom } from '../configspec.js';
@@ -131,20 +131,20 @@ async function loadHistory() {
   }
 }
 
-let reconnects = 0;
+let reconnects = 0; // tries since a stream last opened
 async function connect() {
-  const stream = new Stream(st.session.id, { onFrame: liveFrame, onError: streamError, onClose: () => lost(stream) });
-  await stream.connect();
-  st.stream = stream;
-  reconnects = 0;
+  const stream = new Stream(st.session.id, { frame: liveFrame, error: streamError, close: () => lost(stream) });
+  if (!(await stream.open())) throw new ApiError(0, UNREACHABLE, 'stream');
   const r = await stream.send({ cmd: 'subscribe', nodes: SUBSCRIBE, format: 'binary' });
+  st.stream = stream; // only now: one that closed before this was never ours
+  reconnects = 0;
   pausedFrame(r);
   if (!r.frame.tanh && !st.pending && !r.frame.computed.length) await showNewest(r.frame.step);
 }
 
 /** News from the stream that answers no command: live training stopped on an error. */
 function streamError(err) {
-  if (err.cmd === 'play' && st.playing) { // training stopped by itself (its worker died, ...)
+  if (st.playing) { // training stopped by itself (its worker died, ...)
     st.playing = false;
     stopPolling();
     run(resumed);
@@ -162,25 +162,29 @@ async function resumed() {
   await poll();
 }
 
+/** The stream closed under us: open a new one, again and again while the
+ *  server is away (a restart can take a while); a server that is back
+ *  without the session: a new run. */
 function lost(stream) {
   if (stream !== st.stream) return;
   st.playing = false;
   stopPolling();
   invalidate();
-  if (reconnects >= 5) { toast('The connection to the server is lost: reload the page.', true); return; }
-  reconnects += 1;
-  toast('Connection lost: reconnecting…', true);
+  reconnect();
+}
+
+function reconnect() {
+  // a few quick tries, then the sentence that says what to do (trying goes on)
+  if (reconnects < 3) toast('Connection lost: reconnecting…', true);
+  else toast(UNREACHABLE, true, 60000);
   setTimeout(() => run(async () => {
-    try { await http.state(st.session.id); } catch (err) {
-      if (err instanceof ApiError && err.status === 0) { toast(err.detail, true, 60000); return; } // stopped: say what to do
-      if (err instanceof ApiError && err.status === 404) {
-        toast('The session is gone (server restarted?): starting a new run.', true);
-        await newRun(st.session.config);
-        return;
-      }
+    try { await connect(); } catch (err) {
+      if (!(err instanceof ApiError) || ![0, 404].includes(err.status)) throw err;
+      if (err.status === 0) { reconnect(); return; }
+      toast('The session is gone (server restarted?): starting a new run.', true);
+      await newRun(st.session.config);
     }
-    await connect();
-  }), 600 * reconnects);
+  }), retryDelay(reconnects++));
 }
 
 async function newRun(cfg) {
@@ -270,7 +274,7 @@ async function applyPending() {
   st.series.truncateAfter(from);
   const r = await cmd({ cmd: 'update' });
   st.pending = false;
-  st.status.step = r.reply.step;
+  st.status.step = r.result.step;
 }
 
 async function doPlay() {
@@ -291,7 +295,7 @@ async function doPause({ exact = true } = {}) {
   st.playing = false;
   stopPolling();
   const r = await cmd({ cmd: 'pause' });
-  if (r.reply.error) toast(r.reply.error, true);
+  if (r.result.error) toast(r.result.error, true);
   pausedFrame(r);
   await poll();
   if (exact && !r.frame.tanh) await showNewest(r.frame.step);
@@ -322,8 +326,8 @@ async function doStep() {
   pausedFrame(r);
   const u = await cmd({ cmd: 'update' });
   st.pending = false;
-  st.status.step = u.reply.step;
-  if (st.shown) st.shown.update = u.reply.step; // the frame is the batch of this update
+  st.status.step = u.result.step;
+  if (st.shown) st.shown.update = u.result.step; // the frame is the batch of this update
   await poll();
   invalidate();
 }
@@ -677,7 +681,6 @@ const follow = createTrainFollow({
   graph: (g) => { st.graph = g; invalidate(); },
   train: followRun,
   frame: followFrame,
-  error: (message) => toast(message, true),
 });
 function refuse() {
   toast('You are following the teacher’s training: only the teacher plays, pauses, steps or starts a run. '
