@@ -75,6 +75,16 @@ export const api = {
   back: (id) => request('POST', `${s(id)}/back`),
   update: (id) => request('POST', `${s(id)}/update`),
   train: (id, steps) => request('POST', `${s(id)}/train`, { json: { steps } }),
+  /** HistoryPublic; `since`: only steps after it; thinned beyond `maxPoints`. */
+  history: (id, since = -1, maxPoints = null) => {
+    const q = new URLSearchParams({ since: String(since) });
+    if (maxPoints) q.set('max_points', String(maxPoints));
+    return request('GET', `${s(id)}/history?${q}`);
+  },
+  losses: (id, stats) => request('GET', `${s(id)}/losses?stats=${stats}`),
+  samples: (id, k, seed) => request('POST', `${s(id)}/samples`, { json: { k, seed } }),
+  snapshot: (id) => request('GET', `${s(id)}/snapshot`),
+  importSnapshot: (snap) => request('POST', '/api/sessions/import', { json: snap }),
   // derive it yourself: the learner's code for d<node>, checked in the server's sandbox
   attempt: (id, node, code, mode) => request('POST', `${s(id)}/attempts`, { json: { node, code, mode } }),
   deriveOverview: (id, mode) => request('GET', `${s(id)}/derive/${mode}`),

@@ -16,8 +16,7 @@ import { bnFigure, bnNotes } from './batchnorm.js';
 import { gradFigure, gradTable } from './gradients.js';
 import { flowFigure } from './gradflow.js';
 import { createScrub } from './history.js';
-import { http } from './http.js';
-import { ApiError, Stream, UNREACHABLE, retryDelay } from '../api.js';
+import { ApiError, Stream, UNREACHABLE, api, retryDelay } from '../api.js';
 import { lossFigure } from './losscurve.js';
 import { paramsFigure, paramsNotes } from './params.js';
 import { fmt, panelPlot } from './plots.js';
@@ -104,10 +103,10 @@ async function attach(id, { branched = false } = {}) {
   stopPolling();
   if (st.stream) st.stream.close();
   st.stream = null;
-  const state = await http.state(id);
+  const state = await api.state(id);
   const config = state.config;
   const same = st.session && ['n_hidden', 'n_embd', 'block_size', 'batch_size', 'dataset'].every((k) => st.session.config[k] === config[k]);
-  if (!same || !st.graph) st.graph = await http.graph(config);
+  if (!same || !st.graph) st.graph = await api.graph(config);
   Object.assign(st, {
     session: { id, config }, playing: false, shown: null, view: null, branched,
     pending: state.computed.length > 0 && state.remaining.length === 0,
@@ -123,11 +122,11 @@ async function attach(id, { branched = false } = {}) {
 
 async function loadHistory() {
   const id = st.session.id;
-  const first = await http.history(id, -1, FIRST_LOAD_POINTS);
+  const first = await api.history(id, -1, FIRST_LOAD_POINTS);
   st.series.addHistory(first);
   const last = first.points.length ? first.points[first.points.length - 1].step : 0;
   if (first.points.length >= FIRST_LOAD_POINTS && last > FIRST_LOAD_POINTS) {
-    st.series.addHistory(await http.history(id, last - RECENT_FULL));
+    st.series.addHistory(await api.history(id, last - RECENT_FULL));
   }
 }
 
@@ -156,7 +155,7 @@ function streamError(err) {
 /** After training stopped by itself: the session resumes at the last step
  *  the server saw, which may be a little before the last one drawn here. */
 async function resumed() {
-  const state = await http.state(st.session.id);
+  const state = await api.state(st.session.id);
   st.series.truncateAfter(state.step);
   st.status.step = state.step;
   await poll();
@@ -190,10 +189,10 @@ function reconnect() {
 async function newRun(cfg) {
   const body = { ...DEFAULTS, ...cfg };
   delete body.vocab_size;
-  const created = await http.create(body);
+  const created = await api.createSession(body);
   const old = st.session;
   await attach(created.id);
-  if (old && old.id !== created.id) http.drop(old.id);
+  if (old && old.id !== created.id) api.dropSession(old.id);
 }
 
 // ---- frames ------------------------------------------------------------------------------
@@ -251,7 +250,7 @@ async function poll() {
   polling = true;
   const id = st.session.id;
   try {
-    const hist = await http.history(id, st.series.polledUntil);
+    const hist = await api.history(id, st.series.polledUntil);
     if (st.session.id === id) {
       st.series.addHistory(hist);
       invalidate();
@@ -384,8 +383,8 @@ async function doEvaluate() {
   const btn = document.querySelector('[data-action=evaluate]');
   btn.disabled = true;
   try {
-    const running = await http.losses(id, 'running');
-    const calibrated = await http.losses(id, 'calibrated');
+    const running = await api.losses(id, 'running');
+    const calibrated = await api.losses(id, 'calibrated');
     after.showLosses({ running, calibrated });
   } finally {
     btn.disabled = false;
@@ -393,12 +392,12 @@ async function doEvaluate() {
 }
 
 async function doSample(k, seed) {
-  const r = await http.samples(st.session.id, k, seed);
+  const r = await api.samples(st.session.id, k, seed);
   after.showSamples(r.samples);
 }
 
 async function doExport() {
-  const snap = await http.snapshot(st.session.id);
+  const snap = await api.snapshot(st.session.id);
   const blob = new Blob([JSON.stringify(snap)], { type: 'application/json' });
   const a = h('a', { href: URL.createObjectURL(blob), download: `backprop-ninja-step${snap.step}.json` });
   document.body.append(a);
@@ -417,7 +416,7 @@ async function doImport(file) {
     throw new Error(`${file.name} is not JSON: ${err.message}`);
   }
   await doPause({ exact: false });
-  const created = await http.importSnapshot(snap);
+  const created = await api.importSnapshot(snap);
   await attach(created.id, { branched: true });
   after.snapshotInfo(`Imported ${file.name}: resumed at step ${st.status.step.toLocaleString('en-US')} in a new session.`);
   toast(`Resumed at step ${st.status.step.toLocaleString('en-US')}.`);
