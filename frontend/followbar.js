@@ -26,7 +26,6 @@ export function followRoom(extra, on) {
   const el = (id) => bar.querySelector(`[data-testid=${id}]`);
   let teacher = false;
   let ended = null;
-  let heard = false; // anything of the room's yet: an error before it means there is no such room
   let ws = null;
   let tries = 0;
   const utf8 = new TextDecoder();
@@ -50,7 +49,6 @@ export function followRoom(extra, on) {
     // binary: a stream frame (its first 4 bytes the header's length, under 16 MB: byte 3 is 0) or
     // UTF-8 JSON (byte 3 a letter of '{"type"'); the same bytes for every follower
     if (typeof ev.data !== 'string' && new Uint8Array(ev.data, 0, 4)[3] === 0) {
-      heard = true;
       on.frame(decodeFrame(ev.data));
       return;
     }
@@ -60,11 +58,10 @@ export function followRoom(extra, on) {
       if (m.ended) { ended = m.reason || 'the teacher ended it'; ws.close(); }
     } else if (m.type === 'error') {
       toast(m.message, true);
-      if (!heard) ended = m.message.replace(/[.:]$/, ''); // no such room, or too many guesses
-    } else {
-      heard = true;
-      on.message(m);
-    }
+      // said of no command: the room refused this socket (no such room, the server
+      // restarted without it, too many guesses) and closes it
+      if (m.cmd === null) ended = m.message.replace(/[.:]$/, '');
+    } else on.message(m);
     room.draw();
   }
 

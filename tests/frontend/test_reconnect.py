@@ -1,12 +1,15 @@
-"""The training page when its stream drops (frontend/api.js Stream, the
-reconnect in frontend/train/app.js), in a real browser against a real
-server: a socket that closes while the server stays is opened again on the
-same run; a server that stops is said so in a sentence, and once it is back
-on the same address (its sessions gone with it) the page starts a new run
-that plays."""
+"""Sockets that drop, in a real browser against a real server. The training
+page's stream (frontend/api.js Stream, the reconnect in train/app.js): one
+that closes while the server stays is opened again on the same run; a
+server that stops is said so in a sentence, and once it is back on the same
+address (its sessions gone with it) the page starts a new run that plays.
+A follower's room socket (frontend/followbar.js): opened again after a
+restart, it hears that the room is gone and says the room has ended."""
 from __future__ import annotations
 
 import pytest
+from pagekit import open_view, wait_drawn
+from test_frontend_rooms import FOLLOWS, follower
 
 from tests.conftest import free_port, start_server, stop_server, wait_healthy
 
@@ -80,3 +83,31 @@ def test_a_restarted_server_is_found_again_with_a_new_run(page, server, shots):
     assert f"session={page.evaluate('window.__train.state.session.id')}" in page.url
     play_until(page, 20)
     page.screenshot(path=str(shots / "train_server_back.png"))
+
+
+def test_a_follower_whose_server_restarted_is_told_the_room_has_ended(page, browser, server, shots):
+    base, start, stop = server
+    open_view(page, base)
+    page.keyboard.press("f")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    wait_drawn(page, 2)
+    page.get_by_test_id("teach").click()
+    link = page.get_by_test_id("follow-link")
+    link.wait_for()
+    code = page.get_by_test_id("room-code").inner_text()
+    phone = follower(browser, link.get_attribute("href"), {"width": 390, "height": 844})
+    phone.wait_for_function(FOLLOWS, arg=[2, 0])
+    assert phone.get_by_test_id("teacher-state").inner_text() == "● teacher connected"
+    stop()
+    phone.get_by_test_id("teacher-state").filter(has_text="○ teacher away").wait_for()
+    assert phone.get_by_test_id("follow-state").inner_text() == f"Following the teacher · room {code}"
+    start()  # the same address; the room was in the old server's memory
+    ended = phone.get_by_test_id("follow-state")
+    ended.filter(has_text="has ended").wait_for(timeout=60_000)
+    assert ended.inner_text().startswith(f"Room {code} has ended: no room {code}")
+    assert phone.get_by_test_id("teacher-state").inner_text() == ""
+    assert phone.get_by_test_id("own-stepper").is_visible()  # the way on: a stepper of its own
+    assert phone.evaluate("window.__bpn.state.room.ended") is not None
+    assert phone.evaluate("window.__bpn.state.computed.length") == 2  # the last state stays on screen
+    phone.screenshot(path=str(shots / "follower_room_gone.png"))
