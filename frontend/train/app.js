@@ -169,17 +169,13 @@ function lost(stream) {
   st.playing = false;
   stopPolling();
   invalidate();
-  reconnect();
-}
-
-function reconnect() {
   // a few quick tries, then the sentence that says what to do (trying goes on)
   if (reconnects < 3) toast('Connection lost: reconnecting…', true);
   else toast(UNREACHABLE, true, 60000);
   setTimeout(() => run(async () => {
     try { await connect(); } catch (err) {
       if (!(err instanceof ApiError) || ![0, 404].includes(err.status)) throw err;
-      if (err.status === 0) { reconnect(); return; }
+      if (err.status === 0) { lost(stream); return; } // still away
       toast('The session is gone (server restarted?): starting a new run.', true);
       await newRun(st.session.config);
     }

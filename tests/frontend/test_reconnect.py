@@ -18,8 +18,11 @@ IDLE = "window.__train.idle && !window.__train.state.playing"
 
 
 def toast_says(page, words: str) -> str:
-    page.locator("#toast", has_text=words).wait_for(timeout=60_000)
-    return page.locator("#toast").inner_text()
+    """The toast's text once it holds `words` (shown or already faded: a toast
+    shown while the test waited for the server to start may be gone)."""
+    page.wait_for_function("(w) => document.getElementById('toast').textContent.includes(w)", arg=words,
+                           timeout=60_000)
+    return page.evaluate("document.getElementById('toast').textContent")
 
 
 def play_until(page, step: int) -> None:
