@@ -75,6 +75,16 @@ export const api = {
   back: (id) => request('POST', `${s(id)}/back`),
   update: (id) => request('POST', `${s(id)}/update`),
   train: (id, steps) => request('POST', `${s(id)}/train`, { json: { steps } }),
+  /** HistoryPublic; `since`: only steps after it; thinned beyond `maxPoints`. */
+  history: (id, since = -1, maxPoints = null) => {
+    const q = new URLSearchParams({ since: String(since) });
+    if (maxPoints) q.set('max_points', String(maxPoints));
+    return request('GET', `${s(id)}/history?${q}`);
+  },
+  losses: (id, stats) => request('GET', `${s(id)}/losses?stats=${stats}`),
+  samples: (id, k, seed) => request('POST', `${s(id)}/samples`, { json: { k, seed } }),
+  snapshot: (id) => request('GET', `${s(id)}/snapshot`),
+  importSnapshot: (snap) => request('POST', '/api/sessions/import', { json: snap }),
   // derive it yourself: the learner's code for d<node>, checked in the server's sandbox
   attempt: (id, node, code, mode) => request('POST', `${s(id)}/attempts`, { json: { node, code, mode } }),
   deriveOverview: (id, mode) => request('GET', `${s(id)}/derive/${mode}`),
@@ -95,6 +105,10 @@ export const api = {
 };
 
 const room = (code) => `/api/rooms/${encodeURIComponent(code)}`;
+
+const RETRY_MS = [500, 1000, 2000, 4000]; // after a socket closed: how long to wait before try n, then every 4 s
+/** How long to wait before opening a socket again, after `tries` tries. */
+export const retryDelay = (tries) => RETRY_MS[Math.min(tries, RETRY_MS.length - 1)];
 
 // ---- the stream: WebSocket /api/sessions/{id}/stream (server/routes/stream.py)
 
@@ -169,15 +183,18 @@ export function nested({ shape, data }) {
 }
 
 /**
- * The stepper's stream: one message out, and back the command's reply
- * followed by the frame it caused, carrying the tensors subscribed to (the
- * inspector's and the dlogits panel's): one round trip a key press. A
- * replay's progress messages go to the command's `onProgress`. Commands are
- * answered in the order they were sent.
+ * A session's stream, for both pages: one message out, and back the
+ * command's reply followed by the frame it caused, carrying the tensors
+ * subscribed to: one round trip a command. Commands are answered in the order
+ * they were sent; a replay's progress goes to the command's `onProgress`.
+ * What answers no command goes to `on`: frame({frame, tensors}) of live
+ * training, error(ApiError) when it stopped by itself, close() when the
+ * socket closed under us (the page decides whether to open a new one).
  */
 export class Stream {
-  constructor(id) {
+  constructor(id, on = {}) {
     this.id = id;
+    this.on = on;
     this.ws = null;
     this.queue = []; // commands waiting for their reply and frame, in order
     this.ok = false;
@@ -195,7 +212,13 @@ export class Stream {
       const timer = setTimeout(() => { ws.close(); resolve(false); }, timeoutMs);
       ws.onmessage = (ev) => this.onMessage(ev);
       // closed under a command: the server stopped (or the network went)
-      ws.onclose = () => { clearTimeout(timer); resolve(false); this.fail(new ApiError(0, UNREACHABLE, 'stream')); };
+      ws.onclose = () => {
+        clearTimeout(timer);
+        resolve(false);
+        const was = this.ok;
+        this.fail(new ApiError(0, UNREACHABLE, 'stream'));
+        if (was && this.on.close) this.on.close();
+      };
       ws.onerror = () => {};
       ws.onopen = () => { clearTimeout(timer); this.ok = true; resolve(true); };
     });
@@ -212,22 +235,24 @@ export class Stream {
       ({ frame: m, tensors } = decodeFrame(ev.data));
     }
     const head = this.queue[0];
+    const waiting = head && !('result' in head); // its reply has not come yet
     if (m.type === 'error' && (m.cmd === null || m.cmd === undefined)) {
       // said at connect when the session is gone (then the server closes): a 404 like HTTP's
       this.fail(new ApiError(404, m.message, `${s(this.id)}/stream`));
-      return;
-    }
-    if (!head) return; // e.g. frames of live training: not ours to wait for
-    if (m.type === 'progress') {
-      if (head.onProgress) head.onProgress(m);
-    } else if (m.type === 'reply') {
-      head.result = m.result;
-    } else if (m.type === 'error') {
+    } else if (m.type === 'error' && waiting && m.cmd === head.cmd) {
       this.queue.shift();
-      head.reject(new ApiError(409, m.message, `stream ${m.cmd || ''}`));
-    } else if (m.type === 'frame' && 'result' in head) {
+      head.reject(new ApiError(409, m.message, `stream ${m.cmd}`));
+    } else if (m.type === 'error') { // live training stopped by itself
+      if (this.on.error) this.on.error(new ApiError(409, m.message, `stream ${m.cmd}`));
+    } else if (m.type === 'progress') {
+      if (head && head.onProgress) head.onProgress(m);
+    } else if (m.type === 'reply') {
+      if (waiting) head.result = m.result;
+    } else if (m.type === 'frame' && head && !waiting) {
       this.queue.shift();
       head.resolve({ result: head.result, frame: m, tensors });
+    } else if (m.type === 'frame' && this.on.frame) {
+      this.on.frame({ frame: m, tensors }); // live training's, or one sent before a command's reply
     }
   }
 
@@ -243,7 +268,7 @@ export class Stream {
         reject(new ApiError(0, 'the stream is not open', 'stream'));
         return;
       }
-      this.queue.push({ resolve, reject, onProgress });
+      this.queue.push({ cmd: cmd.cmd, resolve, reject, onProgress });
       try { this.ws.send(JSON.stringify(cmd)); } catch (err) { this.fail(err); }
     });
   }

@@ -5,12 +5,11 @@
 // session at its exact state into one of ours, which the stepper then drives
 // as usual; "Back to the teacher" drops it and shows the room again.
 import { api } from './api.js';
-import { followCode, mountFollowBar } from './followbar.js';
+import { followRoom } from './followbar.js';
 import * as P from './deriveprogress.js';
 import { DEFAULT_CONFIG } from './store.js';
 import { toast } from './toast.js';
 
-const RETRY_MS = [500, 1000, 2000, 4000]; // reconnects, then every 4 s
 const NICK_KEY = 'bpn-nickname';
 
 /** This learner's "Derive it" progress in the page's mode, for the teacher's
@@ -47,30 +46,34 @@ export function followState(m, graph) {
 }
 
 export function createFollow({ store, adopt, release }) {
-  const code = followCode();
-  if (!code) return null;
-  const el = mountFollowBar(`
+  let graph = null;
+  let last = null; // the newest RoomState
+  let watching = true;
+  let busy = false;
+  let reported = '';
+  const room = followRoom(`
     <label class="follow-nick">your name <input data-testid="nickname" maxlength="24" placeholder="optional" autocomplete="nickname"></label>
     <span class="follow-actions">
       <button type="button" class="primary small" data-testid="explore" title="Your own copy of the teacher's session, to step yourself">Explore on my own</button>
       <button type="button" class="small" data-testid="back-to-teacher" hidden>Back to the teacher</button>
       <a class="button-link" href="/" data-testid="own-stepper" hidden>Open the stepper on your own</a>
-    </span>`);
-  let graph = null;
-  let last = null; // the newest RoomState
-  let watching = true;
-  let teacher = false;
-  let ended = null;
-  let ws = null;
-  let tries = 0;
-  let busy = false;
-  let reported = '';
+    </span>`, {
+    what: () => `${watching ? 'Following the teacher' : 'Exploring on your own'} · room ${code}`,
+    draw,
+    message: (m) => {
+      // graph and state come as binary UTF-8 JSON (the same bytes for every follower)
+      if (m.type === 'graph') graph = m.graph;
+      else if (m.type === 'state') { last = m; showLast(); }
+    },
+    open: () => {
+      if (nick.value.trim()) room.send({ cmd: 'nickname', nickname: nick.value.trim() });
+      report(true); // a new socket: the server forgot this follower's progress
+    },
+  });
+  if (!room) return null;
+  const { code, el } = room;
   const nick = el('nickname');
   try { nick.value = window.localStorage.getItem(NICK_KEY) || ''; } catch (_) { /* no storage */ }
-
-  function send(msg) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
-  }
 
   // exploring with "Derive it" on: the teacher sees the class's progress (anonymously)
   function report(force = false) {
@@ -79,7 +82,7 @@ export function createFollow({ store, adopt, release }) {
     const msg = JSON.stringify(progressReport(P.load(window.localStorage), s));
     if (msg === reported && !force) return;
     reported = msg;
-    send(JSON.parse(msg));
+    room.send(JSON.parse(msg));
   }
   let seen = null;
   store.subscribe((s) => {
@@ -90,20 +93,17 @@ export function createFollow({ store, adopt, release }) {
   });
   nick.addEventListener('change', () => {
     try { window.localStorage.setItem(NICK_KEY, nick.value.trim()); } catch (_) { /* no storage */ }
-    send({ cmd: 'nickname', nickname: nick.value.trim() });
+    room.send({ cmd: 'nickname', nickname: nick.value.trim() });
   });
 
   function draw() {
-    el('follow-state').textContent = ended ? `Room ${code} has ended: ${ended}.`
-      : watching ? `Following the teacher · room ${code}` : `Exploring on your own · room ${code}`;
-    el('teacher-state').textContent = ended ? '' : teacher ? '● teacher connected' : '○ teacher away';
-    el('teacher-state').classList.toggle('away', !teacher);
+    const { ended } = room;
     el('explore').hidden = !watching || !last || Boolean(ended);
     el('back-to-teacher').hidden = watching || Boolean(ended);
     el('own-stepper').hidden = !(watching && ended); // the room is over: the last state stays, read only
     nick.parentElement.hidden = Boolean(ended);
     document.body.classList.toggle('following', watching);
-    store.set({ room: { code, watching, teacher, ended, version: last ? last.version : 0 } });
+    store.set({ room: { code, watching, teacher: room.teacher, ended, version: last ? last.version : 0 } });
   }
 
   function showLast() {
@@ -125,46 +125,13 @@ export function createFollow({ store, adopt, release }) {
     wrap.scrollLeft = total ? spare * (f.remaining.length / total) : spare;
   }
 
-  const utf8 = new TextDecoder();
-  function onMessage(ev) {
-    // graph and state come as binary UTF-8 JSON (the same bytes for every follower), the rest as text
-    const m = JSON.parse(typeof ev.data === 'string' ? ev.data : utf8.decode(ev.data));
-    if (m.type === 'graph') graph = m.graph;
-    else if (m.type === 'state') { last = m; showLast(); } else if (m.type === 'status') {
-      teacher = m.teacher_connected;
-      if (m.ended) { ended = m.reason || 'the teacher ended it'; ws.close(); }
-    } else if (m.type === 'error') {
-      toast(m.message, true);
-      if (!last) ended = m.message.replace(/[.:]$/, ''); // no such room, or too many guesses
-    }
-    draw();
-  }
-
-  function connect() {
-    ws = api.roomSocket(code, 'follow');
-    ws.binaryType = 'arraybuffer';
-    ws.onopen = () => {
-      tries = 0;
-      if (nick.value.trim()) send({ cmd: 'nickname', nickname: nick.value.trim() });
-      report(true); // a new socket: the server forgot this follower's progress
-    };
-    ws.onmessage = onMessage;
-    ws.onclose = () => {
-      if (ended) return;
-      teacher = false;
-      draw();
-      setTimeout(connect, RETRY_MS[Math.min(tries, RETRY_MS.length - 1)]);
-      tries += 1;
-    };
-  }
-
   el('explore').addEventListener('click', async () => {
     if (busy) return;
     busy = true;
     try {
       const forked = await api.forkRoom(code);
       watching = false;
-      draw();
+      room.draw();
       await adopt(forked.session, followState(last, graph));
       toast('This copy is yours: step it as you like. "Back to the teacher" returns to the room.');
     } catch (err) {
@@ -172,19 +139,19 @@ export function createFollow({ store, adopt, release }) {
       toast(`Could not copy the teacher's session: ${err.detail || err.message}`, true);
     } finally {
       busy = false;
-      draw();
+      room.draw();
     }
   });
   el('back-to-teacher').addEventListener('click', () => {
     release();
     watching = true;
-    draw();
+    room.draw();
     showLast();
   });
 
   return {
     code,
-    start() { draw(); connect(); },
+    start: room.start,
     /** True while the page shows the teacher's session: nothing may drive it. */
     watching: () => watching,
     refuse: () => toast('You are following the teacher: press "Explore on my own" to step a copy yourself.'),

@@ -8,13 +8,12 @@
 // The training page uses the same card and socket (createTeach with `page:
 // 'train'`, its own `view` and `key`): its followers open the training page,
 // and the server fans out the teacher's live frames itself.
-import { api } from './api.js';
+import { api, retryDelay } from './api.js';
 import { gradNameOf } from './graph.js';
 import { inspectedNode } from './inspector.js';
 import { toast } from './toast.js';
 
 const KEEP = 'bpn-room'; // sessionStorage: {code, secret, join_url, qr_svg} (+ '-train' on the training page)
-const RETRY_MS = 1000;
 
 /** What followers see besides the session: from the stepper's state. */
 export function teachView(state) {
@@ -63,6 +62,7 @@ export function createTeach(button, { store, page = 'stepper', view: viewOf = te
   let ws = null;
   let sent = '';
   let retry = null;
+  let tries = 0; // since the socket last opened
   let klass = null; // the newest ClassPublic
   const classEl = card.querySelector('[data-testid=class-view]');
 
@@ -109,6 +109,7 @@ export function createTeach(button, { store, page = 'stepper', view: viewOf = te
     clearTimeout(retry);
     ws = api.roomSocket(room.code, 'teach');
     ws.onopen = () => {
+      tries = 0;
       ws.send(JSON.stringify({ cmd: 'hello', secret: room.secret }));
       sent = '';
       publish();
@@ -127,7 +128,7 @@ export function createTeach(button, { store, page = 'stepper', view: viewOf = te
         if (m.cmd === 'hello') stop(); // the room is gone (ended, expired, server restarted)
       }
     };
-    ws.onclose = () => { if (room) retry = setTimeout(connect, RETRY_MS); };
+    ws.onclose = () => { if (room) retry = setTimeout(connect, retryDelay(tries++)); };
   }
 
   function stop() {

@@ -16,7 +16,7 @@ import { bnFigure, bnNotes } from './batchnorm.js';
 import { gradFigure, gradTable } from './gradients.js';
 import { flowFigure } from './gradflow.js';
 import { createScrub } from './history.js';
-import { ApiError, http } from './http.js';
+import { ApiError, Stream, UNREACHABLE, api, retryDelay } from '../api.js';
 import { lossFigure } from './losscurve.js';
 import { paramsFigure, paramsNotes } from './params.js';
 import { fmt, panelPlot } from './plots.js';
@@ -24,7 +24,6 @@ import { scheduleText } from './schedule.js';
 import { createPresenter } from './present.js';
 import { Series } from './series.js';
 import { moving } from '../livefig.js';
-import { Stream } from './stream.js';
 import { createTrainFollow } from './follow.js';
 import { createTeach } from '../teach.js';
 import { allowed, bound, defaults, intFrom } from '../configspec.js';
@@ -104,10 +103,10 @@ async function attach(id, { branched = false } = {}) {
   stopPolling();
   if (st.stream) st.stream.close();
   st.stream = null;
-  const state = await http.state(id);
+  const state = await api.state(id);
   const config = state.config;
   const same = st.session && ['n_hidden', 'n_embd', 'block_size', 'batch_size', 'dataset'].every((k) => st.session.config[k] === config[k]);
-  if (!same || !st.graph) st.graph = await http.graph(config);
+  if (!same || !st.graph) st.graph = await api.graph(config);
   Object.assign(st, {
     session: { id, config }, playing: false, shown: null, view: null, branched,
     pending: state.computed.length > 0 && state.remaining.length === 0,
@@ -123,28 +122,28 @@ async function attach(id, { branched = false } = {}) {
 
 async function loadHistory() {
   const id = st.session.id;
-  const first = await http.history(id, -1, FIRST_LOAD_POINTS);
+  const first = await api.history(id, -1, FIRST_LOAD_POINTS);
   st.series.addHistory(first);
   const last = first.points.length ? first.points[first.points.length - 1].step : 0;
   if (first.points.length >= FIRST_LOAD_POINTS && last > FIRST_LOAD_POINTS) {
-    st.series.addHistory(await http.history(id, last - RECENT_FULL));
+    st.series.addHistory(await api.history(id, last - RECENT_FULL));
   }
 }
 
-let reconnects = 0;
+let reconnects = 0; // tries since a stream last opened
 async function connect() {
-  const stream = new Stream(st.session.id, { onFrame: liveFrame, onError: streamError, onClose: () => lost(stream) });
-  await stream.connect();
-  st.stream = stream;
-  reconnects = 0;
+  const stream = new Stream(st.session.id, { frame: liveFrame, error: streamError, close: () => lost(stream) });
+  if (!(await stream.open())) throw new ApiError(0, UNREACHABLE, 'stream');
   const r = await stream.send({ cmd: 'subscribe', nodes: SUBSCRIBE, format: 'binary' });
+  st.stream = stream; // only now: one that closed before this was never ours
+  reconnects = 0;
   pausedFrame(r);
   if (!r.frame.tanh && !st.pending && !r.frame.computed.length) await showNewest(r.frame.step);
 }
 
 /** News from the stream that answers no command: live training stopped on an error. */
 function streamError(err) {
-  if (err.cmd === 'play' && st.playing) { // training stopped by itself (its worker died, ...)
+  if (st.playing) { // training stopped by itself (its worker died, ...)
     st.playing = false;
     stopPolling();
     run(resumed);
@@ -156,40 +155,40 @@ function streamError(err) {
 /** After training stopped by itself: the session resumes at the last step
  *  the server saw, which may be a little before the last one drawn here. */
 async function resumed() {
-  const state = await http.state(st.session.id);
+  const state = await api.state(st.session.id);
   st.series.truncateAfter(state.step);
   st.status.step = state.step;
   await poll();
 }
 
+/** The stream closed under us: open a new one, again and again while the
+ *  server is away (a restart can take a while); a server that is back
+ *  without the session: a new run. */
 function lost(stream) {
   if (stream !== st.stream) return;
   st.playing = false;
   stopPolling();
   invalidate();
-  if (reconnects >= 5) { toast('The connection to the server is lost: reload the page.', true); return; }
-  reconnects += 1;
-  toast('Connection lost: reconnecting…', true);
+  // a few quick tries, then the sentence that says what to do (trying goes on)
+  if (reconnects < 3) toast('Connection lost: reconnecting…', true);
+  else toast(UNREACHABLE, true, 60000);
   setTimeout(() => run(async () => {
-    try { await http.state(st.session.id); } catch (err) {
-      if (err instanceof ApiError && err.status === 0) { toast(err.detail, true, 60000); return; } // stopped: say what to do
-      if (err instanceof ApiError && err.status === 404) {
-        toast('The session is gone (server restarted?): starting a new run.', true);
-        await newRun(st.session.config);
-        return;
-      }
+    try { await connect(); } catch (err) {
+      if (!(err instanceof ApiError) || ![0, 404].includes(err.status)) throw err;
+      if (err.status === 0) { lost(stream); return; } // still away
+      toast('The session is gone (server restarted?): starting a new run.', true);
+      await newRun(st.session.config);
     }
-    await connect();
-  }), 600 * reconnects);
+  }), retryDelay(reconnects++));
 }
 
 async function newRun(cfg) {
   const body = { ...DEFAULTS, ...cfg };
   delete body.vocab_size;
-  const created = await http.create(body);
+  const created = await api.createSession(body);
   const old = st.session;
   await attach(created.id);
-  if (old && old.id !== created.id) http.drop(old.id);
+  if (old && old.id !== created.id) api.dropSession(old.id);
 }
 
 // ---- frames ------------------------------------------------------------------------------
@@ -247,7 +246,7 @@ async function poll() {
   polling = true;
   const id = st.session.id;
   try {
-    const hist = await http.history(id, st.series.polledUntil);
+    const hist = await api.history(id, st.series.polledUntil);
     if (st.session.id === id) {
       st.series.addHistory(hist);
       invalidate();
@@ -270,7 +269,7 @@ async function applyPending() {
   st.series.truncateAfter(from);
   const r = await cmd({ cmd: 'update' });
   st.pending = false;
-  st.status.step = r.reply.step;
+  st.status.step = r.result.step;
 }
 
 async function doPlay() {
@@ -291,7 +290,7 @@ async function doPause({ exact = true } = {}) {
   st.playing = false;
   stopPolling();
   const r = await cmd({ cmd: 'pause' });
-  if (r.reply.error) toast(r.reply.error, true);
+  if (r.result.error) toast(r.result.error, true);
   pausedFrame(r);
   await poll();
   if (exact && !r.frame.tanh) await showNewest(r.frame.step);
@@ -322,8 +321,8 @@ async function doStep() {
   pausedFrame(r);
   const u = await cmd({ cmd: 'update' });
   st.pending = false;
-  st.status.step = u.reply.step;
-  if (st.shown) st.shown.update = u.reply.step; // the frame is the batch of this update
+  st.status.step = u.result.step;
+  if (st.shown) st.shown.update = u.result.step; // the frame is the batch of this update
   await poll();
   invalidate();
 }
@@ -380,8 +379,8 @@ async function doEvaluate() {
   const btn = document.querySelector('[data-action=evaluate]');
   btn.disabled = true;
   try {
-    const running = await http.losses(id, 'running');
-    const calibrated = await http.losses(id, 'calibrated');
+    const running = await api.losses(id, 'running');
+    const calibrated = await api.losses(id, 'calibrated');
     after.showLosses({ running, calibrated });
   } finally {
     btn.disabled = false;
@@ -389,12 +388,12 @@ async function doEvaluate() {
 }
 
 async function doSample(k, seed) {
-  const r = await http.samples(st.session.id, k, seed);
+  const r = await api.samples(st.session.id, k, seed);
   after.showSamples(r.samples);
 }
 
 async function doExport() {
-  const snap = await http.snapshot(st.session.id);
+  const snap = await api.snapshot(st.session.id);
   const blob = new Blob([JSON.stringify(snap)], { type: 'application/json' });
   const a = h('a', { href: URL.createObjectURL(blob), download: `backprop-ninja-step${snap.step}.json` });
   document.body.append(a);
@@ -413,7 +412,7 @@ async function doImport(file) {
     throw new Error(`${file.name} is not JSON: ${err.message}`);
   }
   await doPause({ exact: false });
-  const created = await http.importSnapshot(snap);
+  const created = await api.importSnapshot(snap);
   await attach(created.id, { branched: true });
   after.snapshotInfo(`Imported ${file.name}: resumed at step ${st.status.step.toLocaleString('en-US')} in a new session.`);
   toast(`Resumed at step ${st.status.step.toLocaleString('en-US')}.`);
@@ -677,7 +676,6 @@ const follow = createTrainFollow({
   graph: (g) => { st.graph = g; invalidate(); },
   train: followRun,
   frame: followFrame,
-  error: (message) => toast(message, true),
 });
 function refuse() {
   toast('You are following the teacher’s training: only the teacher plays, pauses, steps or starts a run. '
