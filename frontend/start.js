@@ -3,8 +3,9 @@
 // (server/replay.py). index.html loads this module on its own, ahead of the
 // page's other modules (its imports are three small ones), so a shared
 // link's replay is running on the server while the page's modules,
-// plotly.js and the first drawing load: that start took ~0.6 s of a
-// 20,000-step link when the replay was sent after them. app.js takes this
+// plotly.js and the first drawing load (sent after them, it went out
+// 0.8-1.0 s after navigation; now 0.4-0.6 s, benchmarks/replay_bench.py on
+// a loaded 2-core machine, most of it the navigation itself). app.js takes this
 // first build over (`first`) and starts every later one (Reset, Apply, a
 // word list) with `startBuild` too.
 import { ApiError, Stream, UNREACHABLE, api } from './api.js';
