@@ -40,11 +40,13 @@ export function wrapLines(lines, chars) {
  * so far; norms: the two parts' and the sum's, formatted.
  */
 export function calloutLines({ name, first, second, waiting, norms }, chars) {
+  const nb = (...words) => words.join('\u00a0'); // kept on one line: a part's name with its norm
   const lines = waiting
-    ? [`<b>d${name}</b> = (from ${first}) + (from ${second}: still to come)`,
+    ? [`<b>d${name}</b> = ${nb('(from', `${first})`)} + ${nb('(from', `${second}:`)} still to come)`,
       'half finished: the check flags it until the second part is added']
-    : [`<b>d${name}</b> = (from ${first}) + (from ${second})`,
-      `the tensors add up: ‖from ${first}‖ ${norms[0]}, ‖from ${second}‖ ${norms[1]}, ‖sum‖ ${norms[2]}`];
+    : [`<b>d${name}</b> = ${nb('(from', `${first})`)} + ${nb('(from', `${second})`)}`,
+      `the tensors add up: ${nb('‖from', `${first}‖`, `${norms[0]},`)} ${nb('‖from', `${second}‖`, `${norms[1]},`)} `
+      + nb('‖sum‖', norms[2])];
   return wrapLines(lines, chars);
 }
 
