@@ -9,7 +9,15 @@ timed from navigation to the page showing step N with 3 backward nodes
 Issue 14's target: the link in no more time than /train. Prints medians and
 the ratios with the load average; never asserts.
 
-    .venv/bin/python -m benchmarks.replay_bench [--steps 20000] [--rounds 3]
+The link's time is split by timestamps inside the page (from navigation
+start): its start, until the replay command goes out on the stream; the
+replay, until its reply comes back; and the rest, until the step is drawn.
+
+    .venv/bin/python -m benchmarks.replay_bench [--steps 20000] [--rounds 3] [--baseline TREE]
+
+--baseline TREE (another checkout, e.g. `git archive <commit> | tar -x -C /tmp/old`)
+opens the same link on that tree's server and page too, alternating round by
+round, and prints the ratio of the two.
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ import json
 import os
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import sync_playwright
@@ -28,6 +37,17 @@ from benchmarks.live import CLIENT, start_server
 
 SHOWN = """(n) => window.__bpn && window.__bpn.ready && !window.__bpn.state.busy && window.__bpn.state.step === n
   && document.getElementById('graph').dataset.renderedPos === '3'"""
+
+# When the replay command went out and when its reply came back (page time, ms)
+STAMPS = """(() => { const send = WebSocket.prototype.send; window.__replay = {};
+  WebSocket.prototype.send = function (d) {
+    if (JSON.parse(d).cmd === 'replay') {
+      window.__replay.sent = performance.now();
+      this.addEventListener('message', (ev) => { if (typeof ev.data === 'string' && !window.__replay.reply
+        && JSON.parse(ev.data).type === 'reply') window.__replay.reply = performance.now(); });
+    }
+    return send.call(this, d);
+  }; })();"""
 
 
 def train(http: httpx.Client, steps: int) -> float:
@@ -58,41 +78,57 @@ def replay(http: httpx.Client, base: str, steps: int) -> tuple[float, int]:
     return took, progress
 
 
-def link(browser, base: str, steps: int) -> float:
+def link(browser, base: str, steps: int) -> tuple[float, float, float]:
+    """(whole, start, replay) in seconds: navigation to the step drawn, to the
+    replay command sent, and from it to its reply."""
     page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    page.add_init_script(STAMPS)
     t = time.perf_counter()
     page.goto(f"{base}/?step={steps}&pos=3")
     page.wait_for_function(SHOWN, arg=steps, timeout=600_000, polling=20)
     took = time.perf_counter() - t
+    stamps = page.evaluate("window.__replay")
     page.close()  # its session goes with it (pagehide)
-    return took
+    return took, stamps["sent"] / 1000, (stamps["reply"] - stamps["sent"]) / 1000
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", default=None, help="another checkout whose page opens the same link, alternating")
     args = ap.parse_args()
-    proc, base = start_server()
-    times: dict[str, list[float]] = {"POST /train": [], "stream replay": [], "link in the page": []}
+    procs = [start_server()]
+    base = procs[0][1]
+    trees = {"link in the page": base}
+    if args.baseline:
+        procs.append(start_server(tree=Path(args.baseline).resolve()))
+        trees["link, baseline"] = procs[1][1]
+    times: dict[str, list[float]] = {"POST /train": [], "stream replay": [], **{k: [] for k in trees}}
+    parts: dict[str, list[tuple[float, float]]] = {k: [] for k in trees}
     progress = []
     loads = [os.getloadavg()[0]]
     try:
         http = httpx.Client(base_url=base, headers=CLIENT, timeout=600)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            link(browser, base, 200)  # warm up the page's caches and the server
+            for url in trees.values():
+                link(browser, url, 200)  # warm up the page's caches and the server
             for _ in range(args.rounds):
                 times["POST /train"].append(train(http, args.steps))
                 took, n = replay(http, base, args.steps)
                 times["stream replay"].append(took)
                 progress.append(n)
-                times["link in the page"].append(link(browser, base, args.steps))
+                for label, url in trees.items():
+                    took, start, replayed = link(browser, url, args.steps)
+                    times[label].append(took)
+                    parts[label].append((start, replayed))
                 loads.append(os.getloadavg()[0])
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
     base_t = statistics.median(times["POST /train"])
     print(f"{args.steps:,} steps at the lecture's size, {args.rounds} alternating rounds, load average "
           f"{min(loads):.2f}-{max(loads):.2f} (2 cores, shared)")
@@ -100,9 +136,18 @@ def main() -> None:
         med = statistics.median(xs)
         print(f"  {label:17s} median {med:6.2f} s  ({', '.join(f'{x:.2f}' for x in xs)})   "
               f"{med / base_t:4.2f}x /train")
+        if label in parts:
+            start = statistics.median(a for a, _ in parts[label])
+            rest = statistics.median(x - a - r for x, (a, r) in zip(xs, parts[label]))
+            print(f"  {'':17s} in the page: start {start:.2f} s, replay "
+                  f"{statistics.median(r for _, r in parts[label]):.2f} s, then drawn in {rest:.2f} s")
     print(f"  progress messages per replay: {', '.join(map(str, progress))}")
     ratio = statistics.median(times["link in the page"]) / base_t
     print(f"  target: the link in <= the time of /train: {'ok' if ratio <= 1 else 'OVER'} ({ratio:.2f}x)")
+    if args.baseline:
+        mine, theirs = (statistics.median(times[k]) for k in trees)
+        print(f"  this tree / baseline: {mine / theirs:.2f}x (start {statistics.median(a for a, _ in parts['link in the page']):.2f} s"
+              f" vs {statistics.median(a for a, _ in parts['link, baseline']):.2f} s)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import { actionFor, createHelpView } from './help.js';
 import { createInspectorView, inspectedNode } from './inspector.js';
 import { switchMessage } from './modes.js';
 import { createReplayView } from './replay.js';
+import { first, startBuild } from './start.js';
 import { DEFAULT_CONFIG, createStore, fromQuery, initialState, toQuery } from './store.js';
 import { createTapeView } from './tape.js';
 import { loadPlotly } from './theme.js';
@@ -185,16 +186,17 @@ function rows(f, tensors, next) {
 }
 
 // ---- boot: build (or rebuild) the view a URL describes --------------------
-async function boot(view, message) {
+// The server's half of a build (session, stream, replay) is sent at once by
+// start.js; the page's half waits for its answers here.
+async function boot(view, message, started = startBuild(view)) {
   stopPlay();
-  const dataset = await lookupDataset(view);
+  const dataset = await lookupDataset(started);
   if (!dataset) return; // the notice offers to upload it again or use the built-in names
   try {
-    await build(view);
+    await build(started);
   } finally {
-    // a refused config (say n_hidden out of range) leaves the old session in place
     ready = Boolean(get().session);
-    store.set({ replay: null });
+    if (get().replay) store.set({ replay: null });
     loadPlotly().catch(report); // (a failed build draws what it can)
   }
   store.set({ datasetInfo: dataset, datasetMissing: null });
@@ -202,34 +204,40 @@ async function boot(view, message) {
   if (message) toast(message);
 }
 
-/** The view's word list as the server has it; null (and the notice shown) when it has not got it. */
-async function lookupDataset(view) {
-  const id = (view.config && view.config.dataset) || DEFAULT_CONFIG.dataset;
+/** The build's word list as the server has it; null (and the notice shown) when it has not got it. */
+async function lookupDataset(started) {
   try {
-    return await api.dataset(id);
+    return await started.dataset;
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) throw err;
-    store.set({ datasetMissing: { id, view }, busy: false });
+    store.set({ datasetMissing: { id: started.config.dataset, view: started.view }, busy: false });
     return null;
   }
 }
 
-async function build(view) {
+async function build(started) {
   ready = false;
   const old = get().session;
-  const config = { ...DEFAULT_CONFIG, ...view.config };
-  const mode = view.mode || 'atomic';
+  const { view, config, mode, steps, pos } = started;
   store.set({ busy: true });
-  const graphP = api.graph(config);
-  const session = await api.createSession(config);
+  // plotly.js is parsed while the server replays: asked for once the replay is on its way
+  started.stream.then(() => loadPlotly().catch(report), () => {});
+  // the graph is drawn meanwhile, under the replay's progress
+  let parts;
+  try {
+    parts = await Promise.all([started.session, started.graph, started.state, started.stream]);
+  } catch (err) {
+    started.cancel(); // a refused config (say n_hidden out of range) leaves the old session in place
+    throw err;
+  }
+  const [session, graph, st0, st] = parts;
   const id = session.id;
-  const steps = view.step || 0;
-  const pos = view.pos !== undefined || view.empty ? view.pos || 0 : null;
-  // the stream first, then the graph while the server replays (a long link
-  // spends its time there: the page is drawn and shows how far it has come)
-  const [graph, st0] = await Promise.all([graphP, api.state(id)]);
-  const pinned = view.node ? gradNameOf(graph, view.node) : null;
-  await openStream(id, { node: pinned, diff: false });
+  if (stream) stream.close();
+  stream = st;
+  // the inspector's subscription goes after the replay: its frame is the one drawn
+  const spec = { node: view.node ? gradNameOf(graph, view.node) : null, diff: false };
+  stream.spec = JSON.stringify(spec);
+  const subscribed = stream.send({ cmd: 'subscribe', nodes: ROW_NODES, format: 'binary', inspect: spec });
   store.set({
     ...initialState({ mode, node: view.node, row: view.row, present: view.present || get().present }),
     config: { ...config, ...pick(session.config, Object.keys(DEFAULT_CONFIG)) },
@@ -239,12 +247,9 @@ async function build(view) {
     help: get().help, replay: steps ? { done: 0, total: steps } : null,
   });
   if (old) api.dropSession(old.id); // only now: a failed rebuild keeps the old one
-  const onProgress = (p) => store.set({ replay: { done: p.done, total: p.total } });
-  const replayed = stream.send({ cmd: 'replay', steps, mode, pos }, { onProgress });
-  loadPlotly().catch(report); // parsed while the server replays
-  const { result: st, frame: f, tensors } = await replayed;
-  store.set({ forwarded: pos !== null, loss: st.loss, replay: null });
-  applyFrame(f, tensors, { mode });
+  started.progress((p) => store.set({ replay: { done: p.done, total: p.total } }));
+  const [, { frame: f, tensors }] = await Promise.all([started.replayed, subscribed]);
+  applyFrame(f, tensors, { mode, forwarded: pos !== null, replay: null });
 }
 
 // ---- rooms: a follower's own copy of the teacher's session (follow.js) ------------
@@ -502,4 +507,4 @@ window.__bpn = { get state() { return get(); }, actions, get ready() { return re
 if (follow) {
   loadPlotly().catch(report); // the room's first state brings no command of ours to overlap with
   follow.start();
-} else run(() => boot(view0));
+} else run(() => boot(view0, undefined, first));

@@ -1,6 +1,7 @@
 // The compute graph: a deterministic left-to-right layout of the registry
 // (pure), the Plotly figure for one state (pure), and a thin mount.
-import { ROW_UNITS, frameLayout, graphSize, nodeLeft, pxPerUnit } from './graphframe.js';
+import { calloutFontPx, calloutLines, calloutWidthPx } from './callout.js';
+import { ROW_UNITS, frameLayout, graphSize, nodeLeft, pxPerUnit, xLeft } from './graphframe.js';
 import { COLORS, DIVERGING, MONO, fmt, memo, mount, sci } from './theme.js';
 
 /** The fused group a drawn node stands for (exercises 2 and 3), or undefined. */
@@ -317,21 +318,20 @@ export function graphFigure(lay, state, size) {
   // the first part is in so far. Not in "Derive it" mode: it would tell the
   // learner the two-branch answer.
   const callout = Boolean(last && last.branches === 2 && state.mode !== 'fused' && !state.derive);
+  let calloutBox = null;
   if (callout) {
     const [first, second] = last.consumers; // in the order the code adds them
     const waiting = Boolean(frame && frame.remaining && frame.remaining.includes(last.name));
     const total = gradOf(last) ? gradOf(last).norm : null;
     const norm = (d) => fmt(edgeNorm({ src: last.name, dst: d }), 3);
-    const text = waiting
-      ? `<b>d${last.name}</b> = (from ${first}) + (from ${second}: still to come)`
-        + `<br>half finished: the check flags it until the second part is added`
-      : `<b>d${last.name}</b> = (from ${first}) + (from ${second})`
-        + `<br>the tensors add up: ‖from ${first}‖ ${norm(first)}, ‖from ${second}‖ ${norm(second)}, ‖sum‖ ${fmt(total, 3)}`;
+    const lines = calloutLines({ name: last.name, first, second, waiting, norms: [norm(first), norm(second), fmt(total, 3)] },
+      size.calloutChars);
+    const text = lines.join('<br>');
     // the box is centred over the node where it fits, else moved in from the graph's edge
-    const fontPx = present ? 14 : 11;
-    const halfPx = (Math.max(...text.split('<br>').map((l) => l.replace(/<[^>]+>/g, '').length)) * 0.62 * fontPx) / 2 + 8;
-    const half = halfPx / pxPerUnit(lay, size, present);
+    const fontPx = calloutFontPx(present);
+    const half = calloutWidthPx(lines, present) / 2 / pxPerUnit(lay, size, present);
     const ax = Math.max(-50 + half, Math.min(lay.width + 60 - half, last.x));
+    calloutBox = { x0: ax - half, x1: ax + half }; // a scrolled graph keeps it in view
     annotations.push({
       // the box sits at the top edge, above every label; its stem points at the node
       x: last.x, y: last.y, xref: 'x', yref: 'y', axref: 'x', ayref: 'y', ax,
@@ -362,7 +362,7 @@ export function graphFigure(lay, state, size) {
   ];
   if (state.derive) data.push(...deriveRings(vnodes, state.derive, scale));
   const layout = { ...frameLayout(lay, present, size), hovermode: 'closest', shapes, annotations };
-  return { data, layout };
+  return { data, layout, calloutBox };
 }
 
 // "Derive it" mode (derive.js): a ring per node the learner solved, had
@@ -415,13 +415,21 @@ export function createGraphView(el, labelsEl, { onSelect }) {
     graphFigure(lay, { frame, computed, checks, selected, present, mode, derive }, size));
   const labelsFor = memo(labelsFigure);
   let focused = null;
-  // keep the focused node on screen when the graph is wider than its scroller
-  function follow(lay, size, present, name) {
+  // keep the focused node on screen when the graph is wider than its scroller,
+  // and the two-branch callout over it whole (its lines fit the screen's width)
+  function follow(lay, size, present, name, box) {
     const seen = scroller.clientWidth;
     if (size.width <= seen || !name) return;
     const x = nodeLeft(lay, size, present, name);
     if (x === null) return;
     const left = scroller.scrollLeft;
+    if (box) {
+      const a = xLeft(lay, size, present, box.x0);
+      const b = xLeft(lay, size, present, box.x1);
+      if (a < left || b > left + seen) scroller.scrollTo({ left: Math.max(0, (a + b) / 2 - seen / 2) });
+      focused = `${name}:${size.width}`;
+      return;
+    }
     const key = `${name}:${size.width}`;
     if (key === focused && x > left + 0.15 * seen && x < left + 0.85 * seen) return;
     focused = key;
@@ -444,7 +452,7 @@ export function createGraphView(el, labelsEl, { onSelect }) {
         el.dataset.renderedPos = String(pos);
         el.dataset.renderedKey = key;
         el.dataset.labelPx = String(size.px);
-        follow(lay, size, state.present, focusOf(state));
+        follow(lay, size, state.present, focusOf(state), state.selected ? null : fig.calloutBox);
       };
       const drawn = m.show(fig);
       labels.show(labelsFor(lay, state.present, size));

@@ -1,6 +1,7 @@
 // How big to draw the compute graph, and the axes both of its layers share
 // (graph.js): pure functions of the layout (layoutGraph), presenter mode and
 // the width there is.
+import { calloutChars, calloutHeightPx, calloutLinesMax } from './callout.js';
 import { COLORS, FONT, baseLayout } from './theme.js';
 
 export const ROW_UNITS = 64; // layoutGraph's row spacing (graph.js), in x/y units
@@ -13,7 +14,6 @@ const xUnits = (lay) => lay.width + 110; // the x range below: [-50, width + 60]
 const unitsPerLabelPx = 0.9 / 12;
 const LABEL_CLEARANCE = 32; // px: labels sit clear of a node up to this size
 const clearance = (present) => LABEL_CLEARANCE * (present ? 1.2 : 1);
-const CALLOUT_PX = (present) => (present ? 46 : 38); // the two-branch callout: two lines and its border
 
 /**
  * How big to draw the graph in an area `avail` px wide: {width, height, px},
@@ -36,12 +36,15 @@ export function graphSize(lay, present, avail) {
   const rowPx = label + (present ? 14 : 12); // a node up to 24 px (28 in presenter mode) clears the label above it
   const k = rowPx / ROW_UNITS; // px a unit
   const top = -Math.min(...lay.rows) * ROW_UNITS;
-  const y1 = top + (label + CALLOUT_PX(present) + 6) / k;
+  // the two-branch callout: broken into lines that fit the graph on screen (callout.js)
+  const chars = calloutChars(avail, present);
+  const calloutPx = calloutHeightPx(calloutLinesMax(lay, chars), present);
+  const y1 = top + (label + calloutPx + 6) / k;
   const y0 = -Math.max(...lay.rows) * ROW_UNITS - (label + 6) / k;
   const height = Math.round((y1 - y0) * k + m.t + m.b);
   return {
     width: Math.max(avail, widthFor(px)), height, px, y0, y1, clearance: clearance(present),
-    calloutY: top + (label + CALLOUT_PX(present) / 2 + 4) / k,
+    calloutY: top + (label + calloutPx / 2 + 4) / k, calloutChars: chars,
   };
 }
 
@@ -60,8 +63,12 @@ export function frameLayout(lay, present, size) {
 /** Where a node sits, in px from the graph's left edge (to scroll it into view). */
 export function nodeLeft(lay, size, present, name) {
   const n = lay.nodes.find((x) => x.name === name);
-  if (!n) return null;
-  return MARGIN(present).l + (n.x + 50) * pxPerUnit(lay, size, present);
+  return n ? xLeft(lay, size, present, n.x) : null;
+}
+
+/** Where x (in x units) sits, in px from the graph's left edge. */
+export function xLeft(lay, size, present, x) {
+  return MARGIN(present).l + (x + 50) * pxPerUnit(lay, size, present);
 }
 
 /** Horizontal px per x unit at this size. */

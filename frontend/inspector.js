@@ -62,7 +62,7 @@ function ctxOf(state) {
 }
 
 /** The figures for the inspected tensor (pure). */
-export function inspectorFigures(model, tensor, ctx, present, showDiff) {
+export function inspectorFigures(model, tensor, ctx, present, showDiff, stacked = false) {
   const figs = { value: null, grad: null, parts: null, diff: null };
   if (!model || model.missing) return figs;
   // a tensor of another node: the right one is on its way, keep the old pictures
@@ -86,7 +86,7 @@ export function inspectorFigures(model, tensor, ctx, present, showDiff) {
     const parts = Object.entries(tensor.contributions).map(([c, v]) => ({
       title: `from ${c}<br>‖·‖ ${fmt(norm(v), 3)}`, label: `d${name} via ${c}`, values: v }));
     parts.push({ title: `d${name}<br>‖·‖ ${fmt(norm(tensor.grad), 3)}`, label: `d${name}`, values: tensor.grad });
-    figs.parts = sumFigure(parts, base);
+    figs.parts = sumFigure(parts, { ...base, stacked });
   }
   if (showDiff && tensor.grad && tensor.absdiff) {
     const diff = tensor.absdiff; // |manual − autograd|, taken on the server in the session's dtype
@@ -97,6 +97,8 @@ export function inspectorFigures(model, tensor, ctx, present, showDiff) {
   }
   return figs;
 }
+
+const PARTS_SIDE_BY_SIDE_PX = 540; // three heatmaps and their titles ("from counts_sum ‖·‖ 0.0882") side by side
 
 export function createInspectorView(root, { onFollow, onToggleDiff }) {
   const $ = (sel) => root.querySelector(sel);
@@ -148,7 +150,9 @@ export function createInspectorView(root, { onFollow, onToggleDiff }) {
       diffBtn.textContent = state.showDiff ? 'Hide |manual − autograd|' : 'Show |manual − autograd|';
       diffBtn.setAttribute('aria-pressed', state.showDiff ? 'true' : 'false');
       const ctx = ctxFor(state.session, state.config, state.rowData);
-      const figs = figuresFor(model, state.tensor, ctx, state.present, state.showDiff);
+      // the parts and their sum one under the other where three side by side would not fit (a phone)
+      const stacked = root.clientWidth < PARTS_SIDE_BY_SIDE_PX;
+      const figs = figuresFor(model, state.tensor, ctx, state.present, state.showDiff, stacked);
       if (!figs) return Promise.resolve();
       const jobs = [];
       for (const k of ['value', 'grad', 'parts', 'diff']) {

@@ -192,7 +192,11 @@ function stackFigure(values, opts) {
   return { data, layout };
 }
 
-/** Side by side heatmaps on one shared colour range: the parts and their sum. */
+/**
+ * Heatmaps on one shared colour range: the parts and their sum, side by
+ * side, or with `stacked` one under the other at the full width (a phone:
+ * three side by side left each ~90 px, and their titles ran into each other).
+ */
 export function sumFigure(parts, opts) {
   const { shape, present } = opts;
   const zs = parts.map((p) => p.values);
@@ -200,25 +204,41 @@ export function sumFigure(parts, opts) {
   if (!two) return null;
   const m = Math.max(...zs.map(absMax));
   const data = [];
-  const layout = baseLayout(present, {
-    height: opts.height || (present ? 300 : 220),
-    margin: { l: 40, r: 6, t: 48, b: 30 },
-    annotations: [],
-  });
   const k = parts.length;
+  const margin = opts.stacked ? { l: 40, r: 6, t: 4, b: 22 } : { l: 40, r: 6, t: 48, b: 30 };
+  // stacked, in px: each part's title line, its heatmap, and the room for its column labels below
+  const titlePx = present ? 24 : 20;
+  const heatPx = present ? 190 : 140;
+  const gapPx = present ? 30 : 26;
+  const height = opts.stacked ? margin.t + margin.b + k * (titlePx + heatPx) + (k - 1) * gapPx
+    : opts.height || (present ? 300 : 220);
+  const layout = baseLayout(present, { height, margin, annotations: [] });
+  const plotPx = height - margin.t - margin.b;
   const gap = 0.05;
   const w = (1 - gap * (k - 1)) / k;
   const axes = axesOf(opts.name, shape, opts.ctx);
+  const titleFont = { family: MONO, size: present ? 13 : 11 };
   parts.forEach((p, i) => {
     const sfx = i === 0 ? '' : String(i + 1);
     data.push(heatTrace(p.values, axes, { ...opts, zmax: m, label: p.label }, {
       xaxis: `x${sfx}`, yaxis: `y${sfx}`, showscale: i === k - 1,
     }));
+    const xTicks = { ...tickFor(axes[1], shape[1], opts.ctx), ticks: '', showgrid: false, anchor: `y${sfx}`, tickfont: { size: present ? 10 : 8, family: MONO } };
+    if (opts.stacked) {
+      const top = 1 - (i * (titlePx + heatPx + gapPx) + titlePx) / plotPx;
+      layout[`xaxis${sfx}`] = { domain: [0, 1], ...xTicks };
+      layout[`yaxis${sfx}`] = { domain: [top - heatPx / plotPx, top], autorange: 'reversed', ticks: '', showgrid: false, anchor: `x${sfx}` };
+      // read top to bottom: part + part = sum
+      const sign = i === 0 ? '' : `<b>${i === k - 1 ? '=' : '+'}</b> `;
+      layout.annotations.push({ text: sign + p.title.replace('<br>', '   '), x: 0, xanchor: 'left', y: top, yanchor: 'bottom',
+        xref: 'paper', yref: 'paper', showarrow: false, font: titleFont });
+      return;
+    }
     const x0 = i * (w + gap);
-    layout[`xaxis${sfx}`] = { domain: [x0, x0 + w], ...tickFor(axes[1], shape[1], opts.ctx), ticks: '', showgrid: false, anchor: `y${sfx}`, tickfont: { size: present ? 10 : 8, family: MONO } };
+    layout[`xaxis${sfx}`] = { domain: [x0, x0 + w], ...xTicks };
     layout[`yaxis${sfx}`] = { autorange: 'reversed', showticklabels: i === 0, ticks: '', showgrid: false, anchor: `x${sfx}` };
     layout.annotations.push({ text: p.title, x: x0 + w / 2, y: 1.0, yanchor: 'bottom', xref: 'paper', yref: 'paper',
-      showarrow: false, font: { family: MONO, size: present ? 13 : 11 } });
+      showarrow: false, font: titleFont });
     if (i < k - 1) {
       layout.annotations.push({ text: i === k - 2 ? '=' : '+', x: x0 + w + gap / 2, y: 0.5, xref: 'paper', yref: 'paper',
         showarrow: false, font: { size: present ? 28 : 20, color: COLORS.ink } });

@@ -54,7 +54,8 @@ def test_worst_rows_first_puts_the_highest_loss_on_top(page, live_server):
     probs = httpx.get(f"{live_server}/api/sessions/{sid}/tensors/probs").json()["value"]
     worst = max(range(len(Yb)), key=lambda i: -math.log(probs[i][Yb[i]]))
     page.get_by_test_id("btn-sort").click()
-    page.wait_for_function("() => window.__bpn.state.sortByLoss")
+    # the heatmap is redrawn after the graph's paint: wait for it, not for the state
+    page.wait_for_function("() => document.getElementById('dlogits').dataset.renderedSort === 'true'")
     first = page.evaluate("() => document.querySelector('[data-plot=dlogits]').layout.yaxis.ticktext[0]")
     assert first.startswith(f"<b>! {worst} ")
     page.mouse.click(*dlogits_row_point(page, 0))

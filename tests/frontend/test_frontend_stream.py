@@ -2,6 +2,8 @@
 items 3-4), in the real browser against the real server."""
 from __future__ import annotations
 
+import json
+
 import httpx
 from pagekit import READY, open_view, state, status, wait_drawn
 
@@ -84,3 +86,27 @@ def test_a_link_thousands_of_steps_in_shows_progress_then_the_step(page, live_se
     finally:
         http.delete(f"/api/sessions/{sid}")
     page.screenshot(path=str(shots / "replay_done.png"))
+
+
+def test_a_link_sends_its_replay_before_the_page_has_loaded(page, live_server):
+    # app.js (the page's wiring, its views and through them plotly.js) held
+    # back: the link's session and replay are already under way without it
+    held = []
+    page.route("**/static/app.js", lambda route: held.append(route))
+    sent: list[dict] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(json.loads(payload))))
+    page.goto(f"{live_server}/?step=300&pos=2&node=W1", wait_until="commit")
+    for _ in range(300):
+        if sent:
+            break
+        page.wait_for_timeout(50)
+    assert sent[:1] == [{"cmd": "replay", "steps": 300, "mode": "atomic", "pos": 2}], sent
+    assert held and not page.evaluate("() => Boolean(window.__bpn)")  # nothing of the page ran yet
+    held[0].continue_()
+    page.wait_for_function(READY, timeout=60_000)
+    wait_drawn(page, 2)
+    # the page took that build over: one session, the link's step, its pinned node
+    assert status(page, "step") == "300" and status(page, "pos") == "2/27"
+    assert page.get_by_test_id("inspector-title").inner_text() == "W1"
+    assert state(page, "tensor")["name"] == "W1"
+    assert [m["cmd"] for m in sent] == ["replay", "subscribe"]

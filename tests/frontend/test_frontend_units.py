@@ -108,3 +108,31 @@ def test_lr_schedule_and_view_switch_sentences(modules):
     assert out[0].startswith("lr 0.1 for updates 1-100,000, then 0.01: the lecture's schedule")
     assert out[1].startswith("lr 0.2 at every step: no drop")
     assert out[2] == "lr 0.05 for updates 1-500, then 0.005."
+
+
+def test_the_two_branch_callout_breaks_into_lines_that_fit(modules, live_server):
+    graph = httpx.get(f"{live_server}/api/graph").json()
+    out = modules.evaluate("""async (graph) => {
+      const c = await import('/static/callout.js');
+      const g = await import('/static/graph.js');
+      const lay = g.layoutGraph(g.viewNodes(graph, false));
+      const part = {name: 'counts', first: 'probs', second: 'counts_sum', norms: ['0.736', '0.0882', '0.726']};
+      const plain = (l) => l.replace(/<[^>]+>/g, '');
+      const at = (chars) => ({chars, done: c.calloutLines({...part, waiting: false}, chars).map(plain),
+                              waiting: c.calloutLines({...part, waiting: true}, chars).map(plain),
+                              most: c.calloutLinesMax(lay, chars)});
+      return {wide: at(c.calloutChars(1300, false)), phone: at(c.calloutChars(350, false)),
+              phoneChars: c.calloutChars(350, false)};
+    }""", graph)
+    nb = "\u00a0"
+    # a laptop: the two lines as they are
+    assert out["wide"]["done"] == [f"dcounts = (from{nb}probs) + (from{nb}counts_sum)",
+                                   f"the tensors add up: ‖from{nb}probs‖{nb}0.736, ‖from{nb}counts_sum‖{nb}0.0882, ‖sum‖{nb}0.726"]
+    assert out["wide"]["most"] == 2
+    # a phone: no line longer than fits, nothing lost, a part's name kept with its norm
+    phone = out["phone"]
+    for lines in (phone["done"], phone["waiting"]):
+        assert max(map(len, lines)) <= out["phoneChars"] and len(lines) > 2
+    assert " ".join(phone["done"]) == " ".join(out["wide"]["done"])
+    assert f"‖from{nb}counts_sum‖{nb}0.0882," in phone["done"][2]
+    assert phone["most"] >= max(len(phone["done"]), len(phone["waiting"]))

@@ -4,6 +4,7 @@ at that screen needs (boxes inside the viewport, label sizes, no overlapping
 labels, no sideways scroll) and saves a screenshot to artifacts/screenshots/."""
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from pagekit import open_view, wait_drawn
@@ -142,6 +143,56 @@ def test_phone_fits_its_width_and_every_control_is_reachable(page, live_server, 
     assert page.evaluate("() => { const s = document.querySelector('[data-testid=graph-scroll]'); return s.scrollWidth > s.clientWidth; }")
     page.screenshot(path=str(shots / "viewport_phone.png"))
     page.screenshot(path=str(shots / "viewport_phone_full.png"), full_page=True)
+
+
+# Plotly's annotations (titles, callouts) in a plot: text and its box (not a callout's stem), viewport px
+ANNOTATIONS = """(sel) => [...document.querySelectorAll(`${sel} .annotation`)].map(a => {
+  const r = a.querySelector('.annotation-text-g').getBoundingClientRect();
+  return {name: a.textContent, x: r.x, y: r.y, right: r.right, bottom: r.bottom}; })"""
+
+
+@pytest.mark.parametrize("mode", ["atomic", "lecture"])
+def test_phone_shows_a_branch_node_s_parts_and_callout_whole(page, live_server, shots, mode):
+    """counts is used twice: its gradient is two parts added. On a phone the
+    inspector's three heatmaps (part + part = sum) stand one under the other
+    with their titles apart, and the graph's callout over counts fits the
+    ~350 px of graph on screen (in the lecture's order half finished: four lines)."""
+    page.set_viewport_size(PHONE)
+    tape = httpx.get(f"{live_server}/api/graph").json()
+    if mode == "atomic":
+        pos = tape["backward_order"].index("counts") + 1
+    else:  # its first part, the second still to come
+        pos = [t["node"] for t in tape["lecture_order"]].index("counts") + 1
+    open_view(page, live_server, f"?pos={pos}&mode={mode}")
+    page.wait_for_function("() => document.querySelector('[data-testid=inspector-title]').textContent === 'counts'")
+    assert page.evaluate(SCROLL_WIDTH) == PHONE["width"]
+
+    callout = [a for a in page.evaluate(ANNOTATIONS, "#graph") if a["name"].startswith("dcounts =")]
+    assert len(callout) == 1
+    assert ("still to come" in callout[0]["name"]) == (mode == "lecture")
+    # the graph scrolls (smoothly) to bring the callout whole into view
+    page.wait_for_function("""() => { const s = document.querySelector('[data-testid=graph-scroll]').getBoundingClientRect();
+      const a = [...document.querySelectorAll('#graph .annotation')].find(e => e.textContent.startsWith('dcounts ='));
+      const r = a.querySelector('.annotation-text-g').getBoundingClientRect(); return r.x >= s.x && r.right <= s.right; }""")
+    seen = box(page, "[data-testid=graph-scroll]")
+    (c,) = [a for a in page.evaluate(ANNOTATIONS, "#graph") if a["name"].startswith("dcounts =")]
+    assert seen["x"] <= c["x"] and c["right"] <= seen["right"] and seen["y"] <= c["y"]
+    # and no node label under it
+    labels = page.evaluate(LABELS)
+    assert overlapping([*labels, {**c, "name": "callout"}]) == []
+    page.screenshot(path=str(shots / f"viewport_phone_callout_{mode}.png"))
+
+    if mode == "atomic":  # both parts are in: the three heatmaps
+        page.locator("[data-box=parts] .main-svg").first.wait_for()
+        page.locator("[data-box=parts]").scroll_into_view_if_needed()
+        titles = page.evaluate(ANNOTATIONS, "[data-plot=parts]")
+        assert [t["name"].split()[:3] for t in titles] == [["from", "probs", "‖·‖"], ["+", "from", "counts_sum"],
+                                                           ["=", "dcounts", "‖·‖"]]
+        assert overlapping(titles) == []
+        plot = box(page, "[data-plot=parts]")
+        assert all(plot["x"] <= t["x"] and t["right"] <= plot["right"] for t in titles)  # none cut off
+        page.locator("[data-box=parts]").screenshot(path=str(shots / "viewport_phone_parts.png"))
+    assert page.evaluate(SCROLL_WIDTH) == PHONE["width"]
 
 
 def test_phone_presenter_mode_can_be_left_and_a_reload_does_not_keep_it(page, live_server, shots):
