@@ -82,7 +82,7 @@ export function inspectorFigures(model, tensor, ctx, present, showDiff) {
   else if (tensor.grad === null || tensor.grad === undefined) figs.grad = emptyFigure(`d${name}: not computed yet (→)`, present);
   else figs.grad = tensorFigure(tensor.grad, { ...base, label: `d${name}` });
   if (tensor.contributions && tensor.grad && Object.keys(tensor.contributions).length === 2) {
-    const norm = (v) => Math.sqrt(v.flat(Infinity).reduce((a, x) => a + x * x, 0));
+    const norm = (v) => Math.sqrt(sumSq(v));
     const parts = Object.entries(tensor.contributions).map(([c, v]) => ({
       title: `from ${c}<br>‖·‖ ${fmt(norm(v), 3)}`, label: `d${name} via ${c}`, values: v }));
     parts.push({ title: `d${name}<br>‖·‖ ${fmt(norm(tensor.grad), 3)}`, label: `d${name}`, values: tensor.grad });
@@ -90,12 +90,28 @@ export function inspectorFigures(model, tensor, ctx, present, showDiff) {
   }
   if (showDiff && tensor.grad && tensor.absdiff) {
     const diff = tensor.absdiff; // |manual − autograd|, taken on the server in the session's dtype
-    const worst = Math.max(0, ...[diff].flat(Infinity));
+    const worst = maxOf(diff);
     figs.diff = worst === 0
       ? emptyFigure(`|d${name} − autograd| is 0 everywhere: bit-exact`, present)
       : tensorFigure(diff, { ...base, label: `|d${name} − autograd|`, sequential: true });
   }
   return figs;
+}
+
+/** The sum of squares of a nested array, without flattening it (at batch 256 that cost more than the sum). */
+function sumSq(v) {
+  if (!Array.isArray(v)) return v * v;
+  let sq = 0;
+  for (const x of v) sq += sumSq(x);
+  return sq;
+}
+
+/** The largest number of a nested array (0 for none); no spread: 51,200 arguments overflow the stack. */
+function maxOf(v) {
+  if (!Array.isArray(v)) return Math.max(0, v);
+  let m = 0;
+  for (const x of v) m = Math.max(m, maxOf(x));
+  return m;
 }
 
 export function createInspectorView(root, { onFollow, onToggleDiff }) {

@@ -122,24 +122,34 @@ function barFigure(values, opts) {
 
 const shapeStr = (s) => `(${s.join(', ')})`;
 
-// Beyond this many cells a heatmap's hover names the indices and the number
-// only: a sentence per cell cost ~300 ms a figure at batch 256 x 200 hidden
-// (three such heatmaps in the parts view), more than the rest of a key press.
-const RICH_HOVER_CELLS = 8192;
+/**
+ * A heatmap's hover: the indices and the number, and what the row and the
+ * column stand for (the batch example "emm→a", the character) where the axis
+ * has a meaning. Plotly fills in indices and value itself (%{y}, %{x}, %{z});
+ * the descriptions are one string per row (customdata) and one per column
+ * (text), every cell pointing at them, so no string is built per cell: a
+ * sentence per cell cost ~300 ms a figure at batch 256 x 200 hidden.
+ */
+function heatHover(rows, cols, axes, ctx, label) {
+  const described = (ax, n) => {
+    const d = [...Array(n).keys()].map((i) => describe(ax, i, ctx));
+    return d.some(Boolean) ? d : null;
+  };
+  const rowText = described(axes[0], rows);
+  const colText = described(axes[1], cols);
+  const where = `${axes[0].title || 'row'} %{y}, ${axes[1].title || 'column'} %{x}`;
+  const out = {
+    hovertemplate: `${label}[%{y}, %{x}] = %{z:.6g}<br>${rowText ? '%{customdata}' : where}`
+      + `${colText ? '<br>%{text}' : ''}<extra></extra>`,
+  };
+  if (rowText) out.customdata = rowText.map((d) => new Array(cols).fill(d));
+  if (colText) out.text = new Array(rows).fill(colText);
+  return out;
+}
 
 function heatTrace(z, axes, opts, extra = {}) {
   const { ctx, label } = opts;
-  const cells = z.length * (z[0] ? z[0].length : 0);
-  const hover = cells > RICH_HOVER_CELLS
-    ? { hovertemplate: `${label}[%{y}, %{x}] = %{z:.6g}<br>${axes[0].title || 'row'} %{y}, ${axes[1].title || 'column'} %{x}<extra></extra>` }
-    : {
-      hovertemplate: '%{text}<extra></extra>',
-      text: z.map((row, i) => row.map((v, j) => {
-        const a = describe(axes[0], i, ctx);
-        const b = describe(axes[1], j, ctx);
-        return `${label}[${i}, ${j}] = ${fmt(v, 6)}${a ? `<br>${a}` : ''}${b ? `<br>${b}` : ''}`;
-      })),
-    };
+  const hover = heatHover(z.length, z[0] ? z[0].length : 0, axes, ctx, label);
   const m = opts.zmax || absMax(z);
   return {
     type: 'heatmap', z, ...hover,
