@@ -457,8 +457,8 @@ function render(state) {
     // and drawing them first would hold the graph back (~40 ms at batch 256)
     drawn.then(afterPaint).then(() => {
       panelsQueued = false;
-      inspectorView.render(get());
-      dlogitsView.render(get());
+      // the inspector is what a key press waits for; the dlogits panel below after it
+      inspectorView.render(get()).then(() => dlogitsView.render(get()));
     });
   }
   if (ready) syncUrlSoon();
