@@ -129,34 +129,39 @@ export function createInspectorView(root, { onFollow, onToggleDiff }) {
   const modelFor = memo((graph, selected, computed, checks, mode, next, remaining) =>
     inspectorModel({ graph, selected, computed, checks, mode, next, remaining }));
   const ctxFor = memo((session, config, rowData) => ctxOf({ session, config, rowData }));
+  let shownModel = null;
   return {
     render(state) {
       const model = modelFor(state.graph, state.selected, state.computed, state.checks, state.mode, state.next,
         state.remaining);
       if (!model) return Promise.resolve();
-      $('[data-testid=inspector-title]').textContent = model.kind === 'fused' ? model.name : `${model.name}`;
-      $('[data-field=shape]').textContent = model.shape ? `(${model.shape.join(', ')})` : '';
-      $('[data-field=kind]').textContent = model.kind || '';
-      const badge = $('[data-testid=inspector-badge]');
-      badge.textContent = model.badge || (model.kind === 'data' ? 'no gradient' : 'not computed');
-      badge.className = `badge big ${model.verdict}`;
-      const chk = model.check && model.computed ? model.check : null;
-      $('[data-field=check]').textContent = chk
-        ? `exact ${chk.exact ? 'yes' : 'no'} · approx ${chk.approx ? 'yes' : 'no'} · maxdiff ${chk.maxdiff === 0 ? '0' : sci(chk.maxdiff)}`
-        : '';
-      $('[data-field=forward]').textContent = model.forward || '';
-      $('[data-field=made-by]').textContent = model.madeBy || '';
-      $('[data-field=made-by]').hidden = !model.madeBy;
-      $('[data-field=backward]').textContent = model.backward || '(none: integers)';
-      const ex = $('[data-field=explain]');
-      ex.replaceChildren(...model.explain.map((t) => Object.assign(document.createElement('p'), { textContent: t })));
-      const note = $('[data-field=float-note]');
-      note.textContent = model.floatNote || '';
-      note.hidden = !model.floatNote;
-      const half = $('[data-field=half-note]');
-      half.textContent = model.halfNote || '';
-      half.hidden = !model.halfNote;
-      derivation.render(state.graph, model.derivation || null);
+      // the words change with the node, not with every render (a press renders three times)
+      if (model !== shownModel) {
+        shownModel = model;
+        $('[data-testid=inspector-title]').textContent = model.kind === 'fused' ? model.name : `${model.name}`;
+        $('[data-field=shape]').textContent = model.shape ? `(${model.shape.join(', ')})` : '';
+        $('[data-field=kind]').textContent = model.kind || '';
+        const badge = $('[data-testid=inspector-badge]');
+        badge.textContent = model.badge || (model.kind === 'data' ? 'no gradient' : 'not computed');
+        badge.className = `badge big ${model.verdict}`;
+        const chk = model.check && model.computed ? model.check : null;
+        $('[data-field=check]').textContent = chk
+          ? `exact ${chk.exact ? 'yes' : 'no'} · approx ${chk.approx ? 'yes' : 'no'} · maxdiff ${chk.maxdiff === 0 ? '0' : sci(chk.maxdiff)}`
+          : '';
+        $('[data-field=forward]').textContent = model.forward || '';
+        $('[data-field=made-by]').textContent = model.madeBy || '';
+        $('[data-field=made-by]').hidden = !model.madeBy;
+        $('[data-field=backward]').textContent = model.backward || '(none: integers)';
+        const ex = $('[data-field=explain]');
+        ex.replaceChildren(...model.explain.map((t) => Object.assign(document.createElement('p'), { textContent: t })));
+        const note = $('[data-field=float-note]');
+        note.textContent = model.floatNote || '';
+        note.hidden = !model.floatNote;
+        const half = $('[data-field=half-note]');
+        half.textContent = model.halfNote || '';
+        half.hidden = !model.halfNote;
+        derivation.render(state.graph, model.derivation || null);
+      }
       const follow = $('[data-action=follow]');
       follow.hidden = !state.pinned;
       const diffBtn = $('[data-action=diff]');
