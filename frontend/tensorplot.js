@@ -123,28 +123,25 @@ function barFigure(values, opts) {
 const shapeStr = (s) => `(${s.join(', ')})`;
 
 /**
- * A heatmap's hover: the indices and the number, and what the row and the
- * column stand for (the batch example "emm→a", the character) where the axis
- * has a meaning. Plotly fills in indices and value itself (%{y}, %{x}, %{z});
- * the descriptions are one string per row (customdata) and one per column
- * (text), every cell pointing at them, so no string is built per cell: a
- * sentence per cell cost ~300 ms a figure at batch 256 x 200 hidden.
+ * A heatmap's hover: the cell's indices and number, and what its row and
+ * column stand for ("example 5 (emm→a)", "'a'", "hidden unit 17"). Plotly
+ * puts the number in (%{z}); each row has one [index, words] pair that all
+ * its cells point at (customdata), each column one (text), so no string is
+ * built per cell: a sentence per cell cost ~300 ms a figure at batch 256 x
+ * 200 hidden. (The indices come from the pairs, not %{x}/%{y}: on a character
+ * axis those print the tick's letter.)
  */
 function heatHover(rows, cols, axes, ctx, label) {
-  const described = (ax, n) => {
-    const d = [...Array(n).keys()].map((i) => describe(ax, i, ctx));
-    return d.some(Boolean) ? d : null;
+  const pairs = (ax, n) => [...Array(n).keys()].map((i) => [i, describe(ax, i, ctx) || (ax.title ? `${ax.title} ${i}` : '')]);
+  const rowInfo = pairs(axes[0], rows);
+  const colInfo = pairs(axes[1], cols);
+  const line = (info, ref) => (info.some((p) => p[1]) ? `<br>%{${ref}[1]}` : '');
+  return {
+    hovertemplate: `${label}[%{customdata[0]}, %{text[0]}] = %{z:.6~g}${line(rowInfo, 'customdata')}`
+      + `${line(colInfo, 'text')}<extra></extra>`,
+    customdata: rowInfo.map((p) => new Array(cols).fill(p)),
+    text: new Array(rows).fill(colInfo),
   };
-  const rowText = described(axes[0], rows);
-  const colText = described(axes[1], cols);
-  const where = `${axes[0].title || 'row'} %{y}, ${axes[1].title || 'column'} %{x}`;
-  const out = {
-    hovertemplate: `${label}[%{y}, %{x}] = %{z:.6g}<br>${rowText ? '%{customdata}' : where}`
-      + `${colText ? '<br>%{text}' : ''}<extra></extra>`,
-  };
-  if (rowText) out.customdata = rowText.map((d) => new Array(cols).fill(d));
-  if (colText) out.text = new Array(rows).fill(colText);
-  return out;
 }
 
 function heatTrace(z, axes, opts, extra = {}) {
