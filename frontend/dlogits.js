@@ -58,7 +58,7 @@ export function heatmapFigure(model, sortByLoss, row, present) {
       {
         type: 'heatmap', z, x: vocab.map((_, j) => j), y: order.map((_, r) => r), text,
         hovertemplate: '%{text}<extra></extra>', colorscale: DIVERGING, zmin: -m, zmax: m,
-        colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', title: { text: 'dlogits', side: 'right' } },
+        colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', title: { text: 'dlogits', side: 'right' }, ticklabeloverflow: 'allow' },
       },
       {
         type: 'scatter', mode: 'markers', hoverinfo: 'skip', name: 'target',

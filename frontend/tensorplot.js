@@ -152,7 +152,8 @@ function heatTrace(z, axes, opts, extra = {}) {
     type: 'heatmap', z, ...hover,
     colorscale: opts.sequential ? SEQUENTIAL : DIVERGING,
     zmin: opts.sequential ? 0 : -m, zmax: m,
-    colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', tickfont: { size: opts.present ? 13 : 10 } },
+    // 'allow': as baseLayout's axes (theme.js), no measuring of every tick label on each draw
+    colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', tickfont: { size: opts.present ? 13 : 10 }, ticklabeloverflow: 'allow' },
     xgap: 0, ygap: 0,
     ...extra,
   };
