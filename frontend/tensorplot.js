@@ -144,6 +144,8 @@ function heatHover(rows, cols, axes, ctx, label) {
   };
 }
 
+const ends = (lo, hi) => [lo, (lo + hi) / 2, hi];
+
 function heatTrace(z, axes, opts, extra = {}) {
   const { ctx, label } = opts;
   const hover = heatHover(z.length, z[0] ? z[0].length : 0, axes, ctx, label);
@@ -152,8 +154,14 @@ function heatTrace(z, axes, opts, extra = {}) {
     type: 'heatmap', z, ...hover,
     colorscale: opts.sequential ? SEQUENTIAL : DIVERGING,
     zmin: opts.sequential ? 0 : -m, zmax: m,
-    // 'allow': as baseLayout's axes (theme.js), no measuring of every tick label on each draw
-    colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', tickfont: { size: opts.present ? 13 : 10 }, ticklabeloverflow: 'allow' },
+    colorbar: {
+      thickness: 8, len: 0.9, tickfont: { size: opts.present ? 13 : 10 },
+      // the scale's ends (the largest |value|) and its middle: what a reader of the colours needs,
+      // and three labels for Plotly to place instead of a tick search and ~7 labels
+      tickmode: 'array', tickvals: ends(opts.sequential ? 0 : -m, m), ticktext: ends(opts.sequential ? 0 : -m, m).map((v) => fmt(v, 3)),
+      // 'allow': as baseLayout's axes (theme.js), no measuring of every tick label on each draw
+      ticklabeloverflow: 'allow',
+    },
     xgap: 0, ygap: 0,
     ...extra,
   };
