@@ -145,8 +145,8 @@ function inspected(f, tensors, next) {
   const key = `${f.step}|${batch}|${f.mode}|${name}|${Boolean(grad)}|${Boolean(diff)}|${place}|${s.session && s.session.id}`;
   if (s.tensorKey === key && s.tensor) return {};
   const parts = Object.keys(tensors).filter((k) => k.startsWith(`${name}.contribution.`));
-  // nested arrays only when the inspector draws, after the graph's paint
-  // (at batch 256 the conversion held the graph back by tens of ms)
+  // nested arrays only when a figure is built from them (not for a frame
+  // that the next one replaces before anything is drawn)
   const once = (f) => { let done = false; let v; return () => { if (!done) { v = f(); done = true; } return v; }; };
   const val = once(() => nested(value));
   const gr = once(() => (grad ? nested(grad) : null));
@@ -446,8 +446,11 @@ createDerive(document.getElementById('derive'), document.getElementById('derive-
 createTeach(document.querySelector('[data-testid=teach]'), { store });
 follow = createFollow({ store, adopt, release });
 
-// The graph first: it is what a key press is waiting for. The panels below
-// follow once it is on screen, with whatever the state is by then.
+// The graph and the inspector in one go: a key press waits for both (the
+// inspected node's tensors come in the frame that moves the graph), and one
+// task paints them together; drawing the inspector after the graph's paint
+// had it wait for that frame too (~10 ms, more under load). The dlogits
+// panel below follows once both are on screen, with the state as it is then.
 let panelsQueued = false;
 function render(state) {
   controls.render(state);
@@ -455,14 +458,11 @@ function render(state) {
   helpView.render(state);
   replayView.render(state);
   tapeView.render(state);
-  const drawn = graphView.render(state);
+  const drawn = Promise.all([graphView.render(state), inspectorView.render(state)]);
   if (!panelsQueued) {
     panelsQueued = true;
-    // after the graph's paint: the panels' tensors came in the same frame,
-    // and drawing them first would hold the graph back (~40 ms at batch 256)
     drawn.then(afterPaint).then(() => {
       panelsQueued = false;
-      inspectorView.render(get());
       dlogitsView.render(get());
     });
   }

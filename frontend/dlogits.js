@@ -34,9 +34,13 @@ export function heatmapFigure(model, sortByLoss, row, present) {
   const { vocab, n } = model;
   const ctx = { Xb: model.Xb, Yb: model.Yb, vocab };
   const z = order.map((i) => model.dl[i]);
-  const text = order.map((i) => model.dl[i].map((v, j) =>
-    `example ${i}: ${exampleLabel(ctx, i)}<br>char '${vocab[j]}'${j === model.Yb[i] ? ' (target)' : ''}`
-    + `<br>dlogits = ${fmt(v, 4)}<br>n·dlogits = ${fmt(v * n, 4)}<br>p = ${fmt(model.probs[i][j], 4)}`));
+  // the example's words once a row, not once a cell (256 x 27 cells at batch 256)
+  const text = order.map((i) => {
+    const ex = `example ${i}: ${exampleLabel(ctx, i)}<br>char '`;
+    const p = model.probs[i];
+    return model.dl[i].map((v, j) => `${ex}${vocab[j]}'${j === model.Yb[i] ? ' (target)' : ''}`
+      + `<br>dlogits = ${fmt(v, 4)}<br>n·dlogits = ${fmt(v * n, 4)}<br>p = ${fmt(p[j], 4)}`);
+  });
   const m = Math.max(1e-12, ...z.map((r) => Math.max(...r.map(Math.abs))));
   const ticktext = order.map((i) => {
     const lab = `${i} ${exampleLabel(ctx, i)}`;
@@ -54,7 +58,7 @@ export function heatmapFigure(model, sortByLoss, row, present) {
       {
         type: 'heatmap', z, x: vocab.map((_, j) => j), y: order.map((_, r) => r), text,
         hovertemplate: '%{text}<extra></extra>', colorscale: DIVERGING, zmin: -m, zmax: m,
-        colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', title: { text: 'dlogits', side: 'right' } },
+        colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', title: { text: 'dlogits', side: 'right' }, ticklabeloverflow: 'allow' },
       },
       {
         type: 'scatter', mode: 'markers', hoverinfo: 'skip', name: 'target',

@@ -415,10 +415,22 @@ export function createGraphView(el, labelsEl, { onSelect }) {
     graphFigure(lay, { frame, computed, checks, selected, present, mode, derive }, size));
   const labelsFor = memo(labelsFigure);
   let focused = null;
+  // The scroller's width, kept by a ResizeObserver (it reports after layout,
+  // when reading it is free): read in render, after the other views' DOM
+  // writes, it forced a layout of the whole page on every render (~14 ms a
+  // key press at the lecture's size). A change of width draws the graph again.
+  let width = scroller.clientWidth;
+  let last = null;
+  let view = null;
+  new ResizeObserver(() => {
+    if (scroller.clientWidth === width) return;
+    width = scroller.clientWidth;
+    if (last) view.render(last);
+  }).observe(scroller);
   // keep the focused node on screen when the graph is wider than its scroller,
   // and the two-branch callout over it whole (its lines fit the screen's width)
   function follow(lay, size, present, name, box) {
-    const seen = scroller.clientWidth;
+    const seen = width;
     if (size.width <= seen || !name) return;
     const x = nodeLeft(lay, size, present, name);
     if (x === null) return;
@@ -435,12 +447,13 @@ export function createGraphView(el, labelsEl, { onSelect }) {
     focused = key;
     if (x < left + 0.15 * seen || x > left + 0.85 * seen) scroller.scrollTo({ left: Math.max(0, x - seen / 2) });
   }
-  return {
+  view = {
     render(state) {
+      last = state;
       if (!state.graph) return Promise.resolve();
       const lay = layoutFor(state.graph, state.mode);
       // re-layout only on real size changes
-      const avail = Math.max(240, Math.floor((scroller.clientWidth || 1500) / 20) * 20);
+      const avail = Math.max(240, Math.floor((width || 1500) / 20) * 20);
       const size = sizeFor(lay, state.present, avail);
       if (wrap.style.width !== `${size.width}px`) wrap.style.width = `${size.width}px`;
       scroller.classList.toggle('scrolls', size.width > avail); // style.css fades its edges: there is more
@@ -460,4 +473,5 @@ export function createGraphView(el, labelsEl, { onSelect }) {
     },
     layoutFor,
   };
+  return view;
 }

@@ -82,7 +82,7 @@ export function inspectorFigures(model, tensor, ctx, present, showDiff, stacked 
   else if (tensor.grad === null || tensor.grad === undefined) figs.grad = emptyFigure(`d${name}: not computed yet (→)`, present);
   else figs.grad = tensorFigure(tensor.grad, { ...base, label: `d${name}` });
   if (tensor.contributions && tensor.grad && Object.keys(tensor.contributions).length === 2) {
-    const norm = (v) => Math.sqrt(v.flat(Infinity).reduce((a, x) => a + x * x, 0));
+    const norm = (v) => Math.sqrt(sumSq(v));
     const parts = Object.entries(tensor.contributions).map(([c, v]) => ({
       title: `from ${c}<br>‖·‖ ${fmt(norm(v), 3)}`, label: `d${name} via ${c}`, values: v }));
     parts.push({ title: `d${name}<br>‖·‖ ${fmt(norm(tensor.grad), 3)}`, label: `d${name}`, values: tensor.grad });
@@ -90,7 +90,7 @@ export function inspectorFigures(model, tensor, ctx, present, showDiff, stacked 
   }
   if (showDiff && tensor.grad && tensor.absdiff) {
     const diff = tensor.absdiff; // |manual − autograd|, taken on the server in the session's dtype
-    const worst = Math.max(0, ...[diff].flat(Infinity));
+    const worst = maxOf(diff);
     figs.diff = worst === 0
       ? emptyFigure(`|d${name} − autograd| is 0 everywhere: bit-exact`, present)
       : tensorFigure(diff, { ...base, label: `|d${name} − autograd|`, sequential: true });
@@ -99,6 +99,22 @@ export function inspectorFigures(model, tensor, ctx, present, showDiff, stacked 
 }
 
 const PARTS_SIDE_BY_SIDE_PX = 540; // three heatmaps and their titles ("from counts_sum ‖·‖ 0.0882") side by side
+
+/** The sum of squares of a nested array, without flattening it (at batch 256 that cost more than the sum). */
+function sumSq(v) {
+  if (!Array.isArray(v)) return v * v;
+  let sq = 0;
+  for (const x of v) sq += sumSq(x);
+  return sq;
+}
+
+/** The largest number of a nested array (0 for none); no spread: 51,200 arguments overflow the stack. */
+function maxOf(v) {
+  if (!Array.isArray(v)) return Math.max(0, v);
+  let m = 0;
+  for (const x of v) m = Math.max(m, maxOf(x));
+  return m;
+}
 
 export function createInspectorView(root, { onFollow, onToggleDiff }) {
   const $ = (sel) => root.querySelector(sel);
@@ -115,34 +131,39 @@ export function createInspectorView(root, { onFollow, onToggleDiff }) {
   const modelFor = memo((graph, selected, computed, checks, mode, next, remaining) =>
     inspectorModel({ graph, selected, computed, checks, mode, next, remaining }));
   const ctxFor = memo((session, config, rowData) => ctxOf({ session, config, rowData }));
+  let shownModel = null;
   return {
     render(state) {
       const model = modelFor(state.graph, state.selected, state.computed, state.checks, state.mode, state.next,
         state.remaining);
       if (!model) return Promise.resolve();
-      $('[data-testid=inspector-title]').textContent = model.kind === 'fused' ? model.name : `${model.name}`;
-      $('[data-field=shape]').textContent = model.shape ? `(${model.shape.join(', ')})` : '';
-      $('[data-field=kind]').textContent = model.kind || '';
-      const badge = $('[data-testid=inspector-badge]');
-      badge.textContent = model.badge || (model.kind === 'data' ? 'no gradient' : 'not computed');
-      badge.className = `badge big ${model.verdict}`;
-      const chk = model.check && model.computed ? model.check : null;
-      $('[data-field=check]').textContent = chk
-        ? `exact ${chk.exact ? 'yes' : 'no'} · approx ${chk.approx ? 'yes' : 'no'} · maxdiff ${chk.maxdiff === 0 ? '0' : sci(chk.maxdiff)}`
-        : '';
-      $('[data-field=forward]').textContent = model.forward || '';
-      $('[data-field=made-by]').textContent = model.madeBy || '';
-      $('[data-field=made-by]').hidden = !model.madeBy;
-      $('[data-field=backward]').textContent = model.backward || '(none: integers)';
-      const ex = $('[data-field=explain]');
-      ex.replaceChildren(...model.explain.map((t) => Object.assign(document.createElement('p'), { textContent: t })));
-      const note = $('[data-field=float-note]');
-      note.textContent = model.floatNote || '';
-      note.hidden = !model.floatNote;
-      const half = $('[data-field=half-note]');
-      half.textContent = model.halfNote || '';
-      half.hidden = !model.halfNote;
-      derivation.render(state.graph, model.derivation || null);
+      // the words change with the node, not with every render (a press renders three times)
+      if (model !== shownModel) {
+        shownModel = model;
+        $('[data-testid=inspector-title]').textContent = model.kind === 'fused' ? model.name : `${model.name}`;
+        $('[data-field=shape]').textContent = model.shape ? `(${model.shape.join(', ')})` : '';
+        $('[data-field=kind]').textContent = model.kind || '';
+        const badge = $('[data-testid=inspector-badge]');
+        badge.textContent = model.badge || (model.kind === 'data' ? 'no gradient' : 'not computed');
+        badge.className = `badge big ${model.verdict}`;
+        const chk = model.check && model.computed ? model.check : null;
+        $('[data-field=check]').textContent = chk
+          ? `exact ${chk.exact ? 'yes' : 'no'} · approx ${chk.approx ? 'yes' : 'no'} · maxdiff ${chk.maxdiff === 0 ? '0' : sci(chk.maxdiff)}`
+          : '';
+        $('[data-field=forward]').textContent = model.forward || '';
+        $('[data-field=made-by]').textContent = model.madeBy || '';
+        $('[data-field=made-by]').hidden = !model.madeBy;
+        $('[data-field=backward]').textContent = model.backward || '(none: integers)';
+        const ex = $('[data-field=explain]');
+        ex.replaceChildren(...model.explain.map((t) => Object.assign(document.createElement('p'), { textContent: t })));
+        const note = $('[data-field=float-note]');
+        note.textContent = model.floatNote || '';
+        note.hidden = !model.floatNote;
+        const half = $('[data-field=half-note]');
+        half.textContent = model.halfNote || '';
+        half.hidden = !model.halfNote;
+        derivation.render(state.graph, model.derivation || null);
+      }
       const follow = $('[data-action=follow]');
       follow.hidden = !state.pinned;
       const diffBtn = $('[data-action=diff]');

@@ -40,8 +40,14 @@ export function tapeModel(state) {
 export function createTapeView(el, { onSelect }) {
   let orderKey = '';
   const chips = new Map();
+  let shown = [];
+  let centred = null;
   return {
     render(state) {
+      // a press renders three times (busy, its frame, idle): only a change of what the tape shows touches the DOM
+      const input = [state.graph, state.mode, state.computed, state.remaining, state.checks, state.selected];
+      if (input.every((v, i) => v === shown[i])) return;
+      shown = input;
       const model = tapeModel(state);
       const key = model.map((m) => m.key).join(',');
       if (key !== orderKey) {
@@ -58,18 +64,26 @@ export function createTapeView(el, { onSelect }) {
           el.append(chip);
         });
         orderKey = key;
+        centred = null;
       }
+      let current = null;
       for (const m of model) {
         const { chip, badge } = chips.get(m.key);
-        chip.className = `chip ${m.status}${m.verdict ? ` ${m.verdict}` : ''}${state.selected === m.name ? ' selected' : ''}`;
-        chip.setAttribute('aria-pressed', state.selected === m.name ? 'true' : 'false');
+        const cls = `chip ${m.status}${m.verdict ? ` ${m.verdict}` : ''}${state.selected === m.name ? ' selected' : ''}`;
+        if (chip.className !== cls) chip.className = cls;
+        const pressed = state.selected === m.name ? 'true' : 'false';
+        if (chip.getAttribute('aria-pressed') !== pressed) chip.setAttribute('aria-pressed', pressed);
         if (badge.textContent !== m.badge) badge.textContent = m.badge;
+        if (m.status === 'current') current = chip;
       }
-      const cur = el.querySelector('.chip.current');
-      if (cur && el.scrollWidth > el.clientWidth) {
-        const left = cur.offsetLeft - el.clientWidth / 2;
-        el.scrollLeft = Math.max(0, left);
-      }
+      if (current === centred) return;
+      centred = current;
+      // measured in the next frame, with the layout the browser does anyway:
+      // read here, after the writes above, it forced one more on every press
+      requestAnimationFrame(() => {
+        if (!current || current !== centred || el.scrollWidth <= el.clientWidth) return;
+        el.scrollLeft = Math.max(0, current.offsetLeft - el.clientWidth / 2);
+      });
     },
   };
 }

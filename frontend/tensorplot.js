@@ -122,30 +122,46 @@ function barFigure(values, opts) {
 
 const shapeStr = (s) => `(${s.join(', ')})`;
 
-// Beyond this many cells a heatmap's hover names the indices and the number
-// only: a sentence per cell cost ~300 ms a figure at batch 256 x 200 hidden
-// (three such heatmaps in the parts view), more than the rest of a key press.
-const RICH_HOVER_CELLS = 8192;
+/**
+ * A heatmap's hover: the cell's indices and number, and what its row and
+ * column stand for ("example 5 (emm→a)", "'a'", "hidden unit 17"). Plotly
+ * puts the number in (%{z}); each row has one [index, words] pair that all
+ * its cells point at (customdata), each column one (text), so no string is
+ * built per cell: a sentence per cell cost ~300 ms a figure at batch 256 x
+ * 200 hidden. (The indices come from the pairs, not %{x}/%{y}: on a character
+ * axis those print the tick's letter.)
+ */
+function heatHover(rows, cols, axes, ctx, label) {
+  const pairs = (ax, n) => [...Array(n).keys()].map((i) => [i, describe(ax, i, ctx) || (ax.title ? `${ax.title} ${i}` : '')]);
+  const rowInfo = pairs(axes[0], rows);
+  const colInfo = pairs(axes[1], cols);
+  const line = (info, ref) => (info.some((p) => p[1]) ? `<br>%{${ref}[1]}` : '');
+  return {
+    hovertemplate: `${label}[%{customdata[0]}, %{text[0]}] = %{z:.6~g}${line(rowInfo, 'customdata')}`
+      + `${line(colInfo, 'text')}<extra></extra>`,
+    customdata: rowInfo.map((p) => new Array(cols).fill(p)),
+    text: new Array(rows).fill(colInfo),
+  };
+}
+
+const ends = (lo, hi) => [lo, (lo + hi) / 2, hi];
 
 function heatTrace(z, axes, opts, extra = {}) {
   const { ctx, label } = opts;
-  const cells = z.length * (z[0] ? z[0].length : 0);
-  const hover = cells > RICH_HOVER_CELLS
-    ? { hovertemplate: `${label}[%{y}, %{x}] = %{z:.6g}<br>${axes[0].title || 'row'} %{y}, ${axes[1].title || 'column'} %{x}<extra></extra>` }
-    : {
-      hovertemplate: '%{text}<extra></extra>',
-      text: z.map((row, i) => row.map((v, j) => {
-        const a = describe(axes[0], i, ctx);
-        const b = describe(axes[1], j, ctx);
-        return `${label}[${i}, ${j}] = ${fmt(v, 6)}${a ? `<br>${a}` : ''}${b ? `<br>${b}` : ''}`;
-      })),
-    };
+  const hover = heatHover(z.length, z[0] ? z[0].length : 0, axes, ctx, label);
   const m = opts.zmax || absMax(z);
   return {
     type: 'heatmap', z, ...hover,
     colorscale: opts.sequential ? SEQUENTIAL : DIVERGING,
     zmin: opts.sequential ? 0 : -m, zmax: m,
-    colorbar: { thickness: 8, len: 0.9, exponentformat: 'e', tickfont: { size: opts.present ? 13 : 10 } },
+    colorbar: {
+      thickness: 8, len: 0.9, tickfont: { size: opts.present ? 13 : 10 },
+      // the scale's ends (the largest |value|) and its middle: what a reader of the colours needs,
+      // and three labels for Plotly to place instead of a tick search and ~7 labels
+      tickmode: 'array', tickvals: ends(opts.sequential ? 0 : -m, m), ticktext: ends(opts.sequential ? 0 : -m, m).map((v) => fmt(v, 3)),
+      // 'allow': as baseLayout's axes (theme.js), no measuring of every tick label on each draw
+      ticklabeloverflow: 'allow',
+    },
     xgap: 0, ygap: 0,
     ...extra,
   };

@@ -22,7 +22,7 @@ from model.diagnostics import bn_stats, param_stats, tanh_stats
 from model.graph import BY_NAME, PARAMS, Tensors, consumers
 
 from .schemas import FRAME_ALIGN, FRAME_HEADER_BYTES
-from .summaries import Summaries, finite
+from .summaries import Summaries, Summary, SummaryCache, finite
 
 # In fused mode a two-branch node's gradient is not split by branch: draw it
 # along the branch that carries (nearly) all of it.
@@ -51,40 +51,55 @@ class FrameSource:
 
 
 class _Stats:
-    """Summaries of every tensor a frame shows, computed in one batch."""
+    """Summaries of every tensor a frame shows, those not in `cache` computed in one batch."""
 
-    def __init__(self, src: FrameSource):
-        self.index: dict[int, int] = {}
-        ts = []
+    def __init__(self, src: FrameSource, cache: SummaryCache | None = None):
+        ts, seen = [], set()
         parts = [t for p in (src.contributions or {}).values() for t in p.values()]
         for t in [*src.values.values(), *src.grads.values(), *parts]:
-            if id(t) not in self.index:
-                self.index[id(t)] = len(ts)
+            if id(t) not in seen:
+                seen.add(id(t))
                 ts.append(t)
-        self.s = Summaries(ts)
+        self.rec: dict[int, Summary] = {}
+        missing = []
+        for t in ts:
+            hit = cache.get(t) if cache is not None else None
+            if hit is None:
+                missing.append(t)
+            else:
+                self.rec[id(t)] = hit
+        if missing:
+            s = Summaries(missing)
+            for i, t in enumerate(missing):
+                self.rec[id(t)] = Summary.of(s, i)
+        if cache is not None:
+            cache.keep([(t, self.rec[id(t)]) for t in ts])
 
     def plain(self, *tables: Tensors) -> bool:
         """True when every tensor of the tables went the fast, finite way."""
-        return not any(self.index[id(t)] in self.s.slow for table in tables for t in table.values())
+        return not any(self.rec[id(t)].slow for table in tables for t in table.values())
 
     def json(self, t: torch.Tensor | None) -> str:
-        return "null" if t is None else self.s.json(self.index[id(t)])
+        return "null" if t is None else self.rec[id(t)].json
+
+    def std(self, t: torch.Tensor) -> float:
+        return self.rec[id(t)].std
 
     def norm_mean(self, t: torch.Tensor) -> tuple[float, float]:
-        norm, mean = self.s.norm_mean(self.index[id(t)])
-        return (math.nan, math.nan) if mean is None else (norm, mean)
+        r = self.rec[id(t)]
+        return (math.nan, math.nan) if r.mean is None else (r.norm, r.mean)
 
 
 def _param_stats(src: FrameSource, st: _Stats) -> dict[str, dict]:
     """model.diagnostics.param_stats, from the frame's batched standard deviations."""
     out = {}
     for name in PARAMS:
-        data_std = st.s.std[st.index[id(src.params[name])]]
+        data_std = st.std(src.params[name])
         g = src.grads.get(name)
         if g is None:
             out[name] = {"data_std": data_std, "grad_std": None, "grad_data": None, "update_data_log10": None}
             continue
-        grad_std = st.s.std[st.index[id(g)]]
+        grad_std = st.std(g)
         ratio = grad_std / data_std if data_std > 0 else math.inf
         upd = src.lr * ratio
         out[name] = {"data_std": data_std, "grad_std": grad_std, "grad_data": ratio,
@@ -116,9 +131,10 @@ def _edges(src: FrameSource, st: _Stats) -> list[dict]:
 NODES_SLOT = "\0nodes\0"  # replaced by the nodes' JSON, written apart for speed
 
 
-def frame_dict(src: FrameSource) -> tuple[dict, str]:
-    """FramePublic as plain data without tensors, and its "nodes" as JSON text."""
-    st = _Stats(src)
+def frame_dict(src: FrameSource, cache: SummaryCache | None = None) -> tuple[dict, str]:
+    """FramePublic as plain data without tensors, and its "nodes" as JSON text.
+    `cache`: the summaries of the previous frame of the same session."""
+    st = _Stats(src, cache)
     d = {
         "type": "frame", "step": src.step, "shows": src.shows, "loss": src.loss, "lr": src.lr, "mode": src.mode,
         "playing": src.playing, "computed": src.computed, "remaining": src.remaining,
@@ -151,12 +167,13 @@ def _tensor_list(src: FrameSource, nodes: list[str]) -> list[Entry]:
 
 
 def build(src: FrameSource, nodes: list[str] = (), fmt: str = "json", record=None,
-          inspected: tuple[str, list[Entry]] | None = None) -> str | bytes:
+          inspected: tuple[str, list[Entry]] | None = None, cache: SummaryCache | None = None) -> str | bytes:
     """One frame, ready to send: JSON text, or bytes in the binary layout.
     `record(d)`, if given, sees the frame's data first (live training keeps
     its statistics in the history). `inspected`: (node, its entries) for the
-    stepper's inspector (server/inspected.py), sent after the subscribed ones."""
-    d, nodes_json = frame_dict(src)
+    stepper's inspector (server/inspected.py), sent after the subscribed ones.
+    `cache`: a SummaryCache the session keeps from frame to frame."""
+    d, nodes_json = frame_dict(src, cache)
     if record is not None:
         record(d)
     tensors = _tensor_list(src, list(nodes))

@@ -126,6 +126,8 @@ class Session:
         # set by seek(n): the next update, if nothing else moves the model
         # first, is update n+1 again (same parameters, same batch)
         self._replays: int | None = None
+        # the last frame's summaries: a key press changes one tensor, not all (frames.py)
+        self.summaries = frames.SummaryCache()
         self.history.add_snapshot(mlp.step, self.light_state())
 
     # ---- bookkeeping ------------------------------------------------------
@@ -414,4 +416,4 @@ class Session:
         with self.lock.request():
             self.settle()
             seen = inspected.entries(self.mlp, inspect) if inspect is not None else None
-            return frames.build(self._source(), nodes, fmt, inspected=seen)
+            return frames.build(self._source(), nodes, fmt, inspected=seen, cache=self.summaries)

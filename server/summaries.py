@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
@@ -141,3 +143,42 @@ def _formats(bins: int) -> tuple[str, str, str]:
     # with 9 (every float32 exactly): both ~4x faster than repr
     return ('{"numel":%d,"mean":%.17g,"std":%.17g,"min":%.17g,"max":%.17g,"norm":%.17g,"nan":0,"inf":0,'
             '"hist":{"counts":[%s],"edges":[%s]}}', ",".join(["%d"] * bins), ",".join(["%.9g"] * (bins + 1)))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One tensor's summary as a frame uses it."""
+    json: str
+    norm: float | None
+    mean: float | None
+    std: float | None
+    slow: bool  # empty, huge, NaN or Inf: summarised by model.diagnostics.summary
+
+    @classmethod
+    def of(cls, s: Summaries, i: int) -> "Summary":
+        norm, mean = s.norm_mean(i)
+        std = s.slow[i]["std"] if i in s.slow else s.std[i]
+        return cls(s.json(i), norm, mean, std, i in s.slow)
+
+
+class SummaryCache:
+    """The summaries of the last frame's tensors, kept for the next frame.
+
+    A key press of the stepper adds one gradient; summarising the ~55 tensors
+    that did not change again took ~15 ms of a 20 ms frame at batch 256 /
+    n_hidden 200. A tensor counts as unchanged while it is the same object at
+    the same version (every in-place write, an update's add_ too, bumps it);
+    inference tensors keep no version, so they are never kept. Only the last
+    frame's tensors are held, weakly: the cache never keeps a tensor alive."""
+
+    def __init__(self):
+        self._kept: dict[int, tuple[weakref.ref, int, Summary]] = {}
+
+    def get(self, t: torch.Tensor) -> Summary | None:
+        got = self._kept.get(id(t))
+        if got is None or got[0]() is not t or t.is_inference() or t._version != got[1]:
+            return None
+        return got[2]
+
+    def keep(self, pairs: list[tuple[torch.Tensor, Summary]]) -> None:
+        self._kept = {id(t): (weakref.ref(t), t._version, r) for t, r in pairs if not t.is_inference()}

@@ -83,3 +83,40 @@ def test_frame_param_stats_match_model_diagnostics():
     for name, w in want.items():
         for k, v in w.items():
             assert math.isclose(got[name][k], v, rel_tol=1e-5), (name, k)
+
+
+def test_a_sessions_frames_reuse_summaries_only_of_tensors_that_did_not_change():
+    """Frames built with the session's SummaryCache are the frames built from
+    scratch, through a batch's backward, a step back (the undone gradient goes),
+    an update (the parameters change in place) and the next batch."""
+    from model import MLP
+    from model.data import Dataset, default_words
+    from server import frames
+    from server.session import Session
+    from server.settings import Settings
+
+    s = Session("t", MLP(data=Dataset.from_words(default_words())), "default", Settings(), None)
+
+    def same() -> None:
+        cached = json.loads(s.frame((), "json"))
+        fresh = json.loads(frames.build(s._source(), (), "json"))
+        assert cached == fresh
+
+    same()
+    s.forward()
+    same()
+    for _ in range(14):
+        s.backward("lecture", 1)  # a += node's second part changes its gradient in place
+        same()
+    s.back()
+    same()
+    s.backward("atomic", None)
+    same()
+    s.update()
+    same()
+    s.forward()
+    same()
+    s.backward("atomic", 3)
+    same()
+    kept = len(s.summaries._kept)
+    assert 0 < kept and all(ref() is not None for ref, _, _ in s.summaries._kept.values())
