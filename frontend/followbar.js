@@ -5,6 +5,12 @@
 import { api, decodeFrame, retryDelay } from './api.js';
 import { toast } from './toast.js';
 
+/** The room code this page's address follows (?follow=), or null: not a follower page, or not a code. */
+export function followCode() {
+  const code = new URLSearchParams(window.location.search).get('follow');
+  return code && /^[\w -]{1,40}$/.test(code) ? code : null;
+}
+
 /**
  * Follow the room of this page's address (null when it names none): the bar
  * (the room's state, the teacher's, then the page's own `extra` HTML) and
@@ -13,8 +19,8 @@ import { toast } from './toast.js';
  * stream frames; open() a new socket opened; draw() after every change.
  */
 export function followRoom(extra, on) {
-  const code = new URLSearchParams(window.location.search).get('follow');
-  if (!code || !/^[\w -]{1,40}$/.test(code)) return null; // not a follower page, or not a code
+  const code = followCode();
+  if (!code) return null;
   const bar = document.createElement('div');
   bar.className = 'follow-bar';
   bar.dataset.testid = 'follow-bar';
