@@ -24,9 +24,8 @@ import { scheduleText } from './schedule.js';
 import { createPresenter } from './present.js';
 import { Series } from './series.js';
 import { moving } from '../livefig.js';
-import { createTrainFollow } from './follow.js';
-import { createTeach } from '../teach.js';
 import { bound } from '../configspec.js';
+import { createRoom } from './room.js';
 import { createSession } from './session.js';
 import { readConfigForm, readUrl } from './settings.js';
 
@@ -50,6 +49,7 @@ const st = {
 let stats = { frames: 0 };
 let loop = null; // the draw loop, created with the views below
 let ready = false;
+const countFrame = () => { stats.frames += 1; };
 
 // ---- one action at a time ------------------------------------------------------
 let chain = Promise.resolve();
@@ -68,9 +68,14 @@ function run(fn) {
 const report = (err) => reportError(err, 'train');
 
 // ---- the session and its stream (session.js) ---------------------------------------------
-const {
-  attach, newRun, cmd, applyPending, showNewest, show, setStatus, pausedFrame, poll, startPolling, stopPolling,
-} = createSession(st, { run, report, invalidate, countFrame: () => { stats.frames += 1; } });
+const session = createSession(st, { run, report, invalidate, countFrame });
+const { attach, newRun, cmd, applyPending, showNewest, pausedFrame, poll, startPolling, stopPolling } = session;
+// presenter mode (present.js): every panel redraws with its type scaled
+const presenter = createPresenter(() => invalidate());
+// ---- rooms (room.js): the teacher's Teach card, or this page following a room -------------
+const room = createRoom(st, { session, presenter, invalidate, countFrame, onReady: () => { ready = true; } });
+const follow = room.follow;
+const refuse = room.refuse;
 
 // ---- actions -----------------------------------------------------------------------------
 async function doPlay() {
@@ -227,8 +232,6 @@ const actions = {
   closeHelp: () => { st.help = false; renderHelp(); },
   togglePresent: () => presenter.toggle(),
 };
-// presenter mode (present.js): every panel redraws with its type scaled
-const presenter = createPresenter(() => invalidate());
 
 // ---- views ---------------------------------------------------------------------------------
 const $ = (sel) => document.querySelector(sel);
@@ -311,7 +314,7 @@ loop = createDrawLoop({
   idleMs: () => waited.ms,
   isOpen,
   canDraw: () => Boolean(st.session && ready),
-  before: () => { renderStatus(); scrub.render(st); renderLink(); for (const fn of teachers) fn(st); },
+  before: () => { renderStatus(); scrub.render(st); renderLink(); for (const fn of room.teachers) fn(st); },
 });
 stats = Object.assign(loop.stats, { frames: 0 });
 
@@ -437,48 +440,6 @@ window.addEventListener('keydown', (ev) => {
   if (ev.repeat && !['scrubPrev', 'scrubNext'].includes(action)) return;
   actions[action]();
 });
-
-// ---- rooms (../teach.js, ./follow.js): the teacher's Teach card, or this page following a room ------
-const teachers = []; // told of the state at each redraw: the room hears of play, pause, a step, a new run
-const follow = createTrainFollow({
-  graph: (g) => { st.graph = g; invalidate(); },
-  train: followRun,
-  frame: followFrame,
-});
-function refuse() {
-  toast('You are following the teacher’s training: only the teacher plays, pauses, steps or starts a run. '
-    + '“Train on my own” opens a run of yours.', true);
-}
-/** The teacher's run (RoomTrain): its config, play state and the history so far. */
-function followRun(m) {
-  const series = new Series();
-  series.addHistory(m.history);
-  series.tail = st.series.tail.filter((p) => p.step > series.lastStep); // live points newer than the history
-  Object.assign(st, { session: { id: null, config: m.config }, series, playing: m.playing, view: null });
-  if (!st.playing || st.status.step > series.lastStep) st.status.step = series.lastStep; // a new run starts at 0
-  if (presenter.on !== m.present) presenter.toggle();
-  ready = true;
-  invalidate();
-}
-/** One of the room's frames: live ones while the teacher trains, else the paused one. */
-function followFrame(decoded) {
-  const f = decoded.frame;
-  if (!f.playing) { pausedFrame(decoded); return; }
-  if (!st.playing) return; // one built just before the pause
-  stats.frames += 1;
-  setStatus(f);
-  st.series.addFrame(f);
-  show(f, decoded.tensors, f.step, true);
-}
-if (!follow) {
-  createTeach($('[data-testid=teach]'), {
-    store: { get: () => st, subscribe: (fn) => teachers.push(fn) },
-    page: 'train',
-    view: (s) => ({ session: s.session.id, playing: s.playing, present: presenter.on }),
-    // while training the room takes frames itself: a view only when the play state or, paused, the step changes
-    key: (s, v) => JSON.stringify(v) + (s.playing ? '' : `|${s.status.step}|${s.shown ? s.shown.update : ''}|${s.pending}`),
-  });
-}
 
 // Test and benchmark hook: read-only views of the state and the counters.
 window.__train = {
