@@ -10,13 +10,12 @@
 import { reportError, toast } from '../toast.js';
 import { h, waited } from '../theme.js';
 import { actFigure, actNotes, tanhMaps } from './activations.js';
-import { createAfter } from './after.js';
 import { createDrawLoop } from './drawloop.js';
 import { bnFigure, bnNotes } from './batchnorm.js';
 import { gradFigure, gradTable } from './gradients.js';
 import { flowFigure } from './gradflow.js';
 import { createScrub } from './history.js';
-import { ApiError, api } from '../api.js';
+import { ApiError } from '../api.js';
 import { lossFigure } from './losscurve.js';
 import { paramsFigure, paramsNotes } from './params.js';
 import { fmt, panelPlot } from './plots.js';
@@ -25,6 +24,7 @@ import { createPresenter } from './present.js';
 import { Series } from './series.js';
 import { moving } from '../livefig.js';
 import { bound } from '../configspec.js';
+import { createActions } from './actions.js';
 import { createRoom } from './room.js';
 import { createSession } from './session.js';
 import { readConfigForm, readUrl } from './settings.js';
@@ -55,7 +55,7 @@ const countFrame = () => { stats.frames += 1; };
 let chain = Promise.resolve();
 let actionsQueued = 0;
 function run(fn) {
-  if (follow) { refuse(); return chain; } // the teacher's run: not ours to drive
+  if (room.follow) { room.refuse(); return chain; } // the teacher's run: not ours to drive
   actionsQueued += 1;
   document.body.classList.add('busy');
   chain = chain.then(fn).catch(report).finally(() => {
@@ -69,169 +69,14 @@ const report = (err) => reportError(err, 'train');
 
 // ---- the session and its stream (session.js) ---------------------------------------------
 const session = createSession(st, { run, report, invalidate, countFrame });
-const { attach, newRun, cmd, applyPending, showNewest, pausedFrame, poll, startPolling, stopPolling } = session;
+const { attach, newRun } = session;
 // presenter mode (present.js): every panel redraws with its type scaled
 const presenter = createPresenter(() => invalidate());
 // ---- rooms (room.js): the teacher's Teach card, or this page following a room -------------
 const room = createRoom(st, { session, presenter, invalidate, countFrame, onReady: () => { ready = true; } });
-const follow = room.follow;
-const refuse = room.refuse;
 
-// ---- actions -----------------------------------------------------------------------------
-async function doPlay() {
-  if (st.playing) return;
-  await applyPending();
-  st.view = null;
-  const r = await cmd({ cmd: 'play', steps_per_frame: st.speed.spf, fps: st.speed.fps, val_every: st.speed.valEvery });
-  st.playing = true;
-  pausedFrame(r);
-  startPolling();
-  invalidate();
-}
-
-/** Stop training. `exact`: then show the newest update whole (the live frame
- *  on screen is a few steps old). */
-async function doPause({ exact = true } = {}) {
-  if (!st.playing) return;
-  st.playing = false;
-  stopPolling();
-  const r = await cmd({ cmd: 'pause' });
-  if (r.result.error) toast(r.result.error, true);
-  pausedFrame(r);
-  await poll();
-  if (exact && !r.frame.tanh) await showNewest(r.frame.step);
-  invalidate();
-}
-
-/** One update, shown with its batch: draw it, backprop it (fused), show, apply. */
-async function doStep() {
-  await doPause({ exact: false });
-  await applyPending();
-  st.view = null;
-  await cmd({ cmd: 'forward' });
-  const r = await cmd({ cmd: 'backward', mode: 'fused', nodes: null });
-  st.pending = true;
-  pausedFrame(r);
-  const u = await cmd({ cmd: 'update' });
-  st.pending = false;
-  st.status.step = u.result.step;
-  if (st.shown) st.shown.update = u.result.step; // the frame is the batch of this update
-  await poll();
-  invalidate();
-}
-
-// The slider: seek to the newest value asked for, one request at a time.
-let scrubTarget = null;
-let scrubbing = false;
-function scrubTo(u) {
-  if (follow) { refuse(); return; }
-  if (!st.session) return;
-  const last = st.series.lastStep;
-  scrubTarget = Math.max(Math.min(1, last), Math.min(last, Math.round(u)));
-  st.view = scrubTarget;
-  invalidate();
-  if (!scrubbing) run(scrubLoop);
-}
-
-async function scrubLoop() {
-  scrubbing = true;
-  try {
-    await doPause({ exact: false });
-    while (scrubTarget !== null) {
-      const u = scrubTarget;
-      scrubTarget = null;
-      const [k0, k1] = st.series.fullSteps;
-      if (u - 1 < k0 || u - 1 > k1 || u < 1) { invalidate(); continue; } // summary only
-      const r = await cmd({ cmd: 'seek', step: u - 1 });
-      st.pending = true;
-      pausedFrame(r);
-      if (st.view !== u && scrubTarget === null) scrubTarget = st.view;
-    }
-  } finally {
-    scrubbing = false;
-  }
-}
-
-function scrubBy(d) {
-  const base = st.view ?? (st.shown ? st.shown.update : st.series.lastStep);
-  scrubTo(base + d);
-}
-
-function doLatest() {
-  const last = st.series.lastStep;
-  if (st.playing || last < 1) return;
-  scrubTo(last);
-  run(async () => {
-    if (st.view === last) st.view = null; // the newest step, not a point in the past
-    invalidate();
-  });
-}
-
-async function doEvaluate() {
-  const id = st.session.id;
-  const btn = document.querySelector('[data-action=evaluate]');
-  btn.disabled = true;
-  try {
-    const running = await api.losses(id, 'running');
-    const calibrated = await api.losses(id, 'calibrated');
-    after.showLosses({ running, calibrated });
-  } finally {
-    btn.disabled = false;
-  }
-}
-
-async function doSample(k, seed) {
-  const r = await api.samples(st.session.id, k, seed);
-  after.showSamples(r.samples);
-}
-
-async function doExport() {
-  const snap = await api.snapshot(st.session.id);
-  const blob = new Blob([JSON.stringify(snap)], { type: 'application/json' });
-  const a = h('a', { href: URL.createObjectURL(blob), download: `backprop-ninja-step${snap.step}.json` });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-  const note = st.pending ? ' (the batch on screen is not in it: the file holds the step before its update)' : '';
-  after.snapshotInfo(`Exported step ${snap.step.toLocaleString('en-US')}: ${Object.keys(snap.params).length} parameter tensors${note}.`);
-}
-
-async function doImport(file) {
-  let snap;
-  try {
-    snap = JSON.parse(await file.text());
-  } catch (err) {
-    throw new Error(`${file.name} is not JSON: ${err.message}`);
-  }
-  await doPause({ exact: false });
-  const created = await api.importSnapshot(snap);
-  await attach(created.id, { branched: true });
-  after.snapshotInfo(`Imported ${file.name}: resumed at step ${st.status.step.toLocaleString('en-US')} in a new session.`);
-  toast(`Resumed at step ${st.status.step.toLocaleString('en-US')}.`);
-}
-
-function setSpeed(patch) {
-  Object.assign(st.speed, patch);
-  if (!st.playing) return;
-  // fps and steps/frame apply at once; the val interval belongs to the trainer: restart it
-  run(async () => {
-    if ('valEvery' in patch) await doPause({ exact: false });
-    st.playing = false;
-    await doPlay();
-  });
-}
-
-const actions = {
-  togglePlay: () => run(() => (st.playing ? doPause() : doPlay())),
-  step: () => run(doStep),
-  scrubPrev: () => scrubBy(-1),
-  scrubNext: () => scrubBy(1),
-  latest: doLatest,
-  toggleHelp: () => { st.help = !st.help; renderHelp(); },
-  closeHelp: () => { st.help = false; renderHelp(); },
-  togglePresent: () => presenter.toggle(),
-};
+// ---- actions (actions.js) ---------------------------------------------------------------
+const { actions, scrubTo, setSpeed, startRun } = createActions(st, { run, invalidate, session, room, presenter, renderHelp });
 
 // ---- views ---------------------------------------------------------------------------------
 const $ = (sel) => document.querySelector(sel);
@@ -243,12 +88,6 @@ for (const name of ['loss', 'flow', 'bn', 'act', 'grad', 'params']) {
   plots[name] = panelPlot($(`[data-plot=${name}]`),
     name === 'loss' ? { move, onClick: (ev) => ev.points && ev.points.length && scrubTo(ev.points[0].x) } : { move });
 }
-const after = createAfter($('[data-panel=after]'), {
-  onEvaluate: () => run(doEvaluate),
-  onSample: (k, seed) => run(() => doSample(k, seed)),
-  onExport: () => run(doExport),
-  onImport: (file) => run(() => doImport(file)),
-});
 const scrub = createScrub($('[data-testid=scrub]'), {
   onScrub: scrubTo, onPrev: actions.scrubPrev, onNext: actions.scrubNext, onLatest: actions.latest,
 });
@@ -363,7 +202,7 @@ function renderLink() {
   const a = $('[data-testid=link-step]');
   const note = $('[data-field=link-note]');
   const sh = st.shown;
-  if (!st.session || !sh || follow) { a.hidden = true; note.textContent = follow ? '' : 'Train a step first.'; return; }
+  if (!st.session || !sh || room.follow) { a.hidden = true; note.textContent = room.follow ? '' : 'Train a step first.'; return; }
   a.hidden = false;
   const c = st.session.config;
   const step = sh.update - 1;
@@ -413,7 +252,7 @@ $('input[name=val_every]').addEventListener('change', (ev) => {
 bound($('form.config')); // min/max as the server allows them
 $('form.config').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  run(async () => { await doPause({ exact: false }); await newRun(readConfigForm()); toast('New run: fresh parameters from the seed.'); });
+  startRun(readConfigForm());
 });
 for (const btn of document.querySelectorAll('[data-png]')) {
   btn.addEventListener('click', (ev) => {
@@ -454,7 +293,7 @@ window.__train = {
   setMoving(on) { moving.on = on; },
 };
 
-if (follow) follow.start();
+if (room.follow) room.follow.start();
 else run(async () => {
   // a reload may restore the form fields: the speed follows what they show
   st.speed = {
