@@ -1,6 +1,10 @@
-// Train and watch: wiring. One state object (`st`) owned here; views are pure
-// "state -> figure" functions drawn by a requestAnimationFrame loop that
-// only runs when something new arrived, so the latest frame always wins.
+// Train and watch: the entry, which wires the page's parts. One state object
+// (`st`) owned here and handed to each part: session.js (the session, its
+// stream, the frames and the history it brings), actions.js (what the user
+// does), render.js (the panels and their draw loop, the status line), room.js
+// (Teach, or following a room); keyboard and buttons here. Views are pure
+// "state -> figure" functions drawn by a requestAnimationFrame loop that only
+// runs when something new arrived, so the latest frame always wins.
 //
 // What "update U" shows, everywhere on this page: the batch update U trained
 // on, its gradients, and the parameters around it. Live frames come from the
@@ -58,7 +62,6 @@ const report = (err) => reportError(err, 'train');
 
 // ---- the session and its stream (session.js) ---------------------------------------------
 const session = createSession(st, { run, report, invalidate, countFrame });
-const { attach, newRun } = session;
 // presenter mode (present.js): every panel redraws with its type scaled
 const presenter = createPresenter(() => invalidate());
 // ---- rooms (room.js): the teacher's Teach card, or this page following a room -------------
@@ -151,17 +154,17 @@ else run(async () => {
     spf: Number($('select[name=spf]').value), fps: Number($('select[name=fps]').value),
     valEvery: Math.max(0, Math.round(Number($('input[name=val_every]').value) || 0)),
   };
-  const { cfg, session } = readUrl();
-  if (session) {
+  const { cfg, session: id } = readUrl();
+  if (id) {
     try {
-      await attach(session);
+      await session.attach(id);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) throw err;
       toast('That session is gone (server restarted?): starting a new run.', true);
-      await newRun(cfg);
+      await session.newRun(cfg);
     }
   } else {
-    await newRun(cfg);
+    await session.newRun(cfg);
   }
   ready = true;
   invalidate();
