@@ -15,6 +15,14 @@ import { createAfter } from './after.js';
  * Returns {actions (by name, for the keys and buttons), scrubTo(u), setSpeed(patch), startRun(cfg)}.
  */
 export function createActions(st, { run, invalidate, session, room, presenter, renderHelp }) {
+  // the after-training panel (after.js): its buttons are four of these actions
+  const after = createAfter(document.querySelector('[data-panel=after]'), {
+    onEvaluate: () => run(doEvaluate),
+    onSample: (k, seed) => run(() => doSample(k, seed)),
+    onExport: () => run(doExport),
+    onImport: (file) => run(() => doImport(file)),
+  });
+
   async function doPlay() {
     if (st.playing) return;
     await session.applyPending();
@@ -175,11 +183,5 @@ export function createActions(st, { run, invalidate, session, room, presenter, r
     run(async () => { await doPause({ exact: false }); await session.newRun(cfg); toast('New run: fresh parameters from the seed.'); });
   }
 
-  const after = createAfter(document.querySelector('[data-panel=after]'), {
-    onEvaluate: () => run(doEvaluate),
-    onSample: (k, seed) => run(() => doSample(k, seed)),
-    onExport: () => run(doExport),
-    onImport: (file) => run(() => doImport(file)),
-  });
   return { actions, scrubTo, setSpeed, startRun };
 }
