@@ -43,7 +43,7 @@ from model import MLP, Config  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGE_CONFIG = dict(n_hidden=200, lr_decay_step=100_000)  # frontend/train/app.js DEFAULTS
+PAGE_CONFIG = dict(n_hidden=200, lr_decay_step=100_000)  # frontend/train/settings.js DEFAULTS
 WARMUP = 0.6  # s of playing before a window: the first frames, the trainer's caches
 
 

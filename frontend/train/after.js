@@ -1,6 +1,6 @@
 // After training: loss on the whole splits (BatchNorm from running averages
 // or calibrated now), sampled names marked new or seen, and the snapshot
-// file that lets a run be resumed later. Effects are app.js's; this module
+// file that lets a run be resumed later. Effects are actions.js's; this module
 // wires the buttons and draws the results.
 import { h } from '../theme.js';
 import { fmt } from './plots.js';

@@ -1,6 +1,10 @@
-// Train and watch: wiring. One state object (`st`) owned here; views are pure
-// "state -> figure" functions drawn by a requestAnimationFrame loop that
-// only runs when something new arrived, so the latest frame always wins.
+// Train and watch: the entry, which wires the page's parts. One state object
+// (`st`) owned here and handed to each part: session.js (the session, its
+// stream, the frames and the history it brings), actions.js (what the user
+// does), render.js (the panels and their draw loop, the status line), room.js
+// (Teach, or following a room); keyboard and buttons here. Views are pure
+// "state -> figure" functions drawn by a requestAnimationFrame loop that only
+// runs when something new arrived, so the latest frame always wins.
 //
 // What "update U" shows, everywhere on this page: the batch update U trained
 // on, its gradients, and the parameters around it. Live frames come from the
@@ -8,34 +12,17 @@
 // history slider) is the server's frame at step U-1 with batch U drawn and
 // backpropagated, which the next Play or Step then applies.
 import { reportError, toast } from '../toast.js';
-import { h, waited } from '../theme.js';
-import { actFigure, actNotes, tanhMaps } from './activations.js';
-import { createAfter } from './after.js';
-import { createDrawLoop } from './drawloop.js';
-import { bnFigure, bnNotes } from './batchnorm.js';
-import { gradFigure, gradTable } from './gradients.js';
-import { flowFigure } from './gradflow.js';
-import { createScrub } from './history.js';
-import { ApiError, Stream, UNREACHABLE, api, retryDelay } from '../api.js';
-import { lossFigure } from './losscurve.js';
-import { paramsFigure, paramsNotes } from './params.js';
-import { fmt, panelPlot } from './plots.js';
-import { scheduleText } from './schedule.js';
-import { createPresenter } from './present.js';
-import { Series } from './series.js';
+import { ApiError } from '../api.js';
+import { bound } from '../configspec.js';
 import { moving } from '../livefig.js';
-import { createTrainFollow } from './follow.js';
-import { createTeach } from '../teach.js';
-import { allowed, bound, defaults, intFrom } from '../configspec.js';
-
-// The lecture's training run (exercise 4): 200 hidden units, lr 0.1, /10 halfway through 200k steps;
-// everything else as the server's defaults.
-const DEFAULTS = Object.freeze(defaults({ n_hidden: 200, lr_decay_step: 100000 }));
-const SUBSCRIBE = ['h', 'bnvar_inv', 'bngain', 'bnbias']; // full tensors each frame (binary)
-const POLL_MS = 1000; // history while playing
-const FIRST_LOAD_POINTS = 20000; // a long run's history is thinned on load...
-const RECENT_FULL = 400; // ...but its newest steps come at full resolution
-const FUSED_NODES = 13; // nodes of the fused backward: the stepper's `pos` to show all of them
+import { createActions } from './actions.js';
+import { createScrub } from './history.js';
+import { createPresenter } from './present.js';
+import { createPanels, renderHelp, renderLink, renderStatus } from './render.js';
+import { createRoom } from './room.js';
+import { Series } from './series.js';
+import { createSession } from './session.js';
+import { readConfigForm, readUrl } from './settings.js';
 
 const st = {
   session: null, // {id, config}
@@ -53,14 +40,15 @@ const st = {
 };
 // Counters for tests and the benchmark (window.__train.stats): the draw loop's, and frames received.
 let stats = { frames: 0 };
-let loop = null; // the draw loop, created with the views below
+let loop = null; // the draw loop (render.js), created below
 let ready = false;
+const countFrame = () => { stats.frames += 1; };
 
 // ---- one action at a time ------------------------------------------------------
 let chain = Promise.resolve();
 let actionsQueued = 0;
 function run(fn) {
-  if (follow) { refuse(); return chain; } // the teacher's run: not ours to drive
+  if (room.follow) { room.refuse(); return chain; } // the teacher's run: not ours to drive
   actionsQueued += 1;
   document.body.classList.add('busy');
   chain = chain.then(fn).catch(report).finally(() => {
@@ -72,560 +60,36 @@ function run(fn) {
 
 const report = (err) => reportError(err, 'train');
 
-// ---- the session -------------------------------------------------------------------
-function readUrl() {
-  const q = new URLSearchParams(window.location.search);
-  const cfg = {};
-  const set = (k, v) => { if (v !== undefined) cfg[k] = v; };
-  set('seed', intFrom('seed', q.get('seed')));
-  set('n_hidden', intFrom('n_hidden', q.get('n_hidden')));
-  set('batch_size', intFrom('batch_size', q.get('batch')));
-  const lr = Number(q.get('lr'));
-  if (q.get('lr') && allowed('lr', lr)) cfg.lr = lr;
-  if (q.get('decay') === 'never') cfg.lr_decay_step = null;
-  else set('lr_decay_step', intFrom('lr_decay_step', q.get('decay')));
-  if (allowed('dtype', q.get('dtype'))) cfg.dtype = q.get('dtype');
-  const sid = q.get('session');
-  return { cfg, session: sid && /^[\w-]{1,64}$/.test(sid) ? sid : null };
-}
-
-function syncUrl() {
-  const c = st.session.config;
-  const q = new URLSearchParams({
-    session: st.session.id, seed: c.seed, n_hidden: c.n_hidden, batch: c.batch_size, lr: c.lr,
-    decay: c.lr_decay_step === null ? 'never' : c.lr_decay_step, dtype: c.dtype,
-  });
-  window.history.replaceState(null, '', `?${q}`);
-}
-
-/** Drop everything of the old session and show `id` (any state: fresh, trained, imported). */
-async function attach(id, { branched = false } = {}) {
-  stopPolling();
-  if (st.stream) st.stream.close();
-  st.stream = null;
-  const state = await api.state(id);
-  const config = state.config;
-  const same = st.session && ['n_hidden', 'n_embd', 'block_size', 'batch_size', 'dataset'].every((k) => st.session.config[k] === config[k]);
-  if (!same || !st.graph) st.graph = await api.graph(config);
-  Object.assign(st, {
-    session: { id, config }, playing: false, shown: null, view: null, branched,
-    pending: state.computed.length > 0 && state.remaining.length === 0,
-    status: { step: state.step, loss: state.loss, lr: null, speed: null, sat: null },
-  });
-  st.series = new Series();
-  await loadHistory();
-  fillConfigForm(config);
-  syncUrl();
-  await connect();
-  invalidate();
-}
-
-async function loadHistory() {
-  const id = st.session.id;
-  const first = await api.history(id, -1, FIRST_LOAD_POINTS);
-  st.series.addHistory(first);
-  const last = first.points.length ? first.points[first.points.length - 1].step : 0;
-  if (first.points.length >= FIRST_LOAD_POINTS && last > FIRST_LOAD_POINTS) {
-    st.series.addHistory(await api.history(id, last - RECENT_FULL));
-  }
-}
-
-let reconnects = 0; // tries since a stream last opened
-async function connect() {
-  const stream = new Stream(st.session.id, { frame: liveFrame, error: streamError, close: () => lost(stream) });
-  if (!(await stream.open())) throw new ApiError(0, UNREACHABLE, 'stream');
-  const r = await stream.send({ cmd: 'subscribe', nodes: SUBSCRIBE, format: 'binary' });
-  st.stream = stream; // only now: one that closed before this was never ours
-  reconnects = 0;
-  pausedFrame(r);
-  if (!r.frame.tanh && !st.pending && !r.frame.computed.length) await showNewest(r.frame.step);
-}
-
-/** News from the stream that answers no command: live training stopped on an error. */
-function streamError(err) {
-  if (st.playing) { // training stopped by itself (its worker died, ...)
-    st.playing = false;
-    stopPolling();
-    run(resumed);
-    invalidate();
-  }
-  report(err);
-}
-
-/** After training stopped by itself: the session resumes at the last step
- *  the server saw, which may be a little before the last one drawn here. */
-async function resumed() {
-  const state = await api.state(st.session.id);
-  st.series.truncateAfter(state.step);
-  st.status.step = state.step;
-  await poll();
-}
-
-/** The stream closed under us: open a new one, again and again while the
- *  server is away (a restart can take a while); a server that is back
- *  without the session: a new run. */
-function lost(stream) {
-  if (stream !== st.stream) return;
-  st.playing = false;
-  stopPolling();
-  invalidate();
-  // a few quick tries, then the sentence that says what to do (trying goes on)
-  if (reconnects < 3) toast('Connection lost: reconnecting…', true);
-  else toast(UNREACHABLE, true, 60000);
-  setTimeout(() => run(async () => {
-    try { await connect(); } catch (err) {
-      if (!(err instanceof ApiError) || ![0, 404].includes(err.status)) throw err;
-      if (err.status === 0) { lost(stream); return; } // still away
-      toast('The session is gone (server restarted?): starting a new run.', true);
-      await newRun(st.session.config);
-    }
-  }), retryDelay(reconnects++));
-}
-
-async function newRun(cfg) {
-  const body = { ...DEFAULTS, ...cfg };
-  delete body.vocab_size;
-  const created = await api.createSession(body);
-  const old = st.session;
-  await attach(created.id);
-  if (old && old.id !== created.id) api.dropSession(old.id);
-}
-
-// ---- frames ------------------------------------------------------------------------------
-function show(frame, tensors, update, live) {
-  st.shown = { frame, tensors, update, live };
-  invalidate();
-}
-
-function setStatus(frame) {
-  const s = st.status;
-  s.step = Math.max(frame.step, s.step);
-  s.loss = frame.loss;
-  s.lr = frame.lr;
-  s.speed = frame.steps_per_sec;
-  if (frame.tanh) s.sat = frame.tanh.saturated;
-}
-
-/** A frame pushed by live training: the newest wins. */
-function liveFrame({ frame, tensors }) {
-  if (!st.playing || !frame.playing) return; // one sent before a pause was answered
-  stats.frames += 1;
-  setStatus(frame);
-  st.series.addFrame(frame);
-  show(frame, tensors, frame.step, true);
-  invalidate();
-}
-
-/** The frame answering a command while paused. */
-function pausedFrame({ frame, tensors }) {
-  st.status.step = frame.step;
-  st.status.lr = frame.lr;
-  st.status.speed = null;
-  if (frame.tanh) {
-    st.status.loss = frame.loss;
-    st.status.sat = frame.tanh.saturated;
-    // the frame says whose batch it shows: the next update's, or the one just made
-    show(frame, tensors, frame.shows === 'next' ? frame.step + 1 : frame.step, frame.shows === 'update');
-  }
-  invalidate();
-}
-
-// ---- history polling while playing ------------------------------------------------------
-let pollTimer = null;
-let polling = false;
-function startPolling() {
-  stopPolling();
-  pollTimer = setInterval(() => { if (!polling) poll(); }, POLL_MS);
-}
-function stopPolling() {
-  clearInterval(pollTimer);
-  pollTimer = null;
-}
-async function poll() {
-  if (!st.session) return;
-  polling = true;
-  const id = st.session.id;
-  try {
-    const hist = await api.history(id, st.series.polledUntil);
-    if (st.session.id === id) {
-      st.series.addHistory(hist);
-      invalidate();
-    }
-  } catch (err) {
-    if (!(err instanceof ApiError && err.status === 404)) report(err);
-  } finally {
-    polling = false;
-  }
-}
-
-// ---- actions -----------------------------------------------------------------------------
-const cmd = (msg) => st.stream.send(msg);
-
-/** Apply the update whose batch is on screen (after the slider or at load). */
-async function applyPending() {
-  if (!st.pending) return;
-  const from = st.status.step; // the server sits at this step with the next batch drawn
-  if (from + 1 < st.series.lastStep) st.branched = true; // a past step: its future is replaced
-  st.series.truncateAfter(from);
-  const r = await cmd({ cmd: 'update' });
-  st.pending = false;
-  st.status.step = r.result.step;
-}
-
-async function doPlay() {
-  if (st.playing) return;
-  await applyPending();
-  st.view = null;
-  const r = await cmd({ cmd: 'play', steps_per_frame: st.speed.spf, fps: st.speed.fps, val_every: st.speed.valEvery });
-  st.playing = true;
-  pausedFrame(r);
-  startPolling();
-  invalidate();
-}
-
-/** Stop training. `exact`: then show the newest update whole (the live frame
- *  on screen is a few steps old). */
-async function doPause({ exact = true } = {}) {
-  if (!st.playing) return;
-  st.playing = false;
-  stopPolling();
-  const r = await cmd({ cmd: 'pause' });
-  if (r.result.error) toast(r.result.error, true);
-  pausedFrame(r);
-  await poll();
-  if (exact && !r.frame.tanh) await showNewest(r.frame.step);
-  invalidate();
-}
-
-/** Show update n whole: seek to the step before it, which draws its batch
- *  again and backprops it, then apply it again. The generator ends where
- *  training left it, so Play, Step and a snapshot go on unchanged. */
-async function showNewest(n) {
-  const [k0, k1] = st.series.fullSteps;
-  if (n < 1 || n - 1 < k0 || n - 1 > k1) return;
-  const seek = await cmd({ cmd: 'seek', step: n - 1 });
-  st.pending = true;
-  pausedFrame(seek);
-  await applyPending();
-  await poll();
-}
-
-/** One update, shown with its batch: draw it, backprop it (fused), show, apply. */
-async function doStep() {
-  await doPause({ exact: false });
-  await applyPending();
-  st.view = null;
-  await cmd({ cmd: 'forward' });
-  const r = await cmd({ cmd: 'backward', mode: 'fused', nodes: null });
-  st.pending = true;
-  pausedFrame(r);
-  const u = await cmd({ cmd: 'update' });
-  st.pending = false;
-  st.status.step = u.result.step;
-  if (st.shown) st.shown.update = u.result.step; // the frame is the batch of this update
-  await poll();
-  invalidate();
-}
-
-// The slider: seek to the newest value asked for, one request at a time.
-let scrubTarget = null;
-let scrubbing = false;
-function scrubTo(u) {
-  if (follow) { refuse(); return; }
-  if (!st.session) return;
-  const last = st.series.lastStep;
-  scrubTarget = Math.max(Math.min(1, last), Math.min(last, Math.round(u)));
-  st.view = scrubTarget;
-  invalidate();
-  if (!scrubbing) run(scrubLoop);
-}
-
-async function scrubLoop() {
-  scrubbing = true;
-  try {
-    await doPause({ exact: false });
-    while (scrubTarget !== null) {
-      const u = scrubTarget;
-      scrubTarget = null;
-      const [k0, k1] = st.series.fullSteps;
-      if (u - 1 < k0 || u - 1 > k1 || u < 1) { invalidate(); continue; } // summary only
-      const r = await cmd({ cmd: 'seek', step: u - 1 });
-      st.pending = true;
-      pausedFrame(r);
-      if (st.view !== u && scrubTarget === null) scrubTarget = st.view;
-    }
-  } finally {
-    scrubbing = false;
-  }
-}
-
-function scrubBy(d) {
-  const base = st.view ?? (st.shown ? st.shown.update : st.series.lastStep);
-  scrubTo(base + d);
-}
-
-function doLatest() {
-  const last = st.series.lastStep;
-  if (st.playing || last < 1) return;
-  scrubTo(last);
-  run(async () => {
-    if (st.view === last) st.view = null; // the newest step, not a point in the past
-    invalidate();
-  });
-}
-
-async function doEvaluate() {
-  const id = st.session.id;
-  const btn = document.querySelector('[data-action=evaluate]');
-  btn.disabled = true;
-  try {
-    const running = await api.losses(id, 'running');
-    const calibrated = await api.losses(id, 'calibrated');
-    after.showLosses({ running, calibrated });
-  } finally {
-    btn.disabled = false;
-  }
-}
-
-async function doSample(k, seed) {
-  const r = await api.samples(st.session.id, k, seed);
-  after.showSamples(r.samples);
-}
-
-async function doExport() {
-  const snap = await api.snapshot(st.session.id);
-  const blob = new Blob([JSON.stringify(snap)], { type: 'application/json' });
-  const a = h('a', { href: URL.createObjectURL(blob), download: `backprop-ninja-step${snap.step}.json` });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-  const note = st.pending ? ' (the batch on screen is not in it: the file holds the step before its update)' : '';
-  after.snapshotInfo(`Exported step ${snap.step.toLocaleString('en-US')}: ${Object.keys(snap.params).length} parameter tensors${note}.`);
-}
-
-async function doImport(file) {
-  let snap;
-  try {
-    snap = JSON.parse(await file.text());
-  } catch (err) {
-    throw new Error(`${file.name} is not JSON: ${err.message}`);
-  }
-  await doPause({ exact: false });
-  const created = await api.importSnapshot(snap);
-  await attach(created.id, { branched: true });
-  after.snapshotInfo(`Imported ${file.name}: resumed at step ${st.status.step.toLocaleString('en-US')} in a new session.`);
-  toast(`Resumed at step ${st.status.step.toLocaleString('en-US')}.`);
-}
-
-function setSpeed(patch) {
-  Object.assign(st.speed, patch);
-  if (!st.playing) return;
-  // fps and steps/frame apply at once; the val interval belongs to the trainer: restart it
-  run(async () => {
-    if ('valEvery' in patch) await doPause({ exact: false });
-    st.playing = false;
-    await doPlay();
-  });
-}
-
-const actions = {
-  togglePlay: () => run(() => (st.playing ? doPause() : doPlay())),
-  step: () => run(doStep),
-  scrubPrev: () => scrubBy(-1),
-  scrubNext: () => scrubBy(1),
-  latest: doLatest,
-  toggleHelp: () => { st.help = !st.help; renderHelp(); },
-  closeHelp: () => { st.help = false; renderHelp(); },
-  togglePresent: () => presenter.toggle(),
-};
+// ---- the session and its stream (session.js) ---------------------------------------------
+const session = createSession(st, { run, report, invalidate, countFrame });
 // presenter mode (present.js): every panel redraws with its type scaled
 const presenter = createPresenter(() => invalidate());
+// ---- rooms (room.js): the teacher's Teach card, or this page following a room -------------
+const room = createRoom(st, { session, presenter, invalidate, countFrame, onReady: () => { ready = true; } });
 
-// ---- views ---------------------------------------------------------------------------------
-const $ = (sel) => document.querySelector(sel);
-const plots = {};
-for (const name of ['loss', 'flow', 'bn', 'act', 'grad', 'params']) {
-  // moved while training (cheap, axes with room to grow); redrawn when paused,
-  // so a still figure has Plotly's own tight axes
-  const move = () => st.playing;
-  plots[name] = panelPlot($(`[data-plot=${name}]`),
-    name === 'loss' ? { move, onClick: (ev) => ev.points && ev.points.length && scrubTo(ev.points[0].x) } : { move });
-}
-const after = createAfter($('[data-panel=after]'), {
-  onEvaluate: () => run(doEvaluate),
-  onSample: (k, seed) => run(() => doSample(k, seed)),
-  onExport: () => run(doExport),
-  onImport: (file) => run(() => doImport(file)),
+// ---- actions (actions.js) ---------------------------------------------------------------
+const { actions, scrubTo, setSpeed, startRun } = createActions(st, {
+  run, invalidate, session, room, presenter, renderHelp: () => renderHelp(st, actions.closeHelp),
 });
+
+// ---- what the page draws (render.js) ------------------------------------------------------
+const $ = (sel) => document.querySelector(sel);
 const scrub = createScrub($('[data-testid=scrub]'), {
   onScrub: scrubTo, onPrev: actions.scrubPrev, onNext: actions.scrubNext, onLatest: actions.latest,
 });
 
-const isOpen = (name) => { const p = $(`[data-panel=${name}]`); return p.tagName !== 'DETAILS' || p.open; };
-
-// ---- the draw loop (drawloop.js): what each panel is drawn from --------------------------
-const REDRAW_FPS = 20; // redraws a second at most while training (more if more frames are asked for)
-// While training, drawing may take at most this share of the page's time: on a
-// small machine the trainer needs the CPU more than the page needs 20 redraws.
-const DUTY_PLAYING = 0.45;
-const frameOf = () => (st.shown && showsView() ? st.shown.frame : null);
-const mapsOf = memoLast((tensors) => tanhMaps(tensors && tensors['h.value']));
-const plotEl = (name) => $(`[data-plot=${name}]`);
-loop = createDrawLoop({
-  loss: {
-    el: plotEl('loss'),
-    inputs: () => [st.series, st.series.version, st.view, presenter.on],
-    draw: () => plots.loss.show(lossFigure(st.series, st.view, st.session.config.vocab_size)),
-  },
-  flow: {
-    el: plotEl('flow'),
-    inputs: () => [frameOf(), st.graph, presenter.on],
-    draw: (frame, graph) => plots.flow.show(flowFigure(frame, graph ? graph.backward_order : [])),
-  },
-  bn: {
-    el: plotEl('bn'),
-    inputs: () => [frameOf(), presenter.on],
-    draw: (frame) => {
-      $('[data-field=bn-notes]').replaceChildren(...bnNotes(frame, st.session.config));
-      return plots.bn.show(bnFigure(frame, frame && st.shown.tensors));
-    },
-  },
-  act: {
-    el: plotEl('act'),
-    inputs: () => [frameOf(), presenter.on],
-    draw: (frame) => {
-      const maps = frame ? mapsOf(st.shown.tensors) : null;
-      $('[data-field=act-notes]').replaceChildren(...actNotes(frame, maps));
-      return plots.act.show(actFigure(frame, maps));
-    },
-  },
-  grad: {
-    el: plotEl('grad'),
-    inputs: () => [frameOf(), presenter.on],
-    draw: (frame) => {
-      $('[data-testid=grad-table]').replaceChildren(...gradTable(frame));
-      return plots.grad.show(gradFigure(frame));
-    },
-  },
-  params: {
-    el: plotEl('params'),
-    inputs: () => [frameOf(), st.series, st.series.version, presenter.on],
-    draw: (frame) => {
-      $('[data-field=params-notes]').replaceChildren(...paramsNotes(frame));
-      return plots.params.show(paramsFigure(frame, st.series));
-    },
-  },
-}, {
-  busy: () => st.playing,
-  maxFps: () => Math.max(REDRAW_FPS, st.speed.fps),
-  duty: DUTY_PLAYING,
-  idleMs: () => waited.ms,
-  isOpen,
+const panels = createPanels(st, {
+  presenter,
+  onLossClick: scrubTo,
   canDraw: () => Boolean(st.session && ready),
-  before: () => { renderStatus(); scrub.render(st); renderLink(); for (const fn of teachers) fn(st); },
+  before: () => { renderStatus(st); scrub.render(st); renderLink(st, room.follow); for (const fn of room.teachers) fn(st); },
 });
+const { plots } = panels;
+loop = panels.loop;
 stats = Object.assign(loop.stats, { frames: 0 });
 
 function invalidate() {
   if (loop) loop.invalidate();
-}
-
-function memoLast(fn) {
-  let arg;
-  let out;
-  let has = false;
-  return (a) => {
-    if (!has || a !== arg) { arg = a; out = fn(a); has = true; }
-    return out;
-  };
-}
-
-/** The panels show the frame unless the slider points at a step whose tensors are not kept. */
-function showsView() {
-  return st.view === null || (st.shown && st.shown.update === st.view);
-}
-
-function renderStatus() {
-  const s = st.status;
-  const set = (id, text) => { const e = $(`[data-testid=${id}]`); if (e.textContent !== text) e.textContent = text; };
-  set('status-step', s.step.toLocaleString('en-US'));
-  set('status-loss', fmt(s.loss, 4));
-  set('status-lr', fmt(s.lr, 3));
-  set('lr-schedule', scheduleText(st.session && st.session.config));
-  set('status-speed', st.playing && s.speed ? Math.round(s.speed).toLocaleString('en-US') : '–');
-  set('status-sat', s.sat === null || s.sat === undefined ? '–' : `${(100 * s.sat).toFixed(1)}%`);
-  const sh = st.shown;
-  let view = '–';
-  if (st.view !== null && !(sh && sh.update === st.view)) view = `update ${st.view} (summary)`;
-  else if (sh) view = `${st.playing && sh.live ? 'live · ' : ''}update ${sh.update.toLocaleString('en-US')}`;
-  set('status-view', view);
-  $('[data-testid=status-loss]').dataset.value = String(s.loss);
-  const play = $('[data-testid=btn-play]');
-  play.setAttribute('aria-pressed', String(st.playing));
-  play.querySelector('[data-field=play-label]').textContent = st.playing ? 'Pause' : 'Play';
-  document.body.classList.toggle('playing', st.playing);
-}
-
-/** "Open this step in the stepper": the stepper rebuilds a run from its URL (seed, sizes, step). */
-function renderLink() {
-  const a = $('[data-testid=link-step]');
-  const note = $('[data-field=link-note]');
-  const sh = st.shown;
-  if (!st.session || !sh || follow) { a.hidden = true; note.textContent = follow ? '' : 'Train a step first.'; return; }
-  a.hidden = false;
-  const c = st.session.config;
-  const step = sh.update - 1;
-  const q = new URLSearchParams({ seed: c.seed, dtype: c.dtype, n_hidden: c.n_hidden, batch: c.batch_size, mode: 'fused',
-    step, pos: FUSED_NODES, session: st.session.id });
-  if (c.dataset !== 'default') q.set('dataset', c.dataset);
-  const href = `/?${q}`;
-  if (a.getAttribute('href') !== href) a.setAttribute('href', href);
-  const problems = [];
-  if (c.n_embd !== 10 || c.block_size !== 3 || c.lr !== 0.1) problems.push('it uses n_embd 10, block 3, lr 0.1');
-  if (c.lr_decay_step !== null && step >= c.lr_decay_step) problems.push('it trains without the lr drop');
-  if (st.branched) problems.push('this run was resumed from a past step or a file, which the stepper cannot replay');
-  const text = problems.length ? `Approximate: ${problems.join('; ')}.` : `It replays the same ${step.toLocaleString('en-US')} steps from the seed, then shows update ${sh.update}’s batch.`;
-  if (note.textContent !== text) note.textContent = text;
-}
-
-function fillConfigForm(c) {
-  const f = $('form.config');
-  f.seed.value = c.seed;
-  f.n_hidden.value = c.n_hidden;
-  f.batch_size.value = c.batch_size;
-  f.lr.value = c.lr;
-  f.lr_decay_step.value = c.lr_decay_step === null ? '' : c.lr_decay_step;
-  f.dtype.value = c.dtype;
-}
-
-function readConfigForm() {
-  const f = $('form.config');
-  const num = (v) => (v === '' ? null : Number(v));
-  return {
-    seed: num(f.seed.value) ?? DEFAULTS.seed, n_hidden: num(f.n_hidden.value) ?? DEFAULTS.n_hidden,
-    batch_size: num(f.batch_size.value) ?? DEFAULTS.batch_size, lr: num(f.lr.value) ?? DEFAULTS.lr,
-    lr_decay_step: num(f.lr_decay_step.value), dtype: f.dtype.value,
-  };
-}
-
-// ---- help ------------------------------------------------------------------------------------
-const KEYS = [
-  ['Space', 'play / pause'], ['s', 'one update, shown with its batch'], ['← →', 'previous / next update in the history'],
-  ['l', 'back to the newest step'], ['p', 'presenter mode: large type, settings hidden'], ['?', 'this help'], ['Esc', 'close'],
-];
-function renderHelp() {
-  const root = $('#help');
-  if (!root.firstChild) {
-    root.append(h('div', { class: 'help-card', role: 'document' },
-      h('div', { class: 'help-head' }, h('h2', { id: 'help-title' }, 'Keyboard'),
-        h('button', { type: 'button', class: 'icon', 'aria-label': 'Close help', onclick: actions.closeHelp }, '×')),
-      h('table', { class: 'keys' }, h('tbody', {}, KEYS.map(([k, what]) => h('tr', {},
-        h('td', {}, ...k.split(' ').map((x) => h('kbd', {}, x))), h('td', {}, what))))),
-      h('p', { class: 'help-foot' }, 'The address bar names this run’s session: reload and the page picks it up where it was.')));
-    root.addEventListener('click', (ev) => { if (ev.target === root) actions.closeHelp(); });
-  }
-  root.hidden = !st.help;
 }
 
 // ---- wiring -------------------------------------------------------------------------------------
@@ -642,7 +106,7 @@ $('input[name=val_every]').addEventListener('change', (ev) => {
 bound($('form.config')); // min/max as the server allows them
 $('form.config').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  run(async () => { await doPause({ exact: false }); await newRun(readConfigForm()); toast('New run: fresh parameters from the seed.'); });
+  startRun(readConfigForm());
 });
 for (const btn of document.querySelectorAll('[data-png]')) {
   btn.addEventListener('click', (ev) => {
@@ -670,48 +134,6 @@ window.addEventListener('keydown', (ev) => {
   actions[action]();
 });
 
-// ---- rooms (../teach.js, ./follow.js): the teacher's Teach card, or this page following a room ------
-const teachers = []; // told of the state at each redraw: the room hears of play, pause, a step, a new run
-const follow = createTrainFollow({
-  graph: (g) => { st.graph = g; invalidate(); },
-  train: followRun,
-  frame: followFrame,
-});
-function refuse() {
-  toast('You are following the teacher’s training: only the teacher plays, pauses, steps or starts a run. '
-    + '“Train on my own” opens a run of yours.', true);
-}
-/** The teacher's run (RoomTrain): its config, play state and the history so far. */
-function followRun(m) {
-  const series = new Series();
-  series.addHistory(m.history);
-  series.tail = st.series.tail.filter((p) => p.step > series.lastStep); // live points newer than the history
-  Object.assign(st, { session: { id: null, config: m.config }, series, playing: m.playing, view: null });
-  if (!st.playing || st.status.step > series.lastStep) st.status.step = series.lastStep; // a new run starts at 0
-  if (presenter.on !== m.present) presenter.toggle();
-  ready = true;
-  invalidate();
-}
-/** One of the room's frames: live ones while the teacher trains, else the paused one. */
-function followFrame(decoded) {
-  const f = decoded.frame;
-  if (!f.playing) { pausedFrame(decoded); return; }
-  if (!st.playing) return; // one built just before the pause
-  stats.frames += 1;
-  setStatus(f);
-  st.series.addFrame(f);
-  show(f, decoded.tensors, f.step, true);
-}
-if (!follow) {
-  createTeach($('[data-testid=teach]'), {
-    store: { get: () => st, subscribe: (fn) => teachers.push(fn) },
-    page: 'train',
-    view: (s) => ({ session: s.session.id, playing: s.playing, present: presenter.on }),
-    // while training the room takes frames itself: a view only when the play state or, paused, the step changes
-    key: (s, v) => JSON.stringify(v) + (s.playing ? '' : `|${s.status.step}|${s.shown ? s.shown.update : ''}|${s.pending}`),
-  });
-}
-
 // Test and benchmark hook: read-only views of the state and the counters.
 window.__train = {
   get ready() { return ready; },
@@ -725,24 +147,24 @@ window.__train = {
   setMoving(on) { moving.on = on; },
 };
 
-if (follow) follow.start();
+if (room.follow) room.follow.start();
 else run(async () => {
   // a reload may restore the form fields: the speed follows what they show
   st.speed = {
     spf: Number($('select[name=spf]').value), fps: Number($('select[name=fps]').value),
     valEvery: Math.max(0, Math.round(Number($('input[name=val_every]').value) || 0)),
   };
-  const { cfg, session } = readUrl();
-  if (session) {
+  const { cfg, session: id } = readUrl();
+  if (id) {
     try {
-      await attach(session);
+      await session.attach(id);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) throw err;
       toast('That session is gone (server restarted?): starting a new run.', true);
-      await newRun(cfg);
+      await session.newRun(cfg);
     }
   } else {
-    await newRun(cfg);
+    await session.newRun(cfg);
   }
   ready = true;
   invalidate();

@@ -1,5 +1,5 @@
 """Sockets that drop, in a real browser against a real server. The training
-page's stream (frontend/api.js Stream, the reconnect in train/app.js): one
+page's stream (frontend/api.js Stream, the reconnect in train/session.js): one
 that closes while the server stays is opened again on the same run; a
 server that stops is said so in a sentence, and once it is back on the same
 address (its sessions gone with it) the page starts a new run that plays.
