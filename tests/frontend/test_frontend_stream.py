@@ -88,6 +88,27 @@ def test_a_link_thousands_of_steps_in_shows_progress_then_the_step(page, live_se
     page.screenshot(path=str(shots / "replay_done.png"))
 
 
+def test_a_links_progress_shows_before_plotly_has_drawn_the_graph(page, live_server):
+    """The replay starts before plotly.js is there (start.js): with plotly.js
+    held back, as on a slow machine, the progress is on screen, with a size of
+    its own, while the graph is still empty; the graph is drawn once it comes."""
+    held = []
+    page.route("**/vendor/plotly.min.js", lambda route: held.append(route))
+    page.goto(f"{live_server}/?step=3000&pos=2")
+    bar = page.get_by_test_id("replay-progress")
+    page.wait_for_function("() => Number(document.getElementById('replay').dataset.done || 0) > 0")
+    assert bar.is_visible()
+    box = bar.bounding_box()
+    assert box["height"] > 100 and box["width"] > 200, box
+    assert page.evaluate("() => !window.Plotly")
+    page.wait_for_function("() => document.getElementById('replay').hidden", timeout=120_000)
+    assert held, "plotly.js was never asked for"
+    held[0].continue_()
+    page.wait_for_function(READY, timeout=60_000)
+    wait_drawn(page, 2)
+    assert status(page, "step") == "3000"
+
+
 def test_a_link_sends_its_replay_before_the_page_has_loaded(page, live_server):
     # app.js (the page's wiring, its views and through them plotly.js) held
     # back: the link's session and replay are already under way without it
