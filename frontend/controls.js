@@ -81,7 +81,7 @@ export function createControls(root, statusEl, actions) {
         shownConfig = c;
       }
       document.body.classList.toggle('present', state.present);
-      document.body.classList.toggle('busy', state.busy);
+      document.getElementById('graph').classList.toggle('busy', state.busy); // one element's style, not the whole page's, each key press
       const p = document.querySelector('[data-top-action=togglePresent]');
       if (p) p.setAttribute('aria-pressed', state.present ? 'true' : 'false');
     },
