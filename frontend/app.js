@@ -45,6 +45,7 @@ function run(fn) {
   queued += 1;
   chain = chain.then(async () => {
     store.set({ busy: true });
+    slowSoon();
     try {
       await fn();
     } catch (err) {
@@ -59,9 +60,26 @@ function run(fn) {
     } finally {
       queued -= 1;
       store.set({ busy: queued > 0 });
+      if (!queued) notSlow();
     }
   });
   return chain;
+}
+
+// `busy` is true while an action is in flight (the tests' hook); the page
+// shows it (buttons disabled, a waiting cursor) only once an action has taken
+// SLOW_MS, as `slow`: a key press takes ~50 ms, and disabling every button
+// for that long made them flicker, and cost a render and a paint of its own
+// while the server was answering (~15 ms of the key -> inspector latency).
+const SLOW_MS = 150;
+let slowTimer = null;
+function slowSoon() {
+  if (slowTimer === null) slowTimer = setTimeout(() => store.set({ slow: true }), SLOW_MS);
+}
+function notSlow() {
+  clearTimeout(slowTimer);
+  slowTimer = null;
+  if (get().slow) store.set({ slow: false });
 }
 
 /** Queue one press of a step key; joins the presses of the same key waiting before it. */
@@ -211,6 +229,7 @@ async function lookupDataset(started) {
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) throw err;
     store.set({ datasetMissing: { id: started.config.dataset, view: started.view }, busy: false });
+    notSlow();
     return null;
   }
 }
@@ -220,6 +239,7 @@ async function build(started) {
   const old = get().session;
   const { view, config, mode, steps, pos } = started;
   store.set({ busy: true });
+  slowSoon();
   // plotly.js is parsed while the server replays: asked for once the replay is on its way
   started.stream.then(() => loadPlotly().catch(report), () => {});
   // the graph is drawn meanwhile, under the replay's progress
@@ -452,7 +472,11 @@ follow = createFollow({ store, adopt, release });
 // had it wait for that frame too (~10 ms, more under load). The dlogits
 // panel below follows once both are on screen, with the state as it is then.
 let panelsQueued = false;
+let rendered = null;
 function render(state) {
+  // a change of `busy` alone shows nothing (`slow` does): no render
+  if (rendered && Object.keys(state).every((k) => k === 'busy' || state[k] === rendered[k])) return;
+  rendered = state;
   controls.render(state);
   datasetView.render(state);
   helpView.render(state);
@@ -472,7 +496,7 @@ store.subscribe(render);
 // a callback of requestAnimationFrame runs before the paint, a timeout set there after it
 const afterPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 let resizeTimer = null;
-window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => render(get()), 120); });
+window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { rendered = null; render(get()); }, 120); });
 
 // ---- URL: the shareable part of the state, always current ---------------------
 let urlTimer = null;

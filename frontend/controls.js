@@ -51,7 +51,7 @@ export function createControls(root, statusEl, actions) {
         const el = statusEl.querySelector(`[data-status=${k}]`);
         if (el && el.textContent !== String(v)) el.textContent = v;
       }
-      const busy = state.busy && !state.playing;
+      const busy = state.slow && !state.playing;
       const can = {
         forward: !state.forwarded,
         back: state.computed.length > 0,
@@ -81,7 +81,7 @@ export function createControls(root, statusEl, actions) {
         shownConfig = c;
       }
       document.body.classList.toggle('present', state.present);
-      document.getElementById('graph').classList.toggle('busy', state.busy); // one element's style, not the whole page's, each key press
+      document.getElementById('graph').classList.toggle('busy', Boolean(state.slow)); // one element's style, not the whole page's
       const p = document.querySelector('[data-top-action=togglePresent]');
       if (p) p.setAttribute('aria-pressed', state.present ? 'true' : 'false');
     },

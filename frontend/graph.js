@@ -1,7 +1,7 @@
 // The compute graph: a deterministic left-to-right layout of the registry
 // (pure), the Plotly figure for one state (pure), and a thin mount.
 import { calloutFontPx, calloutLines, calloutWidthPx } from './callout.js';
-import { ROW_UNITS, frameLayout, graphSize, nodeLeft, pxPerUnit, xLeft } from './graphframe.js';
+import { ROW_UNITS, frameLayout, graphSize, nodeLeft, pxPerUnit, pxPerUnitY, xLeft } from './graphframe.js';
 import { COLORS, DIVERGING, MONO, fmt, memo, mount, sci } from './theme.js';
 
 /** The fused group a drawn node stands for (exercises 2 and 3), or undefined. */
@@ -209,8 +209,8 @@ const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
  * The figure for one state. Pure: reads only its arguments.
  * Edges: grey forward arrows while pending; once the gradient has flowed,
  * purple arrows pointing backward (into the input), width by log-norm.
- * Lines are layout shapes (redrawn alone, cheaply) and the arrowheads one
- * marker trace; labels and the colour bar live in `labelsFigure`.
+ * Lines and arrowheads are layout shapes, a few paths (below); labels and the
+ * colour bar live in `labelsFigure`.
  */
 export function graphFigure(lay, state, size) {
   const { frame, checks, selected, present } = state;
@@ -282,19 +282,33 @@ export function graphFigure(lay, state, size) {
     },
   };
 
-  const shapes = [];
-  const annotations = [];
-  const heads = { x: [], y: [], size: [], standoff: [], color: [] };
-  const add = (color, width, tail, head) => {
-    shapes.push({ type: 'line', layer: 'below', xref: 'x', yref: 'y', x0: tail.x, y0: tail.y, x1: head.x, y1: head.y,
-      line: { color, width } });
-    // angleref 'previous': each head points away from the tail just before it
-    heads.x.push(tail.x, head.x);
-    heads.y.push(tail.y, head.y);
-    heads.size.push(0, 8 + 2 * width);
-    heads.standoff.push(0, drawnSize(head) / 2 + 1);
-    heads.color.push(color, color);
+  // Edges of one colour and width are one path shape, and the arrowheads of
+  // one colour another (filled, no outline: a stroke would blunt their tips):
+  // Plotly draws each shape on its own, and a shape an edge plus an arrowhead
+  // marker each cost ~6 of a redraw's ~13 ms at the lecture's size.
+  const lines = new Map();
+  const tips = new Map();
+  const pathOf = (map, key, shape) => {
+    if (!map.has(key)) map.set(key, { ...shape, d: [] });
+    return map.get(key).d;
   };
+  const kx = pxPerUnit(lay, size, present);
+  const ky = pxPerUnitY(size, present);
+  const add = (color, width, tail, head) => {
+    pathOf(lines, `${color}|${width}`, { color, width }).push(`M${tail.x},${tail.y}L${head.x},${head.y}`);
+    // the arrowhead, in px so it keeps its shape however the axes scale: its
+    // tip at the head node's edge, pointing away from the tail
+    const dx = (head.x - tail.x) * kx;
+    const dy = (head.y - tail.y) * ky;
+    const len = Math.hypot(dx, dy) || 1;
+    const [ux, uy] = [dx / len, dy / len];
+    const stand = drawnSize(head) / 2 + 1;
+    const long = 6 + 1.6 * width;
+    const half = 2.5 + 0.8 * width;
+    const at = (along, across) => `${head.x + (-ux * along - uy * across) / kx},${head.y + (-uy * along + ux * across) / ky}`;
+    pathOf(tips, color, { color, width: 0 }).push(`M${at(stand, 0)}L${at(stand + long, half)}L${at(stand + long, -half)}Z`);
+  };
+  const annotations = [];
   for (const e of lay.edges) {
     const a = pos.get(e.src);
     const b = pos.get(e.dst);
@@ -349,10 +363,6 @@ export function graphFigure(lay, state, size) {
       type: 'scatter', mode: 'markers', x: current.map((n) => n.x), y: current.map((n) => n.y), hoverinfo: 'skip',
       marker: { size: 54 * scale, color: 'rgba(240,180,41,0.35)', line: { width: 0 } },
     },
-    {
-      type: 'scatter', mode: 'markers', name: 'arrows', hoverinfo: 'skip', x: heads.x, y: heads.y,
-      marker: { symbol: 'arrow', angleref: 'previous', size: heads.size, standoff: heads.standoff, color: heads.color, line: { width: 0 } },
-    },
     nodeTrace,
     // the inspected node: an open ring
     {
@@ -361,6 +371,10 @@ export function graphFigure(lay, state, size) {
     },
   ];
   if (state.derive) data.push(...deriveRings(vnodes, state.derive, scale));
+  const shapes = [...lines.values(), ...tips.values()].map(({ color, width, d }) => ({
+    type: 'path', layer: 'below', xref: 'x', yref: 'y', path: d.join(''), line: { color, width },
+    ...(width ? {} : { fillcolor: color }),
+  }));
   const layout = { ...frameLayout(lay, present, size), hovermode: 'closest', shapes, annotations };
   return { data, layout, calloutBox };
 }

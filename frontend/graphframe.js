@@ -76,3 +76,9 @@ export function pxPerUnit(lay, size, present) {
   const m = MARGIN(present);
   return (size.width - m.l - m.r) / xUnits(lay);
 }
+
+/** Vertical px per y unit at this size (the graph's rows and columns scale apart). */
+export function pxPerUnitY(size, present) {
+  const m = MARGIN(present);
+  return (size.height - m.t - m.b) / (size.y1 - size.y0);
+}

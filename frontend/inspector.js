@@ -132,12 +132,26 @@ export function createInspectorView(root, { onFollow, onToggleDiff }) {
     inspectorModel({ graph, selected, computed, checks, mode, next, remaining }));
   const ctxFor = memo((session, config, rowData) => ctxOf({ session, config, rowData }));
   let shownModel = null;
-  return {
+  // The panel's width, kept by a ResizeObserver (as graph.js keeps the
+  // graph's): read in render, after this render's own text writes, it forced
+  // a layout of the page on every key press. Crossing the phone's width draws
+  // the parts again.
+  let stacked = root.clientWidth < PARTS_SIDE_BY_SIDE_PX;
+  let last = null;
+  let view = null;
+  new ResizeObserver(() => {
+    const now = root.clientWidth < PARTS_SIDE_BY_SIDE_PX;
+    if (now === stacked) return;
+    stacked = now;
+    if (last) view.render(last);
+  }).observe(root);
+  view = {
     render(state) {
+      last = state;
       const model = modelFor(state.graph, state.selected, state.computed, state.checks, state.mode, state.next,
         state.remaining);
       if (!model) return Promise.resolve();
-      // the words change with the node, not with every render (a press renders three times)
+      // the words change with the node, not with every render (a press can render more than once)
       if (model !== shownModel) {
         shownModel = model;
         $('[data-testid=inspector-title]').textContent = model.kind === 'fused' ? model.name : `${model.name}`;
@@ -168,11 +182,13 @@ export function createInspectorView(root, { onFollow, onToggleDiff }) {
       follow.hidden = !state.pinned;
       const diffBtn = $('[data-action=diff]');
       diffBtn.hidden = !model.computed || model.kind === 'data';
-      diffBtn.textContent = state.showDiff ? 'Hide |manual − autograd|' : 'Show |manual − autograd|';
-      diffBtn.setAttribute('aria-pressed', state.showDiff ? 'true' : 'false');
+      const diffText = state.showDiff ? 'Hide |manual − autograd|' : 'Show |manual − autograd|';
+      if (diffBtn.textContent !== diffText) { // write only what changed
+        diffBtn.textContent = diffText;
+        diffBtn.setAttribute('aria-pressed', state.showDiff ? 'true' : 'false');
+      }
       const ctx = ctxFor(state.session, state.config, state.rowData);
       // the parts and their sum one under the other where three side by side would not fit (a phone)
-      const stacked = root.clientWidth < PARTS_SIDE_BY_SIDE_PX;
       const figs = figuresFor(model, state.tensor, ctx, state.present, state.showDiff, stacked);
       if (!figs) return Promise.resolve();
       const jobs = [];
@@ -186,5 +202,6 @@ export function createInspectorView(root, { onFollow, onToggleDiff }) {
       return Promise.all(jobs).then(() => { root.dataset.renderedKey = key; });
     },
   };
+  return view;
 }
 

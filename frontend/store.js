@@ -35,7 +35,8 @@ export function initialState(view = {}) {
     present: Boolean(view.present),
     help: false,
     replay: null, // {done, total} while a shared link's training is replayed
-    busy: false,
+    busy: false, // an action is in flight
+    slow: false, // ... and has been for a while: shown (app.js SLOW_MS)
     error: null,
   };
 }

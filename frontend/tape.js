@@ -44,7 +44,7 @@ export function createTapeView(el, { onSelect }) {
   let centred = null;
   return {
     render(state) {
-      // a press renders three times (busy, its frame, idle): only a change of what the tape shows touches the DOM
+      // only a change of what the tape shows touches the DOM (a render can change nothing here)
       const input = [state.graph, state.mode, state.computed, state.remaining, state.checks, state.selected];
       if (input.every((v, i) => v === shown[i])) return;
       shown = input;

@@ -1,6 +1,7 @@
 // Pure "tensor -> Plotly figure" functions: heatmaps for matrices, bars for
 // vectors, one heatmap per context position for emb. Hover always names the
 // indices, the number and, on character axes, the character.
+import { cssGradient } from './fighead.js';
 import { COLORS, DIVERGING, MONO, SEQUENTIAL, baseLayout, fmt } from './theme.js';
 
 // Which axes of a node index the vocabulary (hover shows the character).
@@ -105,14 +106,14 @@ function barFigure(values, opts) {
   });
   const seq = opts.sequential;
   return {
+    head: { title: `${label} ${shapeStr(shape)}` },
     data: [{
       type: 'bar', x: xs, y: ys, text, hovertemplate: '%{text}<extra></extra>', textposition: 'none',
       marker: { color: seq ? COLORS.flow : ys.map((v) => (v < 0 ? COLORS.neg : COLORS.pos)) },
     }],
     layout: baseLayout(present, {
-      height: opts.height || (present ? 260 : 200),
-      margin: { l: 56, r: 10, t: 30, b: 36 },
-      title: { text: `${label} ${shapeStr(shape)}`, font: { size: present ? 16 : 12 }, x: 0.02 },
+      height: (opts.height || (present ? 260 : 200)) - headPx(present),
+      margin: { l: 56, r: 10, t: 6, b: 36 },
       bargap: 0.1,
       xaxis: { title: { text: ax.title }, ...tickFor(ax, ys.length, ctx), zeroline: false },
       yaxis: { zeroline: true, zerolinecolor: '#9aa5b1', exponentformat: 'e', gridcolor: COLORS.grid },
@@ -121,6 +122,8 @@ function barFigure(values, opts) {
 }
 
 const shapeStr = (s) => `(${s.join(', ')})`;
+// the HTML header's height (fighead.js; style.css .fig-head): a figure keeps its height with it
+const headPx = (present) => (present ? 26 : 22);
 
 /**
  * A heatmap's hover: the cell's indices and number, and what its row and
@@ -144,7 +147,15 @@ function heatHover(rows, cols, axes, ctx, label) {
   };
 }
 
-const ends = (lo, hi) => [lo, (lo + hi) / 2, hi];
+/**
+ * The colour key of heatmaps on the range [-m, m] (or [0, m] for magnitudes),
+ * for the figure's HTML header: the scale's ends (the largest |value|) and its
+ * middle are what a reader of the colours needs.
+ */
+function keyOf(m, sequential) {
+  const lo = sequential ? 0 : -m;
+  return { gradient: cssGradient(sequential ? SEQUENTIAL : DIVERGING), labels: [lo, (lo + m) / 2, m].map((v) => fmt(v, 3)) };
+}
 
 function heatTrace(z, axes, opts, extra = {}) {
   const { ctx, label } = opts;
@@ -154,14 +165,7 @@ function heatTrace(z, axes, opts, extra = {}) {
     type: 'heatmap', z, ...hover,
     colorscale: opts.sequential ? SEQUENTIAL : DIVERGING,
     zmin: opts.sequential ? 0 : -m, zmax: m,
-    colorbar: {
-      thickness: 8, len: 0.9, tickfont: { size: opts.present ? 13 : 10 },
-      // the scale's ends (the largest |value|) and its middle: what a reader of the colours needs,
-      // and three labels for Plotly to place instead of a tick search and ~7 labels
-      tickmode: 'array', tickvals: ends(opts.sequential ? 0 : -m, m), ticktext: ends(opts.sequential ? 0 : -m, m).map((v) => fmt(v, 3)),
-      // 'allow': as baseLayout's axes (theme.js), no measuring of every tick label on each draw
-      ticklabeloverflow: 'allow',
-    },
+    showscale: false, // the key is in the figure's header (fighead.js)
     xgap: 0, ygap: 0,
     ...extra,
   };
@@ -170,14 +174,15 @@ function heatTrace(z, axes, opts, extra = {}) {
 function heatFigure(values, opts) {
   const { shape, ctx, name, label, present } = opts;
   const axes = axesOf(name, shape, ctx);
+  const height = (opts.height || (present ? 320 : 250)) - headPx(present);
   return {
+    head: { title: `${label} ${shapeStr(shape)}`, key: keyOf(opts.zmax || absMax(values), opts.sequential) },
     data: [heatTrace(values, axes, opts)],
     layout: baseLayout(present, {
-      height: opts.height || (present ? 320 : 250),
-      margin: { l: 44, r: 6, t: 30, b: 40 },
-      title: { text: `${label} ${shapeStr(shape)}`, font: { size: present ? 16 : 12 }, x: 0.02 },
+      height,
+      margin: { l: 44, r: 6, t: 6, b: 40 },
       xaxis: { title: { text: axes[1].title, standoff: 4 }, ...tickFor(axes[1], shape[1], ctx), ticks: '', showgrid: false },
-      yaxis: { title: { text: axes[0].title, standoff: 2 }, autorange: 'reversed', ...tickFor(axes[0], shape[0], ctx, (opts.height || (present ? 320 : 250)) - 70, true), ticks: '', showgrid: false },
+      yaxis: { title: { text: axes[0].title, standoff: 2 }, autorange: 'reversed', ...tickFor(axes[0], shape[0], ctx, height - 46, true), ticks: '', showgrid: false },
     }),
   };
 }
@@ -189,9 +194,8 @@ function stackFigure(values, opts) {
   const m = opts.zmax || absMax(values.map((r) => r.flat()));
   const data = [];
   const layout = baseLayout(present, {
-    height: opts.height || (present ? 320 : 250),
-    margin: { l: 44, r: 6, t: 30, b: 40 },
-    title: { text: `${label} ${shapeStr(shape)}: one panel per context position (x: emb dim)`, font: { size: present ? 16 : 12 }, x: 0.02 },
+    height: (opts.height || (present ? 320 : 250)) - headPx(present),
+    margin: { l: 44, r: 6, t: 6, b: 40 },
   });
   const gap = 0.04;
   const w = (1 - gap * (block - 1)) / block;
@@ -200,12 +204,13 @@ function stackFigure(values, opts) {
     const sfx = p === 0 ? '' : String(p + 1);
     const axes = [{ kind: 'batch', title: 'example' }, { kind: 'index', title: `pos ${p}` }];
     data.push(heatTrace(z, axes, { ...opts, zmax: m, label: `${label}[:, ${p}]` }, {
-      xaxis: `x${sfx}`, yaxis: `y${sfx}`, showscale: p === block - 1,
+      xaxis: `x${sfx}`, yaxis: `y${sfx}`,
     }));
     layout[`xaxis${sfx}`] = { domain: [p * (w + gap), p * (w + gap) + w], title: { text: axes[1].title, standoff: 4 }, ticks: '', showgrid: false, anchor: `y${sfx}` };
     layout[`yaxis${sfx}`] = { autorange: 'reversed', showticklabels: p === 0, ticks: '', showgrid: false, anchor: `x${sfx}` };
   }
-  return { data, layout };
+  const head = { title: `${label} ${shapeStr(shape)}: one panel per context position (x: emb dim)`, key: keyOf(m, opts.sequential) };
+  return { head, data, layout };
 }
 
 /**
@@ -236,9 +241,7 @@ export function sumFigure(parts, opts) {
   const titleFont = { family: MONO, size: present ? 13 : 11 };
   parts.forEach((p, i) => {
     const sfx = i === 0 ? '' : String(i + 1);
-    data.push(heatTrace(p.values, axes, { ...opts, zmax: m, label: p.label }, {
-      xaxis: `x${sfx}`, yaxis: `y${sfx}`, showscale: i === k - 1,
-    }));
+    data.push(heatTrace(p.values, axes, { ...opts, zmax: m, label: p.label }, { xaxis: `x${sfx}`, yaxis: `y${sfx}` }));
     const xTicks = { ...tickFor(axes[1], shape[1], opts.ctx), ticks: '', showgrid: false, anchor: `y${sfx}`, tickfont: { size: present ? 10 : 8, family: MONO } };
     if (opts.stacked) {
       const top = 1 - (i * (titlePx + heatPx + gapPx) + titlePx) / plotPx;
@@ -260,5 +263,5 @@ export function sumFigure(parts, opts) {
         showarrow: false, font: { size: present ? 28 : 20, color: COLORS.ink } });
     }
   });
-  return { data, layout };
+  return { head: { title: `d${opts.name}, part by part`, key: keyOf(m, false) }, data, layout };
 }

@@ -1,5 +1,6 @@
 // Colours, fonts, number formats and the Plotly mount shared by every view.
 // Views build plain {data, layout} objects with these; only `mount` touches Plotly.
+import { createFigHead } from './fighead.js';
 import { MOVE, moveTo, moving, structureOf } from './livefig.js';
 
 export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
@@ -75,7 +76,8 @@ export const waited = { ms: 0 };
 /**
  * A thin mount around one div: the latest figure wins, Plotly.react only
  * (never newPlot), and a figure equal by identity to the last one is skipped.
- * `after(fig)` runs once the figure is on screen (for render markers).
+ * `after(fig)` runs once the figure is on screen (for render markers);
+ * `fig.head` is its title and colour key, drawn in HTML above it (fighead.js).
  * `move` (or a function saying when): a figure that differs from the last
  * only in its numbers moves the traces instead of redrawing (livefig.js), its
  * axes fitted with room to spare; `stats` counts
@@ -109,6 +111,7 @@ export function mount(el, { onClick, move = false } = {}) {
   let running = null;
   let shown = null;
   let wired = false;
+  const head = createFigHead(el);
   const stats = { moves: 0, refits: 0, reacts: 0 };
   async function loop() {
     await null; // let `running` be assigned before the loop can finish
@@ -118,6 +121,7 @@ export function mount(el, { onClick, move = false } = {}) {
         const fig = pending;
         pending = null;
         if (fig !== shown) {
+          head.show(fig.head);
           const frame = (typeof move === 'function' ? move() : move) && moving.on ? moveTo(el, shown, fig) : null;
           if (frame) {
             // Plotly moves the traces in the next animation frame: the wait
@@ -165,6 +169,7 @@ export function mount(el, { onClick, move = false } = {}) {
     },
     clear() {
       if (shown && window.Plotly) window.Plotly.purge(el);
+      head.show(null);
       shown = null;
       wired = false;
     },

@@ -47,6 +47,28 @@ def api_checks(base: str) -> dict:
     return checks
 
 
+def test_edges_point_backward_once_their_gradient_has_flowed(page, live_server):
+    open_view(page, live_server, "?pos=4")
+    shapes = page.evaluate("""() => document.getElementById('graph').layout.shapes
+      .map((s) => ({path: s.path, color: s.line.color, width: s.line.width, filled: Boolean(s.fillcolor)}))""")
+    lines, tips = {}, {}
+    for sh in shapes:
+        pieces = [p for p in sh["path"].split("M") if p]
+        if sh["filled"]:  # the arrowheads of one colour: closed triangles
+            assert all(p.endswith("Z") and p.count("L") == 2 for p in pieces)
+            tips[sh["color"]] = tips.get(sh["color"], 0) + len(pieces)
+        else:  # the edges of one colour and width: one segment each, from tail to head
+            segs = [[float(v) for v in p.replace("L", ",").split(",")] for p in pieces]
+            lines.setdefault(sh["color"], []).extend(segs)
+    assert set(lines) == set(tips) and all(len(lines[c]) == tips[c] for c in lines)  # an arrowhead an edge
+    grey, flowed = lines.pop("#b8c2cc"), [seg for segs in lines.values() for seg in segs]
+    # the graph runs forward left to right: a pending edge points forward, one the gradient came through back
+    assert grey and all(x1 > x0 for x0, _, x1, _ in grey)
+    assert flowed and all(x1 < x0 for x0, _, x1, _ in flowed)
+    graph = httpx.get(f"{live_server}/api/graph").json()
+    assert len(grey) + len(flowed) == sum(len(set(n["inputs"])) for n in graph["nodes"])  # every edge drawn
+
+
 def test_stepping_backward_badges_agree_with_the_api_checks(page, live_server, shots):
     replies = []  # what the page itself was told, over its stream (or HTTP)
 

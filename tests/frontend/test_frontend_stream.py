@@ -131,3 +131,34 @@ def test_a_link_sends_its_replay_before_the_page_has_loaded(page, live_server):
     assert page.get_by_test_id("inspector-title").inner_text() == "W1"
     assert state(page, "tensor")["name"] == "W1"
     assert [m["cmd"] for m in sent] == ["replay", "subscribe"]
+
+
+def test_an_answer_that_is_slow_to_come_shows_the_page_waiting(page, live_server):
+    # the page's commands pass through Playwright on their way to the real
+    # server; one of them is held back, as a slow network or server would
+    held: list = []
+    hold = {"on": False}
+
+    def route(ws):
+        server = ws.connect_to_server()
+
+        def from_page(msg):
+            if hold["on"] and '"backward"' in str(msg):
+                held.append((server, msg))
+            else:
+                server.send(msg)
+        ws.on_message(from_page)
+    page.route_web_socket("**/stream", route)
+    open_view(page, live_server, "?pos=0")
+    hold["on"] = True
+    page.keyboard.press("ArrowRight")
+    # while the answer does not come, the step buttons are disabled and the graph shows a waiting cursor
+    page.wait_for_function("() => document.querySelector('[data-testid=btn-next]').disabled")
+    assert state(page, "busy") and page.evaluate("() => document.getElementById('graph').classList.contains('busy')")
+    assert len(held) == 1 and status(page, "pos") == "0/27"
+    hold["on"] = False
+    server, msg = held.pop()
+    server.send(msg)
+    wait_drawn(page, 1)
+    assert not page.get_by_test_id("btn-next").is_disabled()
+    assert not page.evaluate("() => document.getElementById('graph').classList.contains('busy')")
