@@ -405,7 +405,7 @@ class SnapshotPublic(BaseModel):
     model_config = ConfigDict(strict=True)  # checked further by snapshots.check
     format: Literal["backprop-ninja-snapshot/1"] = "backprop-ninja-snapshot/1"
     config: ConfigPublic
-    step: int
+    step: int = Field(ge=0, le=MAX_STEP)
     vocab: list[str]
     params: dict[NodeName, Nested]
     running_mean: Nested
