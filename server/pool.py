@@ -34,8 +34,7 @@ RESTART_PAUSE = 2.0
 
 
 def default_size() -> int:
-    """One worker per CPU this server may use, less one for the server and
-    the browser; at least one."""
+    """One worker per CPU this server may use, less one for the server and the browser; at least one."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cpus - 1)
 

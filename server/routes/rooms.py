@@ -60,7 +60,7 @@ class Teacher:
     sent while one is being built are folded into the next)."""
 
     def __init__(self, app, meta: Meta):
-        self.app, self.code, self.page = app, meta.code, meta.page
+        self.code = meta.code
         self.store: SessionStore = app.state.sessions
         self.bus = app.state.rooms.bus
         self.session_id = meta.session

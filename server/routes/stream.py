@@ -103,8 +103,7 @@ class Connection:
             self.budget.release(("stream", id(self)))
 
     async def answer(self, cmd) -> bool:
-        """Run one command; send its reply and then its frame (or an error).
-        False when the session is gone."""
+        """Run one command; send its reply and then its frame (or an error). False when the session is gone."""
         try:
             result = await self.execute(cmd)
         except WebSocketDisconnect:
