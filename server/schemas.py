@@ -402,7 +402,7 @@ class SnapshotPublic(BaseModel):
     model_config = ConfigDict(strict=True)  # checked further by snapshots.check
     format: Literal["backprop-ninja-snapshot/1"] = "backprop-ninja-snapshot/1"
     config: ConfigPublic
-    step: int = Field(ge=0, le=MAX_STEP)
+    step: int
     vocab: list[str]
     params: dict[NodeName, Nested]
     running_mean: Nested

@@ -3,10 +3,10 @@
 Floats go out as Python floats (tolist): float32 values as the doubles
 they are, float64 values as the shortest repr that reads back exactly.
 
-An import is checked whole (its schema, then `check`) before anything is
-created: every parameter present with the shape its config needs, the
-running statistics' shapes, every value a finite number, the vocabulary
-that of the data. A snapshot that fails names the field; nothing is left behind."""
+An import is checked whole (`check`) before anything is created: every
+parameter present with the shape its config needs, the running statistics'
+shapes, every value a finite number, the step in range, the vocabulary that
+of the data. A snapshot that fails names the field; nothing is left behind."""
 from __future__ import annotations
 
 import base64
@@ -21,7 +21,7 @@ from model.graph import BY_NAME, PARAMS, Dims
 
 from .errors import Unprocessable
 from .history import History
-from .schemas import MAX_DATASET_BYTES, SessionCreate, SnapshotPublic
+from .schemas import MAX_DATASET_BYTES, MAX_STEP, SessionCreate, SnapshotPublic
 from .session import Session, locked
 
 GENERATOR_BYTES = len(torch.Generator().get_state())
@@ -106,6 +106,8 @@ def check(snap: SnapshotPublic, default_vocab: Vocab) -> Checked:
                             f"its data ({vocab.size}: {''.join(vocab.chars)[:60]})")
     if snap.config.vocab_size != vocab.size:
         raise Unprocessable(f"config.vocab_size: {snap.config.vocab_size}, but its data has {vocab.size} characters")
+    if not 0 <= snap.step <= MAX_STEP:
+        raise Unprocessable(f"step: {snap.step} is out of range; 0 to {MAX_STEP} are allowed")
     unknown = sorted(set(snap.params) - set(PARAMS))
     missing = [p for p in PARAMS if p not in snap.params]
     wrong = [f"{what} {', '.join(names)}" for what, names in (("missing", missing), ("unknown", unknown)) if names]
