@@ -15,7 +15,7 @@ from .bodies import BodyLimit, http_error_message
 from .budget import Budget
 from .datasets import DatasetStore
 from .errors import ApiError
-from .roombus import make_bus
+from .roombus import LocalBus, RedisBus
 from .rooms import Rooms
 from .routes import datasets, derive, graph, inspect, rooms, sessions, stream
 from .sandbox import Sandbox
@@ -89,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       settings.datasets_max_mb << 20)
     store = SessionStore(settings, ds, budget)
     sandbox = Sandbox()
-    room_set = Rooms(make_bus(settings.redis_url), settings.room_timeout, settings.room_misses_per_minute)
+    bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
+    room_set = Rooms(bus, settings.room_timeout, settings.room_misses_per_minute)
 
     async def expire_idle():
         # requests expire idle sessions too; this frees memory when none come

@@ -70,10 +70,6 @@ def problem(err: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'command'}: {e['msg']}" for e in err.errors())
 
 
-def body_limit(method: str, path: str) -> int:
-    return ROUTE_BODY.get((method, path.rstrip("/") or "/"), MAX_BODY)
-
-
 class BodyLimit:
     """Refuse a request body over its route's cap with a 413 sentence; a
     body within it counts against the memory budget while it is handled
@@ -85,7 +81,7 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = body_limit(scope["method"], scope["path"])
+        limit = ROUTE_BODY.get((scope["method"], scope["path"].rstrip("/") or "/"), MAX_BODY)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > limit:

@@ -133,8 +133,9 @@ class Budget:
 
 
 # ---- what things cost ----------------------------------------------------------
-def _itemsize(cfg) -> int:
-    return 4 if cfg.dtype == "float32" else 8
+def _every_node(cfg, dims: Dims) -> int:
+    """Bytes of one copy of every node's tensor."""
+    return sum(math.prod(n.shape(dims)) for n in NODES) * (4 if cfg.dtype == "float32" else 8)
 
 
 def describe(cfg) -> str:
@@ -145,8 +146,7 @@ def describe(cfg) -> str:
 def session_cost(cfg, vocab_size: int, settings: Settings) -> int:
     """A session at its largest: every node in the atomic backward with its
     check, its history at its caps, and its model where it trains live."""
-    dims = Dims.of(cfg, vocab_size)
-    nodes = sum(math.prod(n.shape(dims)) for n in NODES) * _itemsize(cfg)
+    nodes = _every_node(cfg, Dims.of(cfg, vocab_size))
     trainer = TRAINER_FACTOR * nodes  # the training worker's copy, while it plays
     history = settings.history_max_bytes + settings.history_max_points * POINT_BYTES
     return NODE_FACTOR * nodes + trainer + history + SESSION_OVERHEAD
@@ -169,10 +169,11 @@ def body_cost(n_bytes: int) -> int:
 def tensor_cost(cfg, vocab_size: int, name: str, reference: bool) -> int:
     """A GET /tensors/{name} answer: value, gradient, autograd's gradient,
     the per-branch contributions, as Python lists and then JSON text."""
-    numel = math.prod(BY_NAME[name].shape(Dims.of(cfg, vocab_size)))
+    dims = Dims.of(cfg, vocab_size)
+    numel = math.prod(BY_NAME[name].shape(dims))
     copies = 2 + (1 if reference else 0) + (2 if branches(name) == 2 else 0)
     # with reference, autograd's whole forward and backward are built too
-    autograd = 2 * sum(math.prod(n.shape(Dims.of(cfg, vocab_size))) for n in NODES) * _itemsize(cfg) if reference else 0
+    autograd = 2 * _every_node(cfg, dims) if reference else 0
     return numel * copies * NUMBER_BYTES + autograd
 
 

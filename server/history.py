@@ -16,6 +16,7 @@ import threading
 from array import array
 from bisect import bisect_right
 from collections import deque
+from operator import itemgetter
 
 from model.graph import PARAMS
 
@@ -158,14 +159,8 @@ class History:
     @_locked
     def locate(self, step: int) -> tuple[int, dict] | None:
         """The newest snapshot at or before `step`, if `step` is kept."""
-        if step > self.last_step:
-            return None
-        found = None
-        for s, state, _ in self.snapshots:
-            if s > step:
-                break
-            found = (s, state)
-        return found
+        i = bisect_right(self.snapshots, step, key=itemgetter(0))
+        return self.snapshots[i - 1][:2] if i and step <= self.last_step else None
 
     @_locked
     def full_steps_list(self) -> list[int]:

@@ -3,9 +3,8 @@ trains one session live on one of them.
 
 A play places the session on the worker with the fewest playing sessions.
 Each worker has a reader thread here: it resolves the futures of requests
-(pause, frame), adds history points as they come (History has a lock
-of its own, never held across I/O, so the reader never waits for a request
-that may itself be waiting for the reader), and keeps each player's newest
+(pause, frame), adds history points as they come (under History's own
+lock, not the session's: see history.py), and keeps each player's newest
 checkpoint. A worker that dies is started again; its players report the
 crash, and their sessions resume from their checkpoint (Session.settle).
 
@@ -35,8 +34,7 @@ RESTART_PAUSE = 2.0
 
 
 def default_size() -> int:
-    """One worker per CPU this server may use, less one for the server and
-    the browser; at least one."""
+    """One worker per CPU this server may use, less one for the server and the browser; at least one."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cpus - 1)
 
@@ -175,7 +173,6 @@ class WorkerProcess:
 
 class Pool:
     def __init__(self, size: int):
-        # frames are summarised in one thread beside the event loop (big ones in their worker)
         self.builder = ThreadPoolExecutor(1, thread_name_prefix="frames")
         self.workers = [WorkerProcess(i, self.builder) for i in range(size)]
 

@@ -117,10 +117,8 @@ def check(code: str, names: frozenset[str]) -> ast.Module:
 
 
 def _check_target(t: ast.AST) -> None:
-    if isinstance(t, ast.Name):
-        return
-    if isinstance(t, ast.Subscript):  # dlogprobs[range(n), Yb] = -1.0/n writes into a tensor
-        return
-    if isinstance(t, ast.Tuple) and all(isinstance(e, ast.Name) for e in t.elts):
+    # a subscript: dlogprobs[range(n), Yb] = -1.0/n writes into a tensor
+    names = t.elts if isinstance(t, ast.Tuple) else [t]
+    if all(isinstance(e, ast.Name) for e in names) or isinstance(t, ast.Subscript):
         return
     raise Refused(f"{_where(t)}you can assign to names and to tensor elements (x[i] = ...) only")

@@ -22,10 +22,6 @@ TTL = 24 * 3600  # seconds Redis keeps a room's keys after its last change: no l
 FORK_WAIT = 15  # seconds a fork waits for the teacher's process
 
 
-def make_bus(redis_url: str | None):
-    return LocalBus() if not redis_url else RedisBus(redis_url)
-
-
 class LocalBus:
     """Rooms of this process only: what it stores, it keeps in dicts; what it
     publishes, it hands to this process's slots at once."""
@@ -38,11 +34,10 @@ class LocalBus:
         self.forks: dict[str, object] = {}  # code -> async () -> RoomFork JSON, of this process's teachers
         self.deliver = None  # set by Rooms: (code, kind, text) -> None
 
-    async def start(self) -> None:
-        pass
+    async def _nothing(self, *_) -> None:
+        """No connection to open or close, no channel to (un)subscribe: every message is here already."""
 
-    async def close(self) -> None:
-        pass
+    start = close = listen = unlisten = _nothing
 
     async def put_meta(self, meta: Meta) -> None:
         self.meta[meta.code] = meta.model_dump_json()
@@ -77,12 +72,6 @@ class LocalBus:
 
     async def get_records(self, code: str) -> list[str]:
         return list(self.records.get(code, {}).values())
-
-    async def listen(self, code: str) -> None:
-        pass
-
-    async def unlisten(self, code: str) -> None:
-        pass
 
     # forks: the teacher's session is in this process
     async def serve_forks(self, code: str, build) -> None:

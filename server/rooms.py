@@ -94,8 +94,7 @@ class Slot:
     async def take(self) -> list[str | bytes]:
         await self.wake.wait()
         self.wake.clear()
-        out = [self.pending.pop(k) for k in KINDS if k in self.pending]
-        return out
+        return [self.pending.pop(k) for k in KINDS if k in self.pending]
 
 
 class JoinLimit:
@@ -226,7 +225,7 @@ class Rooms:
         if kind == "progress":  # a follower's "Derive it" progress changed: the teacher's class view counts again
             teacher = self.owned.get(code)
             if teacher is not None:
-                teacher.class_changed()
+                teacher.class_due.set()
             return
         data = wire(kind, text)
         for slot in tuple(self.slots.get(code, ())):

@@ -49,11 +49,7 @@ BUILTINS = {name: getattr(builtins, name) for name in restrict.BUILTINS}
 BUILTINS["__import__"] = _import
 
 
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
-
-
-LIBC = _libc()  # loaded in the zygote: the child may not open files
+LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote: the child may not open files
 
 
 def shut_in(keep_fd: int, cpu_s: int, mem_bytes: int) -> None:

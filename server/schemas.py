@@ -307,6 +307,20 @@ class ParamStats(BaseModel):
     update_data_log10: float | None
 
 
+class TensorRef(BaseModel):
+    name: NodeName
+    # value, grad: of a subscribed or the inspected node. Of the inspected
+    # node only: absdiff = |grad - autograd's grad| (computed in the
+    # session's dtype, so a float64 gap survives the float32 buffer), and
+    # contribution = the part of grad that comes from consumer `branch`
+    field: Literal["value", "grad", "absdiff", "contribution"]
+    shape: list[int]
+    offset: int | None = None  # in float32 elements from the start of the buffer (binary)
+    length: int | None = None  # elements
+    data: Nested | None = None  # JSON frames only
+    branch: NodeName | None = None  # the consumer of a "contribution"
+
+
 class FramePublic(BaseModel):
     """The state of a session at one moment, summaries of every node.
 
@@ -342,27 +356,10 @@ class FramePublic(BaseModel):
     steps_per_sec: float | None  # live training speed, None when paused
     # full tensors of subscribed nodes; in binary frames each entry points into
     # the float32 buffer that follows the header, in JSON frames it holds data
-    tensors: list["TensorRef"] = []
+    tensors: list[TensorRef] = []
     # the node whose inspector tensors (InspectSpec) this frame carries; None
     # when the subscription asks for none or the frame is a live one
     inspected: NodeName | None = None
-
-
-class TensorRef(BaseModel):
-    name: NodeName
-    # value, grad: of a subscribed or the inspected node. Of the inspected
-    # node only: absdiff = |grad - autograd's grad| (computed in the
-    # session's dtype, so a float64 gap survives the float32 buffer), and
-    # contribution = the part of grad that comes from consumer `branch`
-    field: Literal["value", "grad", "absdiff", "contribution"]
-    shape: list[int]
-    offset: int | None = None  # in float32 elements from the start of the buffer (binary)
-    length: int | None = None  # elements
-    data: Nested | None = None  # JSON frames only
-    branch: NodeName | None = None  # the consumer of a "contribution"
-
-
-FramePublic.model_rebuild()
 
 
 # ---- history, evaluation, samples, snapshots --------------------------------
@@ -516,8 +513,7 @@ class SubscribeResult(BaseModel):
 
 
 class StreamProgress(BaseModel):
-    """How far a long command (replay) has come, sent while it runs, a few
-    times a second, before its reply."""
+    """How far a long command (replay) has come, sent while it runs, a few times a second, before its reply."""
     type: Literal["progress"] = "progress"
     cmd: str
     done: int  # updates replayed so far

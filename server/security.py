@@ -98,11 +98,8 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         refusal = self.check(scope, headers)
-        if refusal is None:
-            opened = self.opened_with_token(scope)
-            if opened is not None:
-                return await opened(scope, receive, send)
-            return await self.app(scope, receive, send)
+        if refusal is None:  # let it through, or first drop a ?token= from the address
+            return await (self.opened_with_token(scope) or self.app)(scope, receive, send)
         status, message = refusal
         if scope["type"] == "websocket":
             # closed before accept: the handshake is answered 403

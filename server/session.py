@@ -13,13 +13,13 @@ from concurrent.futures import TimeoutError as FutureTimeout  # TimeoutError its
 
 from model import MLP
 from model.diagnostics import tanh_stats
-from model.graph import BY_NAME, DATA, PARAMS, branches
+from model.graph import BY_NAME, DATA, PARAMS
 
 from . import attempts, frames, inspected, stepping
 from .errors import Conflict, NotFound, TooMany, Unprocessable
 from .history import History
 from .pool import LivePlayer
-from .schemas import (MAX_TRAIN_STEPS, BackwardResult, ConfigPublic, ForwardResult, SessionState,
+from .schemas import (MAX_TRAIN_STEPS, BackwardResult, ConfigPublic, ForwardResult, InspectSpec, SessionState,
                       TensorPublic, TrainResult, UpdateResult)
 from .settings import Settings
 
@@ -155,8 +155,7 @@ class Session:
             self.last_loss = payload["loss"]
         for step, state in payload.get("snapshots", ()):
             self.history.add_snapshot(step, state)
-        if payload.get("trained") is not None:  # paused frames show the last step
-            self._trained = payload["trained"]
+        self._trained = payload.get("trained")  # paused frames show the last step, if there is one
 
     def settle(self, payload: dict | None = None, stopped: bool = False) -> None:
         """Forget a player that failed (its worker died, or training raised)
@@ -231,8 +230,7 @@ class Session:
 
     def _need_forward(self) -> None:
         if self.mlp.stepper is None:
-            raise Conflict("there is no batch to backprop through: "
-                           f"POST /api/sessions/{self.id}/forward first")
+            raise Conflict(f"there is no batch to backprop through: POST /api/sessions/{self.id}/forward first")
 
     def _state(self) -> SessionState:
         m = self.mlp
@@ -367,24 +365,20 @@ class Session:
     # ---- looking inside -----------------------------------------------------------
     @locked
     def tensor(self, name: str, reference: bool = False) -> TensorPublic:
+        """The inspector's entries of the node (inspected.py) as lists; `reference`: and autograd's gradient."""
         m = self.mlp
         if name not in BY_NAME:
             raise NotFound(f"no node {name!r}; nodes are: {', '.join(BY_NAME)}")
-        try:
-            value = m.value(name)
-        except RuntimeError:
-            raise Conflict(f"{name} has no value yet: run forward first "
-                           f"(POST /api/sessions/{self.id}/forward)") from None
-        grad = m.grad(name)
+        _, got = inspected.entries(m, InspectSpec(node=name))
+        if not got:
+            raise Conflict(f"{name} has no value yet: run forward first (POST /api/sessions/{self.id}/forward)")
+        lists = {(field, branch): t.tolist() for _, field, branch, t in got}
         ref = None
         if reference and m.stepper is not None and BY_NAME[name].kind != DATA:
             ref = m.reference().get(name)
-        contrib = None
-        if branches(name) == 2 and m.mode != "fused" and m.stepper and name in m.stepper.contributions:
-            contrib = {k: t.tolist() for k, t in m.stepper.contributions[name].items()}
-        return TensorPublic(name=name, shape=list(value.shape), value=value.tolist(),
-                            grad=None if grad is None else grad.tolist(),
-                            reference=None if ref is None else ref.tolist(), contributions=contrib)
+        return TensorPublic(name=name, shape=list(got[0][3].shape), value=lists["value", None],
+                            grad=lists.get(("grad", None)), reference=None if ref is None else ref.tolist(),
+                            contributions={b: v for (f, b), v in lists.items() if f == "contribution"} or None)
 
     def _source(self) -> frames.FrameSource:
         m = self.mlp

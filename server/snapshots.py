@@ -110,10 +110,9 @@ def check(snap: SnapshotPublic, default_vocab: Vocab) -> Checked:
         raise Unprocessable(f"step: {snap.step} is out of range; 0 to {MAX_STEP} are allowed")
     unknown = sorted(set(snap.params) - set(PARAMS))
     missing = [p for p in PARAMS if p not in snap.params]
-    if missing or unknown:
-        raise Unprocessable(f"params: {'missing ' + ', '.join(missing) if missing else ''}"
-                            f"{'; ' if missing and unknown else ''}"
-                            f"{'unknown ' + ', '.join(unknown) if unknown else ''}; expected {', '.join(PARAMS)}")
+    wrong = [f"{what} {', '.join(names)}" for what, names in (("missing", missing), ("unknown", unknown)) if names]
+    if wrong:
+        raise Unprocessable(f"params: {'; '.join(wrong)}; expected {', '.join(PARAMS)}")
     dims = Dims.of(body, vocab.size)
     dt = torch.float32 if body.dtype == "float32" else torch.float64
     params = {k: _tensor(f"params.{k}", snap.params[k], tuple(BY_NAME[k].shape(dims)), dt) for k in PARAMS}

@@ -60,7 +60,7 @@ class Teacher:
     sent while one is being built are folded into the next)."""
 
     def __init__(self, app, meta: Meta):
-        self.app, self.code, self.page = app, meta.code, meta.page
+        self.code = meta.code
         self.store: SessionStore = app.state.sessions
         self.bus = app.state.rooms.bus
         self.session_id = meta.session
@@ -71,13 +71,10 @@ class Teacher:
         self.sockets = 0
         self.slots: set[Slot] = set()  # the teacher's own sockets: statuses and the class view
         self.at: tuple[str | None, str] = (None, "atomic")  # the node and mode the class view counts at
-        self.class_due = asyncio.Event()
+        self.class_due = asyncio.Event()  # set: count the class view again (after CLASS_EVERY)
         self.task = asyncio.create_task(self.publish_loop())
         self.class_task = asyncio.create_task(self.class_loop())
         self.train = TrainFeed(self) if meta.page == "train" else None
-
-    def class_changed(self) -> None:
-        self.class_due.set()
 
     async def class_loop(self) -> None:
         while True:
@@ -117,7 +114,7 @@ class Teacher:
                 at = (view.inspect, "fused" if s.mlp.mode == "fused" else "atomic")
                 if at != self.at:  # the teacher shows another node: count there
                     self.at = at
-                    self.class_changed()
+                    self.class_due.set()
             except ApiError as err:  # the session went away (a reset makes a new one): the next view says
                 log.info("room %s: %s", self.code, err.message)
             except Exception:  # noqa: BLE001 - a bug must not end the room
@@ -233,7 +230,7 @@ async def teach(ws: WebSocket, code: str) -> None:
     slot = Slot(kinds=("status", "class"))  # the teacher hears of followers, the class, the room's end
     await r.join(meta.code, slot)
     teacher.slots.add(slot)
-    teacher.class_changed()
+    teacher.class_due.set()
     await r.set_teacher(meta.code, True)
     pump = asyncio.create_task(_pump(ws, slot))
     try:

@@ -61,10 +61,7 @@ class Connection:
     async def send(self, *messages) -> None:
         async with self.send_lock:  # a reply and its frame go out together
             for m in messages:
-                if isinstance(m, bytes):
-                    await self.ws.send_bytes(m)
-                else:
-                    await self.ws.send_text(m)
+                await (self.ws.send_bytes(m) if isinstance(m, bytes) else self.ws.send_text(m))
 
     async def error(self, message: str, cmd: str | None = None) -> None:
         await self.send(StreamError(message=message, cmd=cmd).model_dump_json())
@@ -106,8 +103,7 @@ class Connection:
             self.budget.release(("stream", id(self)))
 
     async def answer(self, cmd) -> bool:
-        """Run one command; send its reply and then its frame (or an error).
-        False when the session is gone."""
+        """Run one command; send its reply and then its frame (or an error). False when the session is gone."""
         try:
             result = await self.execute(cmd)
         except WebSocketDisconnect:
@@ -166,9 +162,8 @@ class Connection:
             await self.error(player.error, "play")
 
     async def sender(self) -> None:
-        """While the session trains live, ask for a frame whenever one is due.
-        A frame is sent while the next one is built: at most one send in
-        flight, so a slow client holds back only its own frames."""
+        """While the session trains live, ask for a frame whenever one is due,
+        and send it while the next one is built (see the module's docstring)."""
         loop = asyncio.get_running_loop()
         last, sending = 0.0, None
         try:
