@@ -35,7 +35,13 @@ def listen(host: str, port: int) -> socket.socket:
     one sentence and a non-zero exit, not uvicorn's errno and a traceback."""
     try:
         family = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host.strip("[]"), port), family=family)
+        sock = socket.create_server((host.strip("[]"), port), family=family)
+        # Nagle off, for every connection accepted on it (Linux hands the flag on;
+        # asyncio sets it only on sockets made with proto=IPPROTO_TCP, and this one
+        # has proto 0): else a response's body, written after its headers, or a
+        # frame after its reply, waits up to 40 ms for the client's delayed ACK
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
     except socket.gaierror:
         fail(f"--host {host}: not an address or a name this machine can resolve")
     except OSError as err:

@@ -27,6 +27,11 @@ from .settings import Settings
 # steps x batch_size x n_hidden one train request may do: the schema's
 # 20,000 steps at batch 32 and the lecture's 200 hidden units (~20 s here)
 TRAIN_WORK = MAX_TRAIN_STEPS * 32 * 200
+# at most this much batch x hidden units x steps trained in one run of
+# MLP.fused_steps (their batches drawn together): 25 steps at the lecture's
+# size (~5 ms here, and a snapshot's interval), fewer for a bigger model; a
+# replay's slice looks at the clock after each run
+CHUNK_WORK = 25 * 32 * 64
 FRAME_TIMEOUT = 30.0  # seconds a request waits for a live frame
 # requests that may wait for one session at once; more are refused (429) at
 # once: each waiter holds one of the server's ~40 worker threads, and 80
@@ -289,19 +294,36 @@ class Session:
         return UpdateResult(step=m.step)
 
     # ---- training -------------------------------------------------------------
-    def train_one(self):
-        """One fused SGD step, recorded in the history; the caller holds the lock."""
-        m = self.mlp
-        # drop the previous step's tensors before this step allocates its own
-        self._trained = None
+    def train_steps(self, steps: int, until: float | None = None) -> int:
+        """Up to `steps` fused SGD steps, recorded in the history as a step at
+        a time records them (the same points and snapshots, in the same
+        order); `until`: stopping once time.monotonic() has passed it. The
+        caller holds the lock; the steps taken. They go in runs of
+        MLP.fused_steps (batches drawn together) that end on each snapshot's
+        step, the generator being snapshotted as that step leaves it, and
+        hold CHUNK_WORK at most."""
+        m, st = self.mlp, self.settings
+        most = max(1, CHUNK_WORK // (m.cfg.batch_size * m.cfg.n_hidden))
         self.before_training()
-        loss, cache, grads, lr, point = stepping.train_step(m, self.settings.stats_every)
-        self._trained = (m.step, loss, lr, cache, grads)
-        self.history.add_point(*point)
-        if m.step % self.settings.snapshot_every == 0:
-            self.history.add_snapshot(m.step, self.light_state())
-        self.last_loss = loss
-        return loss, cache, grads, lr
+        points, done, n = [], 0, 0
+
+        def record(loss, cache, grads, lr):
+            points.append(stepping.point(m, loss, cache, grads, lr, st.stats_every))
+            if len(points) == n:  # a run's last step: a paused frame shows it
+                self._trained = (m.step, loss, lr, cache, grads)
+
+        while done < steps and (until is None or not done or time.monotonic() < until):
+            n = min(steps - done, most, st.snapshot_every - m.step % st.snapshot_every)
+            self._trained = None  # the last run's tensors go before this run allocates its own
+            m.fused_steps(n, record)
+            done += n
+            self.history.add_points(points)
+            points.clear()
+            if m.step % st.snapshot_every == 0:
+                self.history.add_snapshot(m.step, self.light_state())
+        if done:
+            self.last_loss = self._trained[1]
+        return done
 
     def before_training(self) -> None:
         """Snapshot a step that replay could not rebuild; the caller holds the lock."""
@@ -317,20 +339,14 @@ class Session:
             raise Unprocessable(f"steps: at most {most} a request for batch_size {c.batch_size} and n_hidden "
                                 f"{c.n_hidden} ({MAX_TRAIN_STEPS} at the lecture's size); send several "
                                 "requests, or train live with play")
-        for _ in range(steps):
-            loss = self.train_one()[0]
-        return TrainResult(step=self.mlp.step, loss=loss)
+        self.train_steps(steps)
+        return TrainResult(step=self.mlp.step, loss=self.last_loss)
 
     @mutating
     def train_for(self, steps: int, seconds: float) -> int:
         """Up to `steps` steps as train() takes them, stopping once `seconds`
         have passed: one slice of a replay (server/replay.py). The steps taken."""
-        end = time.monotonic() + seconds
-        for k in range(1, steps + 1):
-            self.train_one()
-            if time.monotonic() >= end:
-                return k
-        return steps
+        return self.train_steps(steps, time.monotonic() + seconds)
 
     @mutating
     def seek(self, step: int) -> SessionState:

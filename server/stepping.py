@@ -1,6 +1,7 @@
-"""One live-training step and what the history records of it, shared by the
-training workers (worker.py) and POST /train (session.py), so both train and
-record exactly alike. Imports no web code."""
+"""A fused training step and what the history records of it (`point`),
+shared by the training workers (worker.py: a step at a time) and by POST
+/train and the replay (session.py: many at once, `MLP.fused_steps`), so all
+train and record exactly alike. Imports no web code."""
 from __future__ import annotations
 
 from model import MLP
@@ -24,19 +25,24 @@ def light_state(m: MLP) -> dict:
             "calibration": None, "generator": m.g.get_state(), "vocab": "".join(m.vocab.chars)}
 
 
-def train_step(m: MLP, stats_every: int, val_every: int = 0):
-    """One fused SGD step: (loss, cache, grads, lr, point). Saturation and
+def point(m: MLP, loss: float, cache, grads, lr: float, stats_every: int, val_every: int = 0) -> Point:
+    """What the history records of the fused step just taken. Saturation and
     update:data ratios cost ~30% of a step, so they are sampled every
     `stats_every` steps; the val loss every `val_every` (0: never)."""
-    lr = m.lr_at(m.step)
-    loss, cache, grads = m.train_step("fused", lr)
     sat = ratios = val = None
     if m.step % stats_every == 0:
         sat = tanh_stats(cache["h"])["saturated"]
         ratios = update_ratios(m.params, grads, lr)
     if val_every and m.step % val_every == 0:
         val = m.split_loss("val", "running")
-    return loss, cache, grads, lr, (m.step, loss, lr, sat, ratios, val)
+    return (m.step, loss, lr, sat, ratios, val)
+
+
+def train_step(m: MLP, stats_every: int, val_every: int = 0):
+    """One fused SGD step: (loss, cache, grads, lr, point)."""
+    lr = m.lr_at(m.step)
+    loss, cache, grads = m.train_step("fused", lr)
+    return loss, cache, grads, lr, point(m, loss, cache, grads, lr, stats_every, val_every)
 
 
 def live_source(m: MLP, trained: tuple, playing: bool, steps_per_sec: float | None = None) -> frames.FrameSource:

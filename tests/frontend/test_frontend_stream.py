@@ -57,6 +57,18 @@ def test_pinning_a_node_and_the_autograd_gap_come_over_the_stream(page, live_ser
     assert not [u for u in requests if "/tensors/" in u], requests
 
 
+def test_the_config_comes_once_and_with_the_first_modules(page, live_server):
+    # configspec.js awaits GET /api/config before start.js can send the
+    # session: index.html preloads it beside start.js's imports, and that one
+    # response is the one configspec.js reads (a second request: the preload
+    # went unused, and the session waits for the modules again)
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url.removeprefix(live_server)))
+    open_view(page, live_server, "?pos=0")
+    assert seen.count("/api/config") == 1, seen
+    assert seen.index("/api/config") < seen.index("/static/app.js"), seen
+
+
 def test_a_link_thousands_of_steps_in_shows_progress_then_the_step(page, live_server, shots):
     # every value the progress element takes, recorded from the first paint on
     page.add_init_script("""new MutationObserver((ms) => { for (const m of ms) {

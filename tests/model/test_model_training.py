@@ -32,6 +32,29 @@ def test_other_seed_other_run(make_mlp, dtype):
     assert a.train(5) != b.train(5)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_steps_at_once_are_train_steps_one_by_one_bit_for_bit(make_mlp, dtype):
+    # the server trains /train and replays this way; live training (and the
+    # notebook) a step at a time: a shared link must land on the very same bits.
+    # Across the lr drop, at a batch size of its own
+    cfg = dict(seed=5, dtype=dtype, batch_size=7, lr_decay_step=40)
+    a, b = make_mlp(**cfg), make_mlp(**cfg)
+    seen = []
+    a.fused_steps(25, lambda *got: seen.append(got))
+    a.fused_steps(50, lambda *got: seen.append(got))
+    assert a.step == 75 and len(seen) == 75
+    for loss, cache, grads, lr in seen:
+        want_lr = b.lr_at(b.step)
+        want_loss, want_cache, want_grads = b.train_step("fused")
+        assert (loss, lr) == (want_loss, want_lr)
+        assert all(torch.equal(cache[k], want_cache[k]) for k in ("Xb", "Yb", "h", "logits"))
+        assert all(torch.equal(grads[k], want_grads[k]) for k in PARAMS)
+    assert _same_params(a, b)
+    assert torch.equal(a.running_mean, b.running_mean) and torch.equal(a.running_var, b.running_var)
+    assert torch.equal(a.g.get_state(), b.g.get_state())  # and the batches after them alike
+    assert a.train(3) == b.train(3)
+
+
 def test_state_dict_round_trip_resumes_bit_identically(make_mlp):
     a = make_mlp(seed=5, lr_decay_step=15)
     a.train(10)

@@ -3,6 +3,7 @@ once, the stream over a real socket, and the command line."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from server.__main__ import listen
 from server.frames import decode_binary
 from tests.conftest import CLIENT, REPO, free_port, start_server, stop_server, wait_healthy
 
@@ -144,3 +146,14 @@ def test_a_stalled_client_does_not_hold_back_another(live_server):
             time.sleep(0.05)
         # (closing without draining: these clients' own queues are full, so
         # their close handshakes time out on their side, hence close_timeout)
+
+
+def test_the_servers_connections_send_at_once():
+    # Nagle's algorithm off on every connection the server accepts: with it
+    # on, a response's body (written after its headers) or a stream frame
+    # (after its reply) waited ~40 ms for the client's delayed ACK, on every
+    # request of a reused connection (measured: 44 ms for GET /api/config, 2 ms without)
+    with listen("127.0.0.1", 0) as server, socket.create_connection(server.getsockname()):
+        accepted, _ = server.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
