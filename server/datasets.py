@@ -90,11 +90,14 @@ class DatasetStore:
         name = clean_name(name)
         if len(data) > MAX_DATASET_BYTES:
             raise TooLarge(f"{name}: {len(data)} bytes; a word list may have at most {MAX_DATASET_BYTES} (5 MB)")
-        try:
-            words = self._parse(data, name, f"reading a word list of {size_text(len(data))}")
-        except DataError as err:
-            raise Unprocessable(str(err)) from None
-        return self.add_words(words, name)[0]
+        # while parsed: the text, its lines and the words, ~2x what is kept
+        with self.budget.hold(2 * words_cost(data.count(b"\n") + 1, len(data)),
+                              f"reading a word list of {size_text(len(data))}"):
+            try:
+                words = parse_words(decode_bytes(data, name), name)
+            except DataError as err:
+                raise Unprocessable(str(err)) from None
+            return self.add_words(words, name)[0]
 
     def add_words(self, words: list[str], name: str | None = None) -> tuple[str, bool]:
         """Store a checked list; returns (its id, whether it was new on this disk)."""
@@ -134,15 +137,11 @@ class DatasetStore:
             raise NotFound(f"no data set {ds_id!r} on this server: upload the same word list again "
                            "(POST /api/datasets: the same words get the same id, so links to it work again), or use "
                            "\"default\" (the built-in names)") from None
-        words = tuple(self._parse(data, path.name, "reading a stored word list"))
+        with self.budget.hold(2 * words_cost(data.count(b"\n") + 1, len(data)), "reading a stored word list"):
+            words = tuple(parse_words(decode_bytes(data, path.name), path.name))
         os.utime(path)  # recently used: the last the disk cap deletes
         self._keep(ds_id, words)
         return words
-
-    def _parse(self, data: bytes, name: str, what: str) -> list[str]:
-        # while parsed: the text, its lines and the words, ~2x what is kept
-        with self.budget.hold(2 * words_cost(data.count(b"\n") + 1, len(data)), what):
-            return parse_words(decode_bytes(data, name), name)
 
     def name(self, ds_id: str) -> str:
         """The file name it was uploaded as (the latest upload's)."""

@@ -85,7 +85,8 @@ def test_token_url_lets_the_browser_in(page, shared_server, shots):  # noqa: F81
     frames = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
     page.goto(url)
-    assert page.url == f"{base}/"  # the token left the address bar
+    # the token left the address bar (the page may have written its view there already)
+    assert page.url.split("?")[0] == f"{base}/" and "token" not in page.url
     page.wait_for_function(READY, timeout=30_000)
     wait_drawn(page)
     page.keyboard.press("ArrowRight")  # one backward step, over the stream

@@ -75,7 +75,8 @@ def test_a_link_thousands_of_steps_in_shows_progress_then_the_step(page, live_se
         const d = m.target.dataset && m.target.dataset.done;
         if (m.target.id === 'replay' && d !== undefined) (window.__done = window.__done || []).push(Number(d)); } })
       .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-done']});""")
-    page.goto(f"{live_server}/?step=5000&pos=4&node=W1")
+    # from the first response on: "load" waits for plotly.js, asked for (start.js) while the replay runs
+    page.goto(f"{live_server}/?step=5000&pos=4&node=W1", wait_until="commit")
     bar = page.get_by_test_id("replay-progress")
     bar.wait_for(state="visible")
     page.wait_for_function("() => (window.__done || []).some((d) => d > 0)")
@@ -106,7 +107,8 @@ def test_a_links_progress_shows_before_plotly_has_drawn_the_graph(page, live_ser
     its own, while the graph is still empty; the graph is drawn once it comes."""
     held = []
     page.route("**/vendor/plotly.min.js", lambda route: held.append(route))
-    page.goto(f"{live_server}/?step=3000&pos=2")
+    # not until "load": the script tag that asks for plotly.js, put in before the load event, holds it back too
+    page.goto(f"{live_server}/?step=3000&pos=2", wait_until="commit")
     bar = page.get_by_test_id("replay-progress")
     page.wait_for_function("() => Number(document.getElementById('replay').dataset.done || 0) > 0")
     assert bar.is_visible()
