@@ -59,8 +59,8 @@ function run(fn) {
       }
     } finally {
       queued -= 1;
+      notSlow();
       store.set({ busy: queued > 0 });
-      if (!queued) notSlow();
     }
   });
   return chain;
@@ -228,8 +228,7 @@ async function lookupDataset(started) {
     return await started.dataset;
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) throw err;
-    store.set({ datasetMissing: { id: started.config.dataset, view: started.view }, busy: false });
-    notSlow();
+    store.set({ datasetMissing: { id: started.config.dataset, view: started.view } });
     return null;
   }
 }
@@ -238,8 +237,6 @@ async function build(started) {
   ready = false;
   const old = get().session;
   const { view, config, mode, steps, pos } = started;
-  store.set({ busy: true });
-  slowSoon();
   // plotly.js is parsed while the server replays: asked for once the replay is on its way
   started.stream.then(() => loadPlotly().catch(report), () => {});
   // the graph is drawn meanwhile, under the replay's progress
@@ -265,6 +262,7 @@ async function build(started) {
     graph, mode, batch: get().batch + 1,
     selected: view.node || null, pinned: Boolean(view.node), row: view.row ?? null,
     help: get().help, replay: steps ? { done: 0, total: steps } : null,
+    busy: get().busy, slow: get().slow, // the build is an action still under way (run)
   });
   if (old) api.dropSession(old.id); // only now: a failed rebuild keeps the old one
   started.progress((p) => store.set({ replay: { done: p.done, total: p.total } }));

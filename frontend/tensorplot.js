@@ -122,7 +122,8 @@ function barFigure(values, opts) {
 }
 
 const shapeStr = (s) => `(${s.join(', ')})`;
-// the HTML header's height (fighead.js; style.css .fig-head): a figure keeps its height with it
+// the HTML header's height (fighead.js; style.css .fig-head): a figure with one keeps its height
+// (the parts figure grows by it: its panels' titles need their room as before)
 const headPx = (present) => (present ? 26 : 22);
 
 /**
@@ -175,9 +176,10 @@ function heatFigure(values, opts) {
   const { shape, ctx, name, label, present } = opts;
   const axes = axesOf(name, shape, ctx);
   const height = (opts.height || (present ? 320 : 250)) - headPx(present);
+  const m = opts.zmax || absMax(values); // once: a scan of every cell (51,200 at the largest size)
   return {
-    head: { title: `${label} ${shapeStr(shape)}`, key: keyOf(opts.zmax || absMax(values), opts.sequential) },
-    data: [heatTrace(values, axes, opts)],
+    head: { title: `${label} ${shapeStr(shape)}`, key: keyOf(m, opts.sequential) },
+    data: [heatTrace(values, axes, { ...opts, zmax: m })],
     layout: baseLayout(present, {
       height,
       margin: { l: 44, r: 6, t: 6, b: 40 },

@@ -72,7 +72,7 @@ class History:
 
     @_locked
     def add_points(self, points: list[tuple]) -> None:
-        """Live points: (step, loss, lr, saturated, ratios, val_loss) each."""
+        """Points of live training, /train or a replay: (step, loss, lr, saturated, ratios, val_loss) each."""
         for point in points:
             self.add_point(*point)
 

@@ -315,10 +315,12 @@ class Session:
         while done < steps and (until is None or not done or time.monotonic() < until):
             n = min(steps - done, most, st.snapshot_every - m.step % st.snapshot_every)
             self._trained = None  # the last run's tensors go before this run allocates its own
-            m.fused_steps(n, record)
+            try:
+                m.fused_steps(n, record)
+            finally:  # a step that failed midway: the steps before it are recorded all the same
+                self.history.add_points(points)
+                points.clear()
             done += n
-            self.history.add_points(points)
-            points.clear()
             if m.step % st.snapshot_every == 0:
                 self.history.add_snapshot(m.step, self.light_state())
         if done:
@@ -344,8 +346,9 @@ class Session:
 
     @mutating
     def train_for(self, steps: int, seconds: float) -> int:
-        """Up to `steps` steps as train() takes them, stopping once `seconds`
-        have passed: one slice of a replay (server/replay.py). The steps taken."""
+        """Up to `steps` steps as train() takes them, stopping at the end of
+        the run (train_steps) in which `seconds` have passed: one slice of a
+        replay (server/replay.py). The steps taken."""
         return self.train_steps(steps, time.monotonic() + seconds)
 
     @mutating

@@ -3,6 +3,7 @@ and every backward step shows a check badge that agrees with the API."""
 from __future__ import annotations
 
 import json
+import math
 
 import httpx
 from pagekit import graph_labels, node_point, off_machine, open_view, parse_badge, state, status, verdict, wait_drawn
@@ -51,12 +52,17 @@ def test_edges_point_backward_once_their_gradient_has_flowed(page, live_server):
     open_view(page, live_server, "?pos=4")
     shapes = page.evaluate("""() => document.getElementById('graph').layout.shapes
       .map((s) => ({path: s.path, color: s.line.color, width: s.line.width, filled: Boolean(s.fillcolor)}))""")
-    lines, tips = {}, {}
+    # px per x and y unit as Plotly drew them: the arrowheads are shaped in px
+    kx, ky = page.evaluate("() => { const f = document.getElementById('graph')._fullLayout; return [f.xaxis._m, f.yaxis._m]; }")
+    lines, tips, triangles = {}, {}, []
     for sh in shapes:
         pieces = [p for p in sh["path"].split("M") if p]
         if sh["filled"]:  # the arrowheads of one colour: closed triangles
             assert all(p.endswith("Z") and p.count("L") == 2 for p in pieces)
             tips[sh["color"]] = tips.get(sh["color"], 0) + len(pieces)
+            for p in pieces:
+                v = [float(x) for x in p.rstrip("Z").replace("L", ",").split(",")]
+                triangles.append([(v[i] * kx, v[i + 1] * ky) for i in (0, 2, 4)])  # in px: tip, two base corners
         else:  # the edges of one colour and width: one segment each, from tail to head
             segs = [[float(v) for v in p.replace("L", ",").split(",")] for p in pieces]
             lines.setdefault(sh["color"], []).extend(segs)
@@ -67,6 +73,22 @@ def test_edges_point_backward_once_their_gradient_has_flowed(page, live_server):
     assert flowed and all(x1 < x0 for x0, _, x1, _ in flowed)
     graph = httpx.get(f"{live_server}/api/graph").json()
     assert len(grey) + len(flowed) == sum(len(set(n["inputs"])) for n in graph["nodes"])  # every edge drawn
+    # each edge's arrowhead sits at its head, on the edge, pointing at the head node from outside it
+    for x0, y0, x1, y1 in grey + flowed:
+        tail, head = (x0 * kx, y0 * ky), (x1 * kx, y1 * ky)
+        ex, ey = head[0] - tail[0], head[1] - tail[1]
+
+        def off_line(p):  # px from the line through tail and head
+            return abs(ex * (p[1] - tail[1]) - ey * (p[0] - tail[0])) / math.hypot(ex, ey)
+        # a node can be the head of several edges, some on one line: this edge's
+        # arrowhead is the one on its line, on its side of the head
+        near = [t for t in triangles if math.dist(t[0], head) < 40 and math.dist(t[0], tail) < math.dist(head, tail)]
+        tip, b1, b2 = min(near, key=lambda t: off_line(t[0]))
+        base = ((b1[0] + b2[0]) / 2, (b1[1] + b2[1]) / 2)
+        assert off_line(tip) < 0.5 and off_line(base) < 0.5
+        assert 5 < math.dist(tip, head)  # just outside the head node's marker
+        assert math.dist(tip, head) < math.dist(base, head) and math.dist(base, tail) < math.dist(tip, tail)
+        assert abs(math.dist(tip, b1) - math.dist(tip, b2)) < 0.01  # symmetric about the edge
 
 
 def test_stepping_backward_badges_agree_with_the_api_checks(page, live_server, shots):

@@ -42,6 +42,12 @@ def test_hover_names_the_cell_its_example_its_character_and_its_number(page, liv
     open_view(page, live_server, "?pos=2")  # loss, then dlogprobs: (32 examples, 27 characters)
     page.wait_for_function(SHOWN, arg="logprobs:g")
     vocab = state(page, "session")["vocab"]
+    # the colour key over the gradient's heatmap: -max|dlogprobs|, 0, +max
+    labels = page.locator("[data-box=grad] [data-testid=fig-key]").inner_text().split()
+    grad = state(page, "tensor")["grad"]
+    top = max(abs(v) for row in grad for v in row)
+    low, mid, high = (float(x.replace("−", "-")) for x in labels)
+    assert mid == 0 and abs(high - top) <= 0.01 * top and abs(low + top) <= 0.01 * top, labels
     text = hover_cell(page, "grad", 5, 1)
     grad = state(page, "tensor")["grad"]
     assert "dlogprobs[5, 1]" in text

@@ -18,7 +18,7 @@ from server.history import History
 from tests.server.test_stream_inspect import replay
 
 # across the lr drop, with the stats (every 100) and snapshots (every 25)
-# (every 25) among the server's runs of steps, beyond the 200 steps kept whole
+# among the server's runs of steps, beyond the 200 steps kept whole
 CONFIG = {"seed": 3, "lr_decay_step": 260}
 STEPS = 530
 
