@@ -11,6 +11,7 @@ import { createGraphView, gradNameOf } from './graph.js';
 import { actionFor, createHelpView } from './help.js';
 import { createInspectorView, inspectedNode } from './inspector.js';
 import { switchMessage } from './modes.js';
+import { createQueue } from './queue.js';
 import { createReplayView } from './replay.js';
 import { first, startBuild } from './start.js';
 import { DEFAULT_CONFIG, createStore, fromQuery, initialState, toQuery } from './store.js';
@@ -32,70 +33,24 @@ let ready = false;
 let playTimer = null;
 let follow = null; // set below on a page opened with ?follow=CODE (follow.js)
 
-// ---- serial actions: key presses run in order, one server round trip at a time.
-// Presses that come while one is in flight wait their turn, none is dropped;
-// a run of the same step key waiting together goes as one command
-// (→ x5 = backward 5 nodes), so a quick hand costs one round trip, not five.
-let chain = Promise.resolve();
-let queued = 0;
-let tail = null; // the last queued job of step presses, not started yet: {kind, n, done}
-function run(fn) {
-  if (follow && follow.watching()) { follow.refuse(); return chain; } // the teacher's session: not ours
-  tail = null; // anything queued after a run of presses ends it
-  queued += 1;
-  chain = chain.then(async () => {
-    store.set({ busy: true });
-    slowSoon();
-    try {
-      await fn();
-    } catch (err) {
-      report(err);
-      if (err instanceof ApiError && err.status === 404 && /sessions/.test(err.message)) {
-        try {
-          await boot(fromQuery(window.location.search), 'The session was gone (server restarted?): rebuilt it from the address bar.');
-        } catch (again) {
-          report(again); // the chain must survive: later actions still run
-        }
+// ---- serial actions (queue.js): in order, one server round trip at a time
+const { run, press } = createQueue(store, {
+  refused: () => {
+    if (!follow || !follow.watching()) return false;
+    follow.refuse(); // the teacher's session: not ours
+    return true;
+  },
+  failed: async (err) => {
+    report(err);
+    if (err instanceof ApiError && err.status === 404 && /sessions/.test(err.message)) {
+      try {
+        await boot(fromQuery(window.location.search), 'The session was gone (server restarted?): rebuilt it from the address bar.');
+      } catch (again) {
+        report(again); // the chain must survive: later actions still run
       }
-    } finally {
-      queued -= 1;
-      notSlow();
-      store.set({ busy: queued > 0 });
     }
-  });
-  return chain;
-}
-
-// `busy` is true while an action is in flight (the tests' hook); the page
-// shows it (buttons disabled, a waiting cursor) only once an action has taken
-// SLOW_MS, as `slow`: a key press takes ~50 ms, and disabling every button
-// for that long made them flicker, and cost a render and a paint of its own
-// while the server was answering (~15 ms of the key -> inspector latency).
-const SLOW_MS = 150;
-let slowTimer = null;
-function slowSoon() {
-  if (slowTimer === null) slowTimer = setTimeout(() => store.set({ slow: true }), SLOW_MS);
-}
-function notSlow() {
-  clearTimeout(slowTimer);
-  slowTimer = null;
-  if (get().slow) store.set({ slow: false });
-}
-
-/** Queue one press of a step key; joins the presses of the same key waiting before it. */
-function press(kind, fn) {
-  if (tail && tail.kind === kind) {
-    tail.n += 1;
-    return tail.done;
-  }
-  const job = { kind, n: 1 };
-  job.done = run(() => {
-    if (tail === job) tail = null; // started: later presses queue anew
-    return fn(job.n);
-  });
-  tail = job;
-  return job.done;
-}
+  },
+});
 
 const report = (err) => reportError(err, 'backprop-ninja');
 
