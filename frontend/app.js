@@ -220,7 +220,7 @@ async function build(started) {
     busy: get().busy, slow: get().slow, // the build is an action still under way (run)
   });
   if (old) api.dropSession(old.id); // only now: a failed rebuild keeps the old one
-  started.progress((p) => store.set({ replay: { done: p.done, total: p.total } }));
+  started.progress((p) => store.set({ replay: { done: p.done, total: p.total, shared: p.shared } }));
   const [, { frame: f, tensors }] = await Promise.all([started.replayed, subscribed]);
   applyFrame(f, tensors, { mode, forwarded: pos !== null, replay: null });
 }

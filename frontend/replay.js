@@ -4,14 +4,17 @@ import { memo } from './theme.js';
 
 const num = (n) => n.toLocaleString('en-US');
 
-/** The sentence and the bar's fill for state.replay = {done, total}, or null (pure). */
+/** The sentence and the bar's fill for state.replay = {done, total, shared}, or null (pure).
+ * `shared`: those updates were trained once for everyone opening this link (server/trajectories.py). */
 export function replayModel(replay) {
   if (!replay || !replay.total) return null;
   const share = Math.min(1, replay.done / replay.total);
+  const where = `update ${num(replay.done)} of ${num(replay.total)} (${Math.floor(share * 100)} %)`;
   return {
     share,
-    text: `Rebuilding the shared view: replaying its training, update ${num(replay.done)} of `
-      + `${num(replay.total)} (${Math.floor(share * 100)} %).`,
+    text: replay.shared
+      ? `Rebuilding the shared view: ${where}, trained once on the server for everyone who opens this link.`
+      : `Rebuilding the shared view: replaying its training, ${where}.`,
   };
 }
 
@@ -27,6 +30,7 @@ export function createReplayView(root) {
       text.textContent = m.text;
       bar.value = m.share;
       root.dataset.done = String(state.replay.done);
+      root.dataset.shared = String(Boolean(state.replay.shared));
     },
   };
 }

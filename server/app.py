@@ -21,6 +21,7 @@ from .routes import datasets, derive, graph, inspect, rooms, sessions, stream
 from .sandbox import Sandbox
 from .security import CLIENT_HEADER, STATE_CHANGING, Access, Guard
 from .sessions import SessionStore
+from .trajectories import Trajectories
 from .settings import Settings
 
 
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sandbox = sandbox
     app.state.rooms = room_set
     app.state.budget = budget
+    app.state.links = Trajectories(settings.replay_cache_mb << 20, settings.snapshot_every, budget)
     app.state.access = Access.from_settings(settings)
     # bodies are capped on every route (bodies.py): parsed, an uncapped
     # JSON body cost ~12x its size. Added last, Guard runs first

@@ -115,6 +115,21 @@ class History:
                                     update_data_log10={**NO_RATIOS, **(ratios or {})}))
         return out
 
+    @_locked
+    def raw(self, since: int, until: int) -> list[tuple]:
+        """Points with since < step <= until as add_points takes them."""
+        lo, hi = bisect_right(self.steps, since), bisect_right(self.steps, until)
+        return [(self.steps[i], self.loss[i], self.lr[i], *self.extra.get(self.steps[i], (None, None, None)))
+                for i in range(lo, hi)]
+
+    @_locked
+    def ending(self, stride: int, most: int) -> tuple[int, list[tuple], list[tuple[int, dict]]]:
+        """(base, the points after it, the kept snapshots as (step, state)):
+        base the newest multiple of `stride`, `most` at most, before them all."""
+        snaps = [(step, state) for step, state, _ in self.snapshots]
+        base = min(most, snaps[0][0] // stride * stride)
+        return base, self.raw(base, self.last_step), snaps
+
     def _thin(self, idx: range, max_points: int) -> list[int]:
         def even(seq, n):  # n of seq, evenly spread, its last one included
             if n <= 0:

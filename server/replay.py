@@ -7,15 +7,19 @@ it has come after each one; between slices the lock is free (a health check
 or another request of the session is answered) and a client that left is
 noticed at the next progress message, which ends the replay. The training
 itself is POST /train's (`Session.train_for`: the same step, the same
-history and snapshots), so a link costs what training to its step costs."""
+history and snapshots), and it is done once per link: a replay starts from
+what earlier replays of the same link kept, or follows one under way
+(trajectories.py)."""
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 
 from .schemas import EXACT_REPLAY_MAX, CmdReplay, SessionState
+from .trajectories import Trajectories
 
 SLICE = 0.1  # seconds of training between two progress messages: ~10 updates of the bar a second
 
@@ -33,17 +37,54 @@ def _step_exactly(s, mode: str, steps: int, seconds: float) -> int:
     return steps
 
 
-async def replay(s, cmd: CmdReplay, progress: Callable[[int, int], Awaitable[None]]) -> SessionState:
+async def replay(s, cmd: CmdReplay, progress: Callable[..., Awaitable[None]], links: Trajectories) -> SessionState:
     total, done = cmd.steps, 0
-    exact = total <= EXACT_REPLAY_MAX
-    while done < total:
-        if exact:
-            done += await run_in_threadpool(_step_exactly, s, cmd.mode, total - done, SLICE)
-        else:
-            done += await run_in_threadpool(s.train_for, total - done, SLICE)
-        if done < total:
-            await progress(done, total)
+    if total <= EXACT_REPLAY_MAX:
+        while done < total:
+            async with links.turns:
+                done += await run_in_threadpool(_step_exactly, s, cmd.mode, total - done, SLICE)
+            if done < total:
+                await progress(done, total)
+    else:
+        await _train(s, total, progress, links)
     if cmd.pos is not None:
         await run_in_threadpool(s.forward)
         await run_in_threadpool(s.backward, cmd.mode, cmd.pos)
     return await run_in_threadpool(s.state)
+
+
+async def _train(s, total: int, progress, links: Trajectories) -> None:
+    """`total` fused updates from where the session was created, shared with the link's other replays."""
+    start = await run_in_threadpool(s.link_start)
+    t = links.join(*start) if start else None
+    done, keep = 0, None
+    if t is not None:
+        # from a kept state, the last full steps are trained again: the
+        # session ends with the seek targets a whole replay leaves
+        goal = max(0, total - s.settings.history_full_steps - s.settings.snapshot_every) // t.stride * t.stride
+        # another replay of this link is training what this one needs: follow it
+        while t.ahead(total, goal):
+            await progress(t.end, total, True)
+            await asyncio.sleep(SLICE)
+        done, *resumed = t.resume(total, goal)
+        if done:
+            await run_in_threadpool(s.resume, *resumed)
+            await progress(done, total, True)
+        if t.leader is None and t.growing:
+            t.leader, t.beat = total, time.monotonic()
+
+            def keep(step: int, state: dict) -> None:  # in the training thread, the session's lock held
+                t.beat = time.monotonic()
+                if step == t.end + t.stride:
+                    links.extend(t, state, s.history.raw(t.end, step))
+    try:
+        while done < total:
+            async with links.turns:
+                done += await run_in_threadpool(s.train_for, total - done, SLICE, keep)
+            if done < total:
+                await progress(done, total)
+        if t is not None:
+            links.finish(t, total, await run_in_threadpool(s.history.ending, t.stride, t.end))
+    finally:
+        if keep is not None:
+            t.leader = None

@@ -518,6 +518,9 @@ class StreamProgress(BaseModel):
     cmd: str
     done: int  # updates replayed so far
     total: int
+    # True: these updates were trained once for everyone who opens this link
+    # (an earlier or a concurrent replay of it, server/trajectories.py), not again for this one
+    shared: bool = False
 
 
 class FrameResult(BaseModel):

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout  # TimeoutError itself only from 3.11
 
 from model import MLP
@@ -22,6 +23,7 @@ from .pool import LivePlayer
 from .schemas import (MAX_TRAIN_STEPS, BackwardResult, ConfigPublic, ForwardResult, InspectSpec, SessionState,
                       TensorPublic, TrainResult, UpdateResult)
 from .settings import Settings
+from .trajectories import link_key
 
 
 # steps x batch_size x n_hidden one train request may do: the schema's
@@ -294,14 +296,16 @@ class Session:
         return UpdateResult(step=m.step)
 
     # ---- training -------------------------------------------------------------
-    def train_steps(self, steps: int, until: float | None = None) -> int:
+    def train_steps(self, steps: int, until: float | None = None,
+                    keep: Callable[[int, dict], None] | None = None) -> int:
         """Up to `steps` fused SGD steps, recorded in the history as a step at
         a time records them (the same points and snapshots, in the same
         order); `until`: stopping once time.monotonic() has passed it. The
         caller holds the lock; the steps taken. They go in runs of
         MLP.fused_steps (batches drawn together) that end on each snapshot's
         step, the generator being snapshotted as that step leaves it, and
-        hold CHUNK_WORK at most."""
+        hold CHUNK_WORK at most. `keep(step, state)`: called with each snapshot
+        (a shared link's replay keeps some, trajectories.py)."""
         m, st = self.mlp, self.settings
         most = max(1, CHUNK_WORK // (m.cfg.batch_size * m.cfg.n_hidden))
         self.before_training()
@@ -322,7 +326,10 @@ class Session:
                 points.clear()
             done += n
             if m.step % st.snapshot_every == 0:
-                self.history.add_snapshot(m.step, self.light_state())
+                state = self.light_state()
+                self.history.add_snapshot(m.step, state)
+                if keep is not None:
+                    keep(m.step, state)
         if done:
             self.last_loss = self._trained[1]
         return done
@@ -345,11 +352,30 @@ class Session:
         return TrainResult(step=self.mlp.step, loss=self.last_loss)
 
     @mutating
-    def train_for(self, steps: int, seconds: float) -> int:
+    def train_for(self, steps: int, seconds: float, keep: Callable[[int, dict], None] | None = None) -> int:
         """Up to `steps` steps as train() takes them, stopping at the end of
         the run (train_steps) in which `seconds` have passed: one slice of a
         replay (server/replay.py). The steps taken."""
-        return self.train_steps(steps, time.monotonic() + seconds)
+        return self.train_steps(steps, time.monotonic() + seconds, keep)
+
+    @mutating
+    def link_start(self) -> tuple[str, dict] | None:
+        """(the key of the training a replay from here does, its first state)
+        while the session is as it was created; None once anything moved it."""
+        m = self.mlp
+        if m.step or len(self.history.steps) or self._dirty:
+            return None
+        return link_key(self.dataset_id, m.cfg.to_dict()), self.light_state()
+
+    @mutating
+    def resume(self, state: dict, points: list[tuple], snapshots: list[tuple[int, dict]]) -> None:
+        """Take on a state that a replay of this same link trained (trajectories.py),
+        with the points before it and the snapshots a replay keeps to there."""
+        self.model_changed()
+        self.mlp.load_state_dict(state)
+        self.history.add_points(points)
+        for step, snap in snapshots:
+            self.history.add_snapshot(step, snap)
 
     @mutating
     def seek(self, step: int) -> SessionState:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     history_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     # live training clones the parameters every N steps only; seek replays the rest
     snapshot_every: int = Field(25, ge=1)
+    # a shared link's training, kept for the next replay of the same link (trajectories.py)
+    replay_cache_mb: int = Field(64, ge=0)
     # per-step summaries (loss, lr, ...): oldest dropped beyond this many
     history_max_points: int = Field(200_000, ge=100)
     # saturation and update:data ratios cost ~30% of a training step, so live

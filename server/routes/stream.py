@@ -125,9 +125,9 @@ class Connection:
             # the Session method of that name, its arguments the command's fields (mode, nodes; steps; step)
             return await run_in_threadpool(getattr(s, name), **cmd.model_dump(exclude={"cmd"}))
         if name == "replay":
-            async def progress(done: int, total: int) -> None:
-                await self.send(StreamProgress(cmd=name, done=done, total=total).model_dump_json())
-            return await replay.replay(s, cmd, progress)
+            async def progress(done: int, total: int, shared: bool = False) -> None:
+                await self.send(StreamProgress(cmd=name, done=done, total=total, shared=shared).model_dump_json())
+            return await replay.replay(s, cmd, progress, self.ws.app.state.links)
         if name == "play":
             self.fps, self.spf, self.sent_step = cmd.fps, cmd.steps_per_frame, None
             await run_in_threadpool(s.play, cmd.val_every)

@@ -69,29 +69,35 @@ def test_the_config_comes_once_and_with_the_first_modules(page, live_server):
     assert seen.index("/api/config") < seen.index("/static/app.js"), seen
 
 
+RECORD_DONE = """new MutationObserver((ms) => { for (const m of ms) {
+    const d = m.target.dataset && m.target.dataset.done;
+    if (m.target.id === 'replay' && d !== undefined) (window.__done = window.__done || []).push(
+      [Number(d), m.target.dataset.shared === 'true', m.target.textContent]); } })
+  .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-done']});"""
+
+
 def test_a_link_thousands_of_steps_in_shows_progress_then_the_step(page, live_server, shots):
     # every value the progress element takes, recorded from the first paint on
-    page.add_init_script("""new MutationObserver((ms) => { for (const m of ms) {
-        const d = m.target.dataset && m.target.dataset.done;
-        if (m.target.id === 'replay' && d !== undefined) (window.__done = window.__done || []).push(Number(d)); } })
-      .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-done']});""")
+    page.add_init_script(RECORD_DONE)
+    # a seed of its own: no other test's replay has trained this link
+    link = f"{live_server}/?seed=11&step=5000&pos=4&node=W1"
     # from the first response on: "load" waits for plotly.js, asked for (start.js) while the replay runs
-    page.goto(f"{live_server}/?step=5000&pos=4&node=W1", wait_until="commit")
+    page.goto(link, wait_until="commit")
     bar = page.get_by_test_id("replay-progress")
     bar.wait_for(state="visible")
-    page.wait_for_function("() => (window.__done || []).some((d) => d > 0)")
+    page.wait_for_function("() => (window.__done || []).some(([d]) => d > 0)")
     assert "of 5,000" in bar.inner_text()
     page.screenshot(path=str(shots / "replay_progress.png"))
     page.wait_for_function(READY, timeout=120_000)
     wait_drawn(page, 4)
     bar.wait_for(state="hidden")
-    done = page.evaluate("() => window.__done")
+    done = [d for d, shared, _ in page.evaluate("() => window.__done") if not shared]
     assert done == sorted(done) and 0 < max(done) < 5000 and len(set(done)) >= 2
     assert status(page, "step") == "5000" and status(page, "pos") == "4/27"
     assert page.get_by_test_id("inspector-title").inner_text() == "W1"
     # the same numbers as training there over HTTP
     http = httpx.Client(base_url=live_server, headers=CLIENT, timeout=60)
-    sid = http.post("/api/sessions").json()["id"]
+    sid = http.post("/api/sessions", json={"seed": 11}).json()["id"]
     try:
         http.post(f"/api/sessions/{sid}/train", json={"steps": 5000})
         loss = http.post(f"/api/sessions/{sid}/forward").json()["loss"]
@@ -99,6 +105,19 @@ def test_a_link_thousands_of_steps_in_shows_progress_then_the_step(page, live_se
     finally:
         http.delete(f"/api/sessions/{sid}")
     page.screenshot(path=str(shots / "replay_done.png"))
+
+    # a student opening the same link next starts from the training the first replay kept
+    second = page.context.new_page()
+    second.add_init_script(RECORD_DONE)
+    second.goto(link, wait_until="commit")
+    second.wait_for_function(READY, timeout=120_000)
+    wait_drawn(second, 4)
+    seen = second.evaluate("() => window.__done")
+    first = next(x for x in seen if x[0] > 0)  # (before it, the bar's 0 of the page's own start)
+    assert first[:2] == [4000, True], seen
+    assert "trained once on the server for everyone who opens this link" in first[2]
+    assert state(second, "loss") == state(page, "loss") and status(second, "step") == "5000"
+    second.close()
 
 
 def test_a_links_progress_shows_before_plotly_has_drawn_the_graph(page, live_server):

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 import torch
+from websockets.sync.client import connect
 
 from model import MLP
 from model.graph import PARAMS
 from server import stepping
 from server.history import History
+from tests.conftest import CLIENT
+from tests.server.conftest import make_client
 from tests.server.test_stream_inspect import replay
 
 # across the lr drop, with the stats (every 100) and snapshots (every 25)
@@ -102,3 +106,101 @@ def test_training_after_a_forward_snapshots_where_it_starts(client):
         assert json.loads(client.get(f"/api/sessions/{sid}/history").content)["full_steps"] == list(range(0, 61))
     finally:
         client.delete(f"/api/sessions/{sid}")
+
+
+# ---- one link's training, shared by its replays (server/trajectories.py) -------------
+def replayed(client, config: dict, steps: int) -> tuple[str, list[tuple[int, bool]]]:
+    """A new session of `config` replayed `steps` updates: (its id, its progress as (done, shared))."""
+    sid = client.post("/api/sessions", json=config).json()["id"]
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        ws.send_text(json.dumps({"cmd": "replay", "steps": steps}))
+        seen = []
+        while (d := json.loads(ws.receive_text()))["type"] == "progress":
+            seen.append((d["done"], d["shared"]))
+        assert d["type"] == "reply" and d["result"]["step"] == steps, d
+    return sid, seen
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_links_next_replays_start_from_the_training_the_first_kept(client, dtype):
+    config = {"seed": 5, "lr_decay_step": 1500, "dtype": dtype}
+    first, cold = replayed(client, config, 2600)
+    # the same link again: from the first one's last snapshot before its end,
+    # with its seek targets (the update after it trained, for its frame)
+    again, same = replayed(client, config, 2600)
+    # a link further on: from the state kept every 1000 updates; the last 225
+    # (the 200 kept whole and a snapshot interval) trained, for the seek targets
+    further, seen = replayed(client, config, 2700)
+    try:
+        assert cold and not any(shared for _, shared in cold)
+        assert same == [(2575, True)]
+        assert seen[0] == (2000, True) and all(d > 2000 and not shared for d, shared in seen[1:]), seen
+        # and each ends on the bits, points and seek targets of training the whole way
+        for sid, steps in ((again, 2600), (further, 2700)):
+            session = client.app.state.sessions.get(sid)
+            assert_same(session, *step_by_step(session, steps))
+            # a paused frame shows the last update, as after any replay
+            assert client.get(f"/api/sessions/{sid}/frame").json()["shows"] == "update"
+            assert client.post(f"/api/sessions/{sid}/seek", json={"step": steps - 150}).status_code == 200
+    finally:
+        for sid in (first, again, further):
+            client.delete(f"/api/sessions/{sid}")
+
+
+def test_a_session_that_moved_or_another_config_trains_its_own(client):
+    config = {"seed": 6}
+    first, _ = replayed(client, config, 1300)  # kept up to 1000
+    other, seen = replayed(client, {"seed": 7}, 1300)
+    moved = client.post("/api/sessions", json=config).json()["id"]
+    same = client.post("/api/sessions", json=config).json()["id"]
+    try:
+        assert not any(shared for _, shared in seen)
+        # a forward moved the generator: that session's training is not the link's
+        client.post(f"/api/sessions/{moved}/forward")
+        with client.websocket_connect(f"/api/sessions/{moved}/stream") as ws:
+            ws.send_text(json.dumps({"cmd": "replay", "steps": 1300}))
+            while (d := json.loads(ws.receive_text()))["type"] == "progress":
+                assert not d["shared"], d
+        client.post(f"/api/sessions/{same}/forward")
+        client.post(f"/api/sessions/{same}/train", json={"steps": 1300})
+        a, b = (client.get(f"/api/sessions/{x}/history?since=1290").json() for x in (moved, same))
+        assert a["points"] == b["points"]
+    finally:
+        for sid in (first, other, moved, same):
+            client.delete(f"/api/sessions/{sid}")
+
+
+def test_with_no_room_kept_every_replay_trains_its_own():
+    with make_client(replay_cache_mb=0) as c:
+        replayed(c, {"seed": 8}, 1300)
+        _, seen = replayed(c, {"seed": 8}, 1300)
+        assert seen and not any(shared for _, shared in seen)
+
+
+def test_replays_of_one_link_at_once_train_it_once(live_server):
+    """A class opens a teacher's link together: the second replay follows the
+    first one's progress (shared) and trains only the last few updates itself."""
+    http = httpx.Client(base_url=live_server, headers=CLIENT, timeout=60)
+    config = {"seed": 9}
+    a, b = (http.post("/api/sessions", json=config).json()["id"] for _ in range(2))
+    url = f"ws{live_server[4:]}/api/sessions/{{}}/stream"
+    try:
+        with connect(url.format(a)) as wa, connect(url.format(b)) as wb:
+            wa.send(json.dumps({"cmd": "replay", "steps": 3600}))
+            assert json.loads(wa.recv(timeout=60))["type"] == "progress"  # a is under way, and leads
+            wb.send(json.dumps({"cmd": "replay", "steps": 3600}))
+            seen = []
+            while (d := json.loads(wb.recv(timeout=120)))["type"] == "progress":
+                seen.append((d["done"], d["shared"]))
+            assert d["type"] == "reply", d
+            while json.loads(wa.recv(timeout=120))["type"] == "progress":
+                pass
+        # it waited for the first one's end, then trained the update after its last snapshot
+        assert seen[-1] == (3575, True) and all(shared for _, shared in seen), seen
+        ha, hb = (http.get(f"/api/sessions/{x}/history?since=0").json() for x in (a, b))
+        assert ha["points"] == hb["points"] and ha["full_steps"] == hb["full_steps"]
+        assert (http.get(f"/api/sessions/{a}/tensors/W1").json()["value"]
+                == http.get(f"/api/sessions/{b}/tensors/W1").json()["value"])
+    finally:
+        for sid in (a, b):
+            http.delete(f"/api/sessions/{sid}")
