@@ -83,6 +83,8 @@ class Budget:
         self._held: dict[object, tuple[int, str]] = {}
         self._lock = threading.Lock()
         self._n = 0
+        # what gives its memory back when a charge would not fit (a cache: trajectories.py)
+        self.reclaimers: list = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Budget":
@@ -96,14 +98,20 @@ class Budget:
     def used(self) -> int:
         return sum(cost for cost, _ in self._held.values())
 
-    def charge(self, key: object, cost: int, what: str) -> None:
+    def charge(self, key: object, cost: int, what: str, reclaim: bool = True) -> None:
         """Count `cost` bytes under `key` (instead of what it had) until
-        `release(key)`; refuse if it does not fit, leaving `key` as it was."""
-        with self._lock:
-            used = sum(c for k, (c, _) in self._held.items() if k != key)
-            if used + cost > self.limit:
-                raise self._refusal(cost, what, used)
-            self._held[key] = (cost, what)
+        `release(key)`; refuse if it does not fit, after the reclaimers gave
+        theirs back (`reclaim`), leaving `key` as it was."""
+        for may_reclaim in (reclaim and bool(self.reclaimers), False):
+            with self._lock:
+                used = sum(c for k, (c, _) in self._held.items() if k != key)
+                if used + cost <= self.limit:
+                    self._held[key] = (cost, what)
+                    return
+                if not may_reclaim:
+                    raise self._refusal(cost, what, used)
+            for reclaimer in self.reclaimers:  # outside the lock: they release what they hold
+                reclaimer()
 
     def release(self, key: object) -> None:
         with self._lock:

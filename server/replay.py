@@ -54,37 +54,36 @@ async def replay(s, cmd: CmdReplay, progress: Callable[..., Awaitable[None]], li
 
 
 async def _train(s, total: int, progress, links: Trajectories) -> None:
-    """`total` fused updates from where the session was created, shared with the link's other replays."""
-    start = await run_in_threadpool(s.link_start)
-    t = links.join(*start) if start else None
-    done, keep = 0, None
-    if t is not None:
-        # from a kept state, the last full steps are trained again: the
-        # session ends with the seek targets a whole replay leaves
-        goal = max(0, total - s.settings.history_full_steps - s.settings.snapshot_every) // t.stride * t.stride
-        # another replay of this link is training what this one needs: follow it
-        while t.ahead(total, goal):
-            await progress(t.end, total, True)
-            await asyncio.sleep(SLICE)
-        done, *resumed = t.resume(total, goal)
-        if done:
-            await run_in_threadpool(s.resume, *resumed)
-            await progress(done, total, True)
-        if t.leader is None and t.growing:
-            t.leader, t.beat = total, time.monotonic()
-
-            def keep(step: int, state: dict) -> None:  # in the training thread, the session's lock held
-                t.beat = time.monotonic()
-                if step == t.end + t.stride:
-                    links.extend(t, state, s.history.raw(t.end, step))
+    """`total` fused updates from where the session was created, shared with
+    the link's other replays; nothing else may move the session meanwhile."""
+    start = await run_in_threadpool(s.rebuild, True)
     try:
-        while done < total:
-            async with links.turns:
-                done += await run_in_threadpool(s.train_for, total - done, SLICE, keep)
-            if done < total:
-                await progress(done, total)
+        t = links.join(*start) if start else None
+        done, keep = 0, None
         if t is not None:
-            links.finish(t, total, await run_in_threadpool(s.history.ending, t.stride, t.end))
+            # from a kept state, the last full steps are trained again: the
+            # session ends with the seek targets a whole replay leaves
+            goal = max(0, total - s.settings.history_full_steps - s.settings.snapshot_every) // t.stride * t.stride
+            # another replay of this link is training what this one needs: follow it
+            while t.ahead(total, goal):
+                await progress(min(t.end, goal), total, True)
+                await asyncio.sleep(SLICE)
+            done, *resumed = t.resume(total, goal)
+            if done:
+                await run_in_threadpool(s.resume, *resumed)
+                await progress(done, total, True)
+            if t.leader is None and t.growing and done == t.end:  # at the front of the link's training: lead it
+                t.leader, t.beat, keep = total, time.monotonic(), links.keeper(t, s.history)
+        try:
+            while done < total:
+                async with links.turns:
+                    done += await run_in_threadpool(s.train_for, total - done, SLICE, keep)
+                if done < total:
+                    await progress(done, total)
+            if t is not None:
+                links.finish(t, total, await run_in_threadpool(s.history.ending, t.stride, t.end))
+        finally:
+            if keep is not None:
+                t.leader = None
     finally:
-        if keep is not None:
-            t.leader = None
+        await run_in_threadpool(s.rebuild, False)

@@ -81,10 +81,11 @@ class SessionLock:
     release = __exit__
 
 
-def _guard(catch_up: bool = False, idle: bool = False):
+def _guard(catch_up: bool = False, idle: bool = False, rebuild: bool = False):
     """A method run under the session's lock, after a player that died has
     been settled; `catch_up`: with the model as the server last saw it while it
-    trains live; `idle`: refused while live training owns the model."""
+    trains live; `idle`: refused while live training, or a shared link's
+    rebuild (`rebuild`: unless it is a step of that rebuild), owns the model."""
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(self, *args, **kwargs):
@@ -93,6 +94,8 @@ def _guard(catch_up: bool = False, idle: bool = False):
                 self.settle()
                 if idle and self.playing:
                     raise Conflict(f"session is training live: pause it first, then {fn.__name__}")
+                if idle and self.rebuilding and not rebuild:
+                    raise Conflict(f"session is rebuilding a shared link: wait for its replay's reply, then {fn.__name__}")
                 if catch_up:
                     self.catch_up()
                 return fn(self, *args, **kwargs)
@@ -103,6 +106,7 @@ def _guard(catch_up: bool = False, idle: bool = False):
 locked = _guard(catch_up=True)  # reads the model
 reads_history = _guard()  # reads the history only: the model may lag while training live
 mutating = _guard(idle=True)  # changes the model
+rebuild_step = _guard(idle=True, rebuild=True)  # a step of a shared link's rebuild (replay.py)
 
 
 class Session:
@@ -126,6 +130,11 @@ class Session:
         # True when the generator moved since the last snapshot other than by a
         # fused step (a forward, a seek): replay from that snapshot would differ
         self._dirty = False
+        # True until anything but a link's fused training moves the model (a
+        # forward, a seek, an import): until then its training is the link's (trajectories.py)
+        self.pristine = True
+        # True while a shared link's fused replay runs: it owns the model (replay.py)
+        self.rebuilding = False
         # the last fused step (step, loss, lr, cache, grads): `MLP.train_step`
         # clears `mlp.values`, so paused frames are built from this; only the
         # newest step is kept, and anything else that moves the model drops it
@@ -141,6 +150,7 @@ class Session:
     def model_changed(self) -> None:
         """Forget the last fused step's tensors: the model moved another way
         (forward, update, seek, import); the caller holds the lock."""
+        self.pristine = False
         self._trained = None
         self._replays = None
 
@@ -194,6 +204,8 @@ class Session:
                 self.settle()
                 if self.playing:
                     return
+                if self.rebuilding:
+                    raise Conflict("session is rebuilding a shared link: wait for its replay's reply, then play")
             w = self.pool.place(self.id)  # may wait for a worker that is starting
             self.pool.forget(self.id, keep=w)  # it moved: the worker it left forgets it
             with self.lock:
@@ -351,23 +363,28 @@ class Session:
         self.train_steps(steps)
         return TrainResult(step=self.mlp.step, loss=self.last_loss)
 
-    @mutating
+    @rebuild_step
     def train_for(self, steps: int, seconds: float, keep: Callable[[int, dict], None] | None = None) -> int:
         """Up to `steps` steps as train() takes them, stopping at the end of
         the run (train_steps) in which `seconds` have passed: one slice of a
         replay (server/replay.py). The steps taken."""
         return self.train_steps(steps, time.monotonic() + seconds, keep)
 
-    @mutating
-    def link_start(self) -> tuple[str, dict] | None:
-        """(the key of the training a replay from here does, its first state)
-        while the session is as it was created; None once anything moved it."""
+    @rebuild_step
+    def rebuild(self, on: bool) -> tuple[str, dict] | None:
+        """Begin (`on`) or end a shared link's fused replay, which refuses
+        other changes meanwhile (a moved model must not be kept as the
+        link's training); begun: (the key of the training it does, its
+        first state) while the session is as created, else None."""
+        if on and self.rebuilding:
+            raise Conflict("session is rebuilding a shared link already: wait for that replay's reply")
+        self.rebuilding = on
         m = self.mlp
-        if m.step or len(self.history.steps) or self._dirty:
+        if not on or not self.pristine or m.step or len(self.history.steps):
             return None
         return link_key(self.dataset_id, m.cfg.to_dict()), self.light_state()
 
-    @mutating
+    @rebuild_step
     def resume(self, state: dict, points: list[tuple], snapshots: list[tuple[int, dict]]) -> None:
         """Take on a state that a replay of this same link trained (trajectories.py),
         with the points before it and the snapshots a replay keeps to there."""

@@ -8,16 +8,20 @@ points up to it, and a later replay of the same link starts from the newest
 copy it can use instead of from step 0. A class opening a teacher's link
 waits for one replay, not for thirty.
 
-A replay that finds another one of the same link ahead of it waits for that
-one (and reports its progress) rather than training the same updates beside
-it, unless that one has stopped training (its client stopped reading, say).
-From a kept state it trains the last `history_full_steps + snapshot_every`
-updates again, so that its session ends with the seek targets a whole
-replay leaves; to a step an earlier replay ended on, it takes that one's
-seek targets too and trains only the updates after the last of them.
+A replay that finds another one of the same link training ahead of it waits
+for that one (and reports its progress) rather than training the same
+updates beside it, unless that one has taken no snapshot for STALL seconds.
+From a kept state it trains at least the last `history_full_steps +
+snapshot_every` updates again (225 to 1224 by default), so that its session
+ends with the seek targets a whole replay leaves; to a step an earlier
+replay ended on, it takes that one's seek targets too and trains only the
+updates after the last of them (for the frame of the last update).
 
-Kept in memory, counted against the server's budget, under
-`replay_cache_mb`; the least recently used link goes first."""
+Only a session as it was created, that nothing but its replay moves while
+it runs (session.py refuses other changes then), trains a link's kept
+training. Kept in memory under `replay_cache_mb`, counted in the server's
+budget, which takes it back whenever a session would not fit otherwise;
+the least recently used link goes first."""
 from __future__ import annotations
 
 import asyncio
@@ -25,13 +29,14 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 
 import torch
 
 from .budget import Budget
 from .errors import ApiError
 
-STRIDE_STEPS = 1000  # about the updates one copy saves at least: ~0.2 s at the lecture's size
+STRIDE_STEPS = 1000  # about the updates one kept state saves at least: ~0.2 s at the lecture's size
 STALL = 5.0  # seconds without a snapshot after which a replay stops waiting for the one leading
 POINT_BYTES = 200  # a kept history point: a tuple of Python numbers and its list slot
 
@@ -40,9 +45,15 @@ def state_bytes(state: dict) -> int:
     return sum(t.numel() * t.element_size() for t in state["params"].values()) + 8192
 
 
+def same_start(a: dict, b: dict) -> bool:
+    return (torch.equal(a["generator"], b["generator"]) and a["params"].keys() == b["params"].keys()
+            and all(torch.equal(a["params"][k], b["params"][k]) for k in a["params"])
+            and torch.equal(a["running_mean"], b["running_mean"]) and torch.equal(a["running_var"], b["running_var"]))
+
+
 class Trajectory:
-    """One link's training so far: states[k * stride] for k = 0, 1, ...;
-    chunks[k]: the history points of the updates k*stride+1 .. (k+1)*stride;
+    """One link's training so far: states[k], the state at step k * stride;
+    chunks[k], the history points of the updates k*stride+1 .. (k+1)*stride;
     and how each replay of it ended, by its total (`ends`)."""
 
     def __init__(self, start: dict, stride: int):
@@ -51,10 +62,10 @@ class Trajectory:
         self.chunks: list[list[tuple]] = []
         # total -> (base, the points of base+1 .. total, the seek snapshots a replay to total ends with)
         self.ends: dict[int, tuple[int, list[tuple], list[tuple[int, dict]]]] = {}
-        self.bytes = state_bytes(start)
+        self.bytes = 0  # counted as Trajectories keeps its parts
         self.leader: int | None = None  # the total of the replay extending it, while one does
         self.beat = time.monotonic()  # when the leader last took a snapshot
-        self.growing = True  # False once the cap stopped it
+        self.growing = True  # False once the cap stopped it (or it was dropped)
         self.used = time.monotonic()
 
     @property
@@ -62,20 +73,20 @@ class Trajectory:
         return (len(self.states) - 1) * self.stride
 
     def ahead(self, total: int, goal: int) -> bool:
-        """Whether a replay of `total` updates should wait: one is training this link, and not stalled, and
-        has yet to keep the state at `goal` (or, of the same total, its end)."""
-        return (self.leader is not None and self.growing and time.monotonic() - self.beat < STALL
-                and (self.end < goal or self.leader == total and total not in self.ends))
+        """Whether a replay of `total` updates should wait: none ended at
+        `total` yet, and one is training this link (not stalled) that has yet
+        to keep the state at `goal`, or is of this same total."""
+        return (total not in self.ends and self.leader is not None and self.growing
+                and time.monotonic() - self.beat < STALL and (self.end < goal or self.leader == total))
 
     def resume(self, total: int, goal: int) -> tuple[int, dict, list[tuple], list[tuple[int, dict]]]:
         """Where a replay of `total` updates starts: (step, state, the points
         up to it, the snapshots to keep). From a replay that ended at `total`
-        before: its newest snapshot short of it (an update or more is left to
-        train, for the frame of the last one). Otherwise from the newest
+        before: its newest snapshot short of it. Otherwise from the newest
         state kept at or before `goal` (step 0: the start)."""
         if total in self.ends:
             base, tail, snaps = self.ends[total]
-            step, state = max((x for x in snaps if x[0] < total), key=lambda x: x[0])
+            step, state = [x for x in snaps if x[0] < total][-1]  # finish keeps only ends that have one
             before = [p for chunk in self.chunks[:base // self.stride] for p in chunk]
             return step, state, before + [p for p in tail if p[0] <= step], [x for x in snaps if x[0] <= step]
         k = min(goal, self.end) // self.stride
@@ -93,6 +104,7 @@ class Trajectories:
         # one replay's slice trains at a time: beside each other, threads only
         # fight for the GIL (30 replays at once took ~2.5x as long in all)
         self.turns = asyncio.Semaphore(1)
+        budget.reclaimers.append(self.clear)  # sessions come first
 
     def join(self, key: str, start: dict) -> Trajectory | None:
         """The training of the link `key`, kept so far, for a replay starting at
@@ -100,57 +112,69 @@ class Trajectories:
         with self._lock:
             t = self._links.get(key)
             if t is None:
-                if not self._fit(state_bytes(start), t):
+                t = Trajectory(start, self.stride)
+                if not self._add(t, state_bytes(start), lambda: self._links.__setitem__(key, t)):
                     return None
-                t = self._links[key] = Trajectory(start, self.stride)
-                self._charge()
-            elif not torch.equal(t.states[0]["generator"], start["generator"]):
+            elif not same_start(t.states[0], start):
                 return None  # not the same start after all: train it apart
             t.used = time.monotonic()
             return t
 
+    def keeper(self, t: Trajectory, history) -> Callable[[int, dict], None]:
+        """For Session.train_steps: keep `t`'s next stride as the replay leading it reaches it."""
+        def keep(step: int, state: dict) -> None:  # in the training thread, the session's lock held
+            t.beat = time.monotonic()
+            if step == t.end + t.stride:
+                self.extend(t, state, history.raw(t.end, step))
+        return keep
+
     def extend(self, t: Trajectory, state: dict, points: list[tuple]) -> None:
-        """Keep the next stride of `t`: its end state and its points."""
+        """Keep the next stride of `t`: its end state and its points (all of them, or nothing)."""
         with self._lock:
-            cost = state_bytes(state) + POINT_BYTES * len(points)
-            if t not in self._links.values() or not self._fit(cost, t):
-                t.growing = False  # dropped meanwhile, or no room: the link is kept as far as it got
-                return
-            t.states.append(state)
-            t.chunks.append(points)
-            t.bytes += cost
-            self._charge()
+            if len(points) != t.stride or not self._add(t, state_bytes(state) + POINT_BYTES * len(points),
+                                                       lambda: (t.chunks.append(points), t.states.append(state))):
+                t.growing = False  # no room, or its history dropped points: kept as far as it got
+            # (chunks before states: `end` is read without the lock, from the states)
 
     def finish(self, t: Trajectory, total: int, ending: tuple[int, list[tuple], list[tuple[int, dict]]]) -> None:
         """Keep how a replay of `total` updates ended (History.ending): its
         seek snapshots, and the points since the kept state before them."""
+        base, tail, snaps = ending
         with self._lock:
-            base, tail, snaps = ending
+            if (total in t.ends or len(tail) != total - base or not any(step < total for step, _ in snaps)
+                    or base > t.end):
+                return  # had, or not whole: its history dropped points, or kept one snapshot only
             cost = sum(state_bytes(x) for _, x in snaps) + POINT_BYTES * len(tail)
-            if total in t.ends or t not in self._links.values() or not self._fit(cost, t):
-                return
-            t.ends[total] = (base, tail, snaps)
-            t.bytes += cost
-            self._charge()
+            self._add(t, cost, lambda: t.ends.__setitem__(total, (base, tail, snaps)))
 
-    def _fit(self, cost: int, keep: Trajectory | None) -> bool:
-        """Make room for `cost` more bytes, dropping least recently used links other than `keep`."""
-        others = sorted((t.used, key) for key, t in self._links.items() if t is not keep)
-        while others and self._total() + cost > self.max_bytes:
-            del self._links[others.pop(0)[1]]
-        return self._total() + cost <= self.max_bytes
+    def clear(self) -> None:
+        with self._lock:
+            for t in self._links.values():
+                t.growing = False
+            self._links.clear()
+            self.budget.release("replays")
 
-    def _total(self) -> int:
-        return sum(t.bytes for t in self._links.values())
-
-    def _charge(self) -> None:
+    def _add(self, t: Trajectory, cost: int, put: Callable[[], object]) -> bool:
+        """put() `cost` more bytes of `t` if they fit under the cap and in the
+        budget, least recently used other links dropped to make room."""
+        if not t.growing or t.bytes + cost > self.max_bytes:
+            return False  # dropped meanwhile, or more than the cap holds: nothing else goes for it
+        others = sorted((o.used, key) for key, o in self._links.items() if o is not t)
         while True:
-            try:
-                return self.budget.charge("replays", self._total(), "the shared links' kept training")
-            except ApiError:  # sessions come first: keep what fits beside them
-                if not self._links:
-                    return self.budget.release("replays")
-                del self._links[min(self._links, key=lambda k: self._links[k].used)]
+            total = sum(o.bytes for o in self._links.values() if o is not t) + t.bytes + cost
+            if total <= self.max_bytes:
+                try:
+                    self.budget.charge("replays", total, "the shared links' kept training", reclaim=False)
+                    break
+                except ApiError:  # the budget is short: sessions come first
+                    pass
+            if not others:
+                return False
+            self._links.pop(others.pop(0)[1]).growing = False
+        put()
+        t.bytes += cost
+        return True
+
 
 def link_key(dataset_id: str, config: dict) -> str:
     return json.dumps([dataset_id, config], sort_keys=True)

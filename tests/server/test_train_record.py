@@ -13,9 +13,10 @@ import pytest
 import torch
 from websockets.sync.client import connect
 
-from model import MLP
+from model import MLP, Config
 from model.graph import PARAMS
 from server import stepping
+from server.budget import session_cost
 from server.history import History
 from tests.conftest import CLIENT
 from tests.server.conftest import make_client
@@ -204,3 +205,79 @@ def test_replays_of_one_link_at_once_train_it_once(live_server):
     finally:
         for sid in (a, b):
             http.delete(f"/api/sessions/{sid}")
+
+
+def test_nothing_else_moves_a_session_while_its_link_is_rebuilt(live_server):
+    """A forward, a /train or a play slipped in between two slices of a
+    replay would make the link's kept training wrong for everyone after:
+    each is refused with a sentence, and the replay ends as a whole one does."""
+    http = httpx.Client(base_url=live_server, headers=CLIENT, timeout=60)
+    sid = http.post("/api/sessions", json={"seed": 12}).json()["id"]
+    try:
+        with connect(f"ws{live_server[4:]}/api/sessions/{sid}/stream") as ws:
+            ws.send(json.dumps({"cmd": "replay", "steps": 8000}))
+            assert json.loads(ws.recv(timeout=60))["type"] == "progress"
+            for path, body in (("forward", None), ("train", {"steps": 10}), ("seek", {"step": 1})):
+                r = http.post(f"/api/sessions/{sid}/{path}", json=body)
+                assert r.status_code == 409 and "rebuilding a shared link" in r.json()["detail"], r.text
+            with connect(f"ws{live_server[4:]}/api/sessions/{sid}/stream") as other:
+                other.send(json.dumps({"cmd": "play"}))
+                err = json.loads(other.recv(timeout=60))
+                assert err["type"] == "error" and "rebuilding a shared link" in err["message"], err
+            while (d := json.loads(ws.recv(timeout=120)))["type"] == "progress":
+                pass
+            assert d["type"] == "reply" and d["result"]["step"] == 8000, d
+        # and once it is over, the session is the user's again
+        assert http.post(f"/api/sessions/{sid}/forward").status_code == 200
+    finally:
+        http.delete(f"/api/sessions/{sid}")
+
+
+def test_an_imported_start_neither_feeds_nor_takes_a_links_training(client):
+    config = {"seed": 13}
+    made = client.post("/api/sessions", json=config).json()["id"]
+    snap = client.get(f"/api/sessions/{made}/snapshot").json()
+    snap["params"]["b2"] = [x + 1.0 for x in snap["params"]["b2"]]  # step 0, other numbers
+    imported = client.post("/api/sessions/import", json=snap).json()["id"]
+    try:
+        with client.websocket_connect(f"/api/sessions/{imported}/stream") as ws:
+            ws.send_text(json.dumps({"cmd": "replay", "steps": 1300}))
+            while (d := json.loads(ws.receive_text()))["type"] == "progress":
+                assert not d["shared"], d
+        victim, seen = replayed(client, config, 1300)
+        assert not any(shared for _, shared in seen)
+        session = client.app.state.sessions.get(victim)
+        assert_same(session, *step_by_step(session, 1300))
+    finally:
+        for sid in (made, imported):
+            client.delete(f"/api/sessions/{sid}")
+
+
+def test_kept_training_with_few_points_and_one_seek_target():
+    """The history drops its oldest points past history_max_points, and
+    keeps one snapshot with history_full_steps 1: a replay from the kept
+    training still ends as a whole one does."""
+    with make_client(history_max_points=500, history_full_steps=1) as c:
+        config = {"seed": 14}
+        for steps in (2300, 2300, 2500, 2000, 2000):
+            sid, _ = replayed(c, config, steps)
+            session = c.app.state.sessions.get(sid)
+            assert_same(session, *step_by_step(session, steps))
+            c.delete(f"/api/sessions/{sid}")
+
+
+def test_kept_training_gives_way_to_a_new_session():
+    """The kept training is counted in the memory budget, and given back
+    when a session would not fit otherwise: sessions come first."""
+    with make_client() as c:
+        replayed(c, {"seed": 15}, 3000)
+        budget = c.app.state.budget
+        kept = budget.used - sum(cost for key, (cost, _) in budget._held.items() if key != "replays")
+        assert kept > 100_000  # states every 1000 updates, 3000 points, how it ended
+        cost = session_cost(Config(), 27, c.app.state.settings)
+        budget.charge("the rest of the server", budget.limit - budget.used - cost + kept // 2, "a filler")
+        r = c.post("/api/sessions")
+        assert r.status_code == 201, r.text  # it fits only with the kept training gone
+        budget.release("the rest of the server")
+        _, seen = replayed(c, {"seed": 15}, 3000)
+        assert seen and not any(shared for _, shared in seen)
