@@ -130,7 +130,8 @@ def test_a_links_progress_shows_before_plotly_has_drawn_the_graph(page, live_ser
     # not until "load": the script tag that asks for plotly.js, put in before the load event, holds it back too
     page.goto(f"{live_server}/?step=3000&pos=2", wait_until="commit")
     bar = page.get_by_test_id("replay-progress")
-    page.wait_for_function("() => Number(document.getElementById('replay').dataset.done || 0) > 0")
+    # (from "commit" on, the body may not be parsed yet: no #replay to read)
+    page.wait_for_function("() => Number(document.getElementById('replay')?.dataset.done || 0) > 0")
     assert bar.is_visible()
     box = bar.bounding_box()
     assert box["height"] > 100 and box["width"] > 200, box
