@@ -25,6 +25,11 @@ from .schemas import HistoryPoint
 NO_RATIOS = dict.fromkeys(PARAMS)
 
 
+def state_bytes(state: dict) -> int:
+    """What a snapshot (stepping.light_state) holds: its parameters, and ~8 KB besides."""
+    return sum(t.numel() * t.element_size() for t in state["params"].values()) + 8192
+
+
 def _locked(fn):
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
@@ -160,7 +165,7 @@ class History:
     @_locked
     def add_snapshot(self, step: int, state: dict) -> None:
         self._drop_snapshots_after(step - 1)
-        size = sum(t.numel() * t.element_size() for t in state["params"].values()) + 8192
+        size = state_bytes(state)
         self.snapshots.append((step, state, size))
         self._snap_bytes += size
         self._retain()

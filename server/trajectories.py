@@ -35,14 +35,11 @@ import torch
 
 from .budget import Budget
 from .errors import ApiError
+from .history import state_bytes
 
 STRIDE_STEPS = 1000  # about the updates one kept state saves at least: ~0.2 s at the lecture's size
 STALL = 5.0  # seconds without a snapshot after which a replay stops waiting for the one leading
 POINT_BYTES = 200  # a kept history point: a tuple of Python numbers and its list slot
-
-
-def state_bytes(state: dict) -> int:
-    return sum(t.numel() * t.element_size() for t in state["params"].values()) + 8192
 
 
 def same_start(a: dict, b: dict) -> bool:
