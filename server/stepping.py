@@ -39,9 +39,10 @@ def point(m: MLP, loss: float, cache, grads, lr: float, stats_every: int, val_ev
 
 
 def train_step(m: MLP, stats_every: int, val_every: int = 0):
-    """One fused SGD step: (loss, cache, grads, lr, point)."""
+    """One fused SGD step, inside the caller's torch.inference_mode() block
+    (MLP.fused_step): (loss, cache, grads, lr, point)."""
     lr = m.lr_at(m.step)
-    loss, cache, grads = m.train_step("fused", lr)
+    loss, cache, grads = m.fused_step(lr)
     return loss, cache, grads, lr, point(m, loss, cache, grads, lr, stats_every, val_every)
 
 

@@ -55,6 +55,28 @@ def test_fused_steps_at_once_are_train_steps_one_by_one_bit_for_bit(make_mlp, dt
     assert a.train(3) == b.train(3)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_step_in_one_block_is_train_step_bit_for_bit(make_mlp, dtype):
+    # a training worker takes a slice of steps inside one inference-mode block
+    cfg = dict(seed=8, dtype=dtype, batch_size=9, lr_decay_step=12)
+    a, b = make_mlp(**cfg), make_mlp(**cfg)
+    with torch.inference_mode():
+        got = [a.fused_step(a.lr_at(a.step)) for _ in range(20)]
+    for loss, cache, grads in got:
+        want_loss, want_cache, want_grads = b.train_step("fused")
+        assert loss == want_loss
+        assert all(torch.equal(cache[k], want_cache[k]) for k in ("Xb", "h", "logits"))
+        assert all(torch.equal(grads[k], want_grads[k]) for k in PARAMS)
+    assert _same_params(a, b) and torch.equal(a.g.get_state(), b.g.get_state())
+
+
+def test_fused_step_outside_inference_mode_says_where_it_runs(make_mlp):
+    m = make_mlp()
+    with pytest.raises(RuntimeError, match="inside torch.inference_mode"):
+        m.fused_step()
+    assert m.step == 0  # refused before the batch draw
+
+
 def test_state_dict_round_trip_resumes_bit_identically(make_mlp):
     a = make_mlp(seed=5, lr_decay_step=15)
     a.train(10)

@@ -34,10 +34,11 @@ def step_by_step(session, steps: int) -> tuple[MLP, History]:
     m = MLP(session.mlp.cfg, session.mlp.data)
     h = History(st.history_max_points, st.history_full_steps, st.history_max_bytes)
     h.add_snapshot(0, stepping.light_state(m))
-    for _ in range(steps):
-        h.add_point(*stepping.train_step(m, st.stats_every)[4])
-        if m.step % st.snapshot_every == 0:
-            h.add_snapshot(m.step, stepping.light_state(m))
+    with torch.inference_mode():  # as a worker's slice holds it
+        for _ in range(steps):
+            h.add_point(*stepping.train_step(m, st.stats_every)[4])
+            if m.step % st.snapshot_every == 0:
+                h.add_snapshot(m.step, stepping.light_state(m))
     return m, h
 
 
