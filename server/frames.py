@@ -54,12 +54,9 @@ class _Stats:
     """Summaries of every tensor a frame shows, those not in `cache` computed in one batch."""
 
     def __init__(self, src: FrameSource, cache: SummaryCache | None = None):
-        ts, seen = [], set()
         parts = [t for p in (src.contributions or {}).values() for t in p.values()]
-        for t in [*src.values.values(), *src.grads.values(), *parts]:
-            if id(t) not in seen:
-                seen.add(id(t))
-                ts.append(t)
+        # each tensor once (a parameter is a value too), in the order first seen
+        ts = list({id(t): t for t in [*src.values.values(), *src.grads.values(), *parts]}.values())
         self.rec: dict[int, Summary] = {}
         missing = []
         for t in ts:
