@@ -117,11 +117,6 @@ class Summaries:
         return {"numel": n, "mean": self.mean[i], "std": self.std[i], "min": lo, "max": hi,
                 "norm": self.norm[i], "nan": 0, "inf": 0, "hist": {"counts": counts, "edges": edges}}
 
-    def norm_mean(self, i: int) -> tuple[float | None, float | None]:
-        if i in self.slow:
-            return self.slow[i]["norm"], self.slow[i]["mean"]
-        return self.norm[i], self.mean[i]
-
     def json(self, i: int) -> str:
         """The i-th summary as JSON text, the common case in three format calls."""
         if i in self.slow:
@@ -156,9 +151,10 @@ class Summary:
 
     @classmethod
     def of(cls, s: Summaries, i: int) -> "Summary":
-        norm, mean = s.norm_mean(i)
-        std = s.slow[i]["std"] if i in s.slow else s.std[i]
-        return cls(s.json(i), norm, mean, std, i in s.slow)
+        if i in s.slow:
+            d = s.slow[i]
+            return cls(s.json(i), d["norm"], d["mean"], d["std"], True)
+        return cls(s.json(i), s.norm[i], s.mean[i], s.std[i], False)
 
 
 class SummaryCache:
