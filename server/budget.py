@@ -82,7 +82,6 @@ class Budget:
         self.limit = limit
         self._held: dict[object, tuple[int, str]] = {}
         self._lock = threading.Lock()
-        self._n = 0
         # what gives its memory back when a charge would not fit (a cache: trajectories.py)
         self.reclaimers: list = []
 
@@ -120,9 +119,7 @@ class Budget:
     @contextmanager
     def hold(self, cost: int, what: str):
         """Count `cost` bytes for the duration of a block (a request's transient memory)."""
-        with self._lock:
-            self._n += 1
-            key = ("transient", self._n)
+        key = ("transient", object())  # a key no other block has: no counter to keep under the lock
         self.charge(key, cost, what)
         try:
             yield
