@@ -320,11 +320,10 @@ class LivePlayer:
         """Pause: the worker's state of the session, or None when it died."""
         self._stopped = True
         w, sid = self.worker, self.session.id
-        payload = None
         try:
             payload = w.request("pause", sid).result(REPLY_TIMEOUT)
         except Exception:  # noqa: BLE001 - it died: the session resumes from the checkpoint
-            pass
+            payload = None
         if w.players.get(sid) is self:
             del w.players[sid]
         return payload
