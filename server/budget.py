@@ -17,7 +17,7 @@ import gc
 import math
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from model.graph import BY_NAME, NODES, PARAMS, Dims, branches
@@ -71,10 +71,8 @@ def give_back() -> None:
     deleted max-config session left ~210 MB of 230 MB resident), so ask it
     to trim after a session goes."""
     gc.collect()
-    try:
+    with suppress(OSError, AttributeError):  # not glibc: its allocator decides
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: its allocator decides
-        pass
 
 
 class Budget:

@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 
 from . import frames, worker
 from .schemas import WorkerPublic
@@ -201,10 +202,8 @@ class Pool:
         for w in self.workers:
             if w is not keep and sid in w.known:
                 w.known.discard(sid)
-                try:
+                with suppress(RuntimeError):  # restarting: it has forgotten already
                     w.send(("drop", sid))
-                except RuntimeError:
-                    pass  # restarting: it has forgotten already
 
     def public(self) -> list[WorkerPublic]:
         return [w.public() for w in self.workers]
