@@ -51,10 +51,9 @@ class Summaries:
     two-pass would cost more than the rest of the frame."""
 
     def __init__(self, ts: list[torch.Tensor], bins: int = HIST_BINS):
-        self.bins, self.k = bins, len(ts)
+        self.bins, k = bins, len(ts)
         self.numel = [t.numel() for t in ts]
         self.slow: dict[int, dict] = {}  # empty, huge, NaN or Inf: model.diagnostics.summary
-        k = self.k
         self.mean, self.std, self.lo, self.hi, self.norm = ([0.0] * k for _ in range(5))
         self.counts: list[list[int]] = [[]] * k
         self.edges: list[list[float]] = [[]] * k
