@@ -118,16 +118,11 @@ class Summaries:
 
     def json(self, i: int) -> str:
         """The i-th summary as JSON text, the common case in three format calls."""
-        if i in self.slow:
-            return self._json_general(i)
         lo, hi = self.lo[i], self.hi[i]
         stats = (self.mean[i], self.std[i], lo, hi, self.norm[i])
-        if lo == hi or not math.isfinite(sum(stats)):
-            return self._json_general(i)
-        fmt = _formats(self.bins)
-        return fmt[0] % (self.numel[i], *stats, fmt[1] % tuple(self.counts[i]), fmt[2] % (*self.edges[i], hi))
-
-    def _json_general(self, i: int) -> str:
+        if i not in self.slow and lo != hi and math.isfinite(sum(stats)):
+            fmt = _formats(self.bins)
+            return fmt[0] % (self.numel[i], *stats, fmt[1] % tuple(self.counts[i]), fmt[2] % (*self.edges[i], hi))
         return json.dumps(finite(self.dict(i)), separators=(",", ":"))
 
 
