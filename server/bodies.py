@@ -43,26 +43,23 @@ def nesting(text: str) -> int:
     return deepest
 
 
-def loads(text: str, max_bytes: int, max_depth: int = MAX_DEPTH):
-    """json.loads within a size and a depth; ValueError with a sentence otherwise."""
+def message(msg: dict):
+    """A WebSocket message's JSON, read within MAX_WS_MESSAGE bytes and MAX_DEPTH
+    levels; ValueError with a sentence otherwise."""
+    text = msg.get("text")
+    if text is None:
+        raise ValueError("binary messages are not commands: send JSON text like {\"cmd\": \"forward\"}")
     size = len(text.encode())
-    if size > max_bytes:
-        raise ValueError(f"message of {size} bytes; at most {max_bytes} are allowed")
+    if size > MAX_WS_MESSAGE:
+        raise ValueError(f"message of {size} bytes; at most {MAX_WS_MESSAGE} are allowed")
     deep = nesting(text)
-    if deep > max_depth:
-        raise ValueError(f"JSON nested {deep} deep; at most {max_depth} levels are allowed")
+    if deep > MAX_DEPTH:
+        raise ValueError(f"JSON nested {deep} deep; at most {MAX_DEPTH} levels are allowed")
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"not JSON ({err.msg} at character {err.pos}): "
                          "send a JSON object like {\"cmd\": \"forward\"}") from None
-
-
-def message(msg: dict):
-    """A WebSocket message's JSON (loads within MAX_WS_MESSAGE); ValueError with a sentence otherwise."""
-    if msg.get("text") is None:
-        raise ValueError("binary messages are not commands: send JSON text like {\"cmd\": \"forward\"}")
-    return loads(msg["text"], MAX_WS_MESSAGE)
 
 
 def problem(err: ValidationError) -> str:

@@ -17,7 +17,7 @@ import gc
 import math
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from model.graph import BY_NAME, NODES, PARAMS, Dims, branches
@@ -71,10 +71,8 @@ def give_back() -> None:
     deleted max-config session left ~210 MB of 230 MB resident), so ask it
     to trim after a session goes."""
     gc.collect()
-    try:
+    with suppress(OSError, AttributeError):  # not glibc: its allocator decides
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: its allocator decides
-        pass
 
 
 class Budget:
@@ -82,7 +80,6 @@ class Budget:
         self.limit = limit
         self._held: dict[object, tuple[int, str]] = {}
         self._lock = threading.Lock()
-        self._n = 0
         # what gives its memory back when a charge would not fit (a cache: trajectories.py)
         self.reclaimers: list = []
 
@@ -120,9 +117,7 @@ class Budget:
     @contextmanager
     def hold(self, cost: int, what: str):
         """Count `cost` bytes for the duration of a block (a request's transient memory)."""
-        with self._lock:
-            self._n += 1
-            key = ("transient", self._n)
+        key = ("transient", object())  # a key no other block has: no counter to keep under the lock
         self.charge(key, cost, what)
         try:
             yield

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-from model.graph import BACKWARD_ORDER
-from model.mlp import FUSED_ORDER
+from model.derive import ORDER
 
 from .schemas import ClassPublic, FollowProgress
 
 
 def check(p: FollowProgress) -> str | None:
     """A sentence naming nodes that are not in the mode's backward, or None."""
-    order = FUSED_ORDER if p.mode == "fused" else BACKWARD_ORDER
+    order = ORDER[p.mode]
     unknown = [n for n in p.nodes if n not in order]
     if unknown:
         return (f"progress: {', '.join(repr(n[:40]) for n in unknown[:3])} not in the {p.mode} backward; "
@@ -22,7 +21,7 @@ def check(p: FollowProgress) -> str | None:
 
 def summarise(records: list[dict], node: str | None, mode: str) -> ClassPublic:
     """records: {"nickname": str|None, "progress": FollowProgress JSON dict|None} per follower."""
-    order = FUSED_ORDER if mode == "fused" else BACKWARD_ORDER
+    order = ORDER[mode]
     counts = Counter()
     first, mistakes = Counter(), Counter()
     for r in records:

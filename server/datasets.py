@@ -24,6 +24,7 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
+from contextlib import suppress
 from pathlib import Path
 
 from model.config import Config
@@ -207,10 +208,8 @@ class DatasetStore:
         """Delete the least recently used lists while the directory holds more than its cap."""
         stats = []
         for p in self._dir.glob("*.txt"):
-            try:
+            with suppress(FileNotFoundError):  # another server sharing the directory deleted it
                 stats.append((p.stat().st_mtime, p.stat().st_size, p.stem))
-            except FileNotFoundError:  # another server sharing the directory deleted it
-                pass
         total = sum(size for _, size, _ in stats)
         for _, size, stem in sorted(stats):
             if total <= self._max_disk:

@@ -54,24 +54,14 @@ class _Stats:
     """Summaries of every tensor a frame shows, those not in `cache` computed in one batch."""
 
     def __init__(self, src: FrameSource, cache: SummaryCache | None = None):
-        ts, seen = [], set()
         parts = [t for p in (src.contributions or {}).values() for t in p.values()]
-        for t in [*src.values.values(), *src.grads.values(), *parts]:
-            if id(t) not in seen:
-                seen.add(id(t))
-                ts.append(t)
-        self.rec: dict[int, Summary] = {}
-        missing = []
-        for t in ts:
-            hit = cache.get(t) if cache is not None else None
-            if hit is None:
-                missing.append(t)
-            else:
-                self.rec[id(t)] = hit
+        # each tensor once (a parameter is a value too), in the order first seen
+        ts = list({id(t): t for t in [*src.values.values(), *src.grads.values(), *parts]}.values())
+        self.rec = {id(t): cache.get(t) for t in ts} if cache is not None else {}  # None: not in the cache
+        missing = [t for t in ts if self.rec.get(id(t)) is None]
         if missing:
             s = Summaries(missing)
-            for i, t in enumerate(missing):
-                self.rec[id(t)] = Summary.of(s, i)
+            self.rec.update({id(t): Summary.of(s, i) for i, t in enumerate(missing)})
         if cache is not None:
             cache.keep([(t, self.rec[id(t)]) for t in ts])
 

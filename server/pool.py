@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 
 from . import frames, worker
 from .schemas import WorkerPublic
@@ -201,10 +202,8 @@ class Pool:
         for w in self.workers:
             if w is not keep and sid in w.known:
                 w.known.discard(sid)
-                try:
+                with suppress(RuntimeError):  # restarting: it has forgotten already
                     w.send(("drop", sid))
-                except RuntimeError:
-                    pass  # restarting: it has forgotten already
 
     def public(self) -> list[WorkerPublic]:
         return [w.public() for w in self.workers]
@@ -320,11 +319,10 @@ class LivePlayer:
         """Pause: the worker's state of the session, or None when it died."""
         self._stopped = True
         w, sid = self.worker, self.session.id
-        payload = None
         try:
             payload = w.request("pause", sid).result(REPLY_TIMEOUT)
         except Exception:  # noqa: BLE001 - it died: the session resumes from the checkpoint
-            pass
+            payload = None
         if w.players.get(sid) is self:
             del w.players[sid]
         return payload

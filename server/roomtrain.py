@@ -35,12 +35,6 @@ def train_state(s: Session, view: TeachView, version: int) -> str:
                      history=history).model_dump_json()
 
 
-def frame(s: Session) -> str:
-    """The session's current frame (of the worker's newest step while live),
-    binary (a third of the JSON's bytes), as the bus's latin-1 string."""
-    return s.frame(NODES, "binary").decode("latin-1")
-
-
 class TrainFeed:
     """What a training-page room publishes, besides the graph."""
 
@@ -54,7 +48,8 @@ class TrainFeed:
         bus, code = self.teacher.bus, self.teacher.code
         self.version += 1
         await bus.publish(code, "train", await run_in_threadpool(train_state, s, view, self.version))
-        await bus.publish(code, "live", await run_in_threadpool(frame, s))
+        frame = await run_in_threadpool(s.frame, NODES, "binary")  # of the worker's newest step while live
+        await bus.publish(code, "live", frame.decode("latin-1"))  # binary: a third of the JSON's bytes
 
     async def live_loop(self) -> None:
         loop = asyncio.get_running_loop()

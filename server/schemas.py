@@ -249,11 +249,11 @@ class TensorBase(BaseModel):
     shape: list[int]
     value: Nested
     grad: Nested | None  # None until the backward reaches the node
+    contributions: dict[NodeName, Nested] | None = None  # per consumer, for branches == 2
 
 
 class TensorPublic(TensorBase):
     reference: Nested | None = None  # autograd's gradient, with ?reference=true
-    contributions: dict[NodeName, Nested] | None = None  # per consumer, for branches == 2
 
 
 # ---- statistics: what every frame carries ---------------------------------
@@ -738,7 +738,6 @@ class RoomTensor(TensorBase):
     """The inspected node as the teacher's inspector shows it: the entries of
     the teacher's stream frame (server/inspected.py), as nested lists."""
     absdiff: Nested | None = None  # |grad - autograd's grad|, with the diff view on
-    contributions: dict[NodeName, Nested] | None = None  # per consumer, for branches == 2
 
 
 class RoomState(BaseModel):

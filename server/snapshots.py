@@ -20,7 +20,6 @@ from model.data import DataError, Vocab, parse_words
 from model.graph import BY_NAME, PARAMS, Dims
 
 from .errors import Unprocessable
-from .history import History
 from .schemas import MAX_DATASET_BYTES, MAX_STEP, SessionCreate, SnapshotPublic
 from .session import Session, locked
 
@@ -151,8 +150,7 @@ def restore(s: Session, state: dict) -> None:
     """Resume from a checked snapshot's state (see `check`)."""
     s.model_changed()
     s.mlp.load_state_dict(state)
-    cfg = s.settings
-    s.history = History(cfg.history_max_points, cfg.history_full_steps, cfg.history_max_bytes)
+    s.history.truncate_after(-1)  # the session's own past (its step 0) is not this model's
     s.history.add_snapshot(state["step"], s.light_state())
 
 

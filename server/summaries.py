@@ -51,10 +51,9 @@ class Summaries:
     two-pass would cost more than the rest of the frame."""
 
     def __init__(self, ts: list[torch.Tensor], bins: int = HIST_BINS):
-        self.bins, self.k = bins, len(ts)
+        self.bins, k = bins, len(ts)
         self.numel = [t.numel() for t in ts]
         self.slow: dict[int, dict] = {}  # empty, huge, NaN or Inf: model.diagnostics.summary
-        k = self.k
         self.mean, self.std, self.lo, self.hi, self.norm = ([0.0] * k for _ in range(5))
         self.counts: list[list[int]] = [[]] * k
         self.edges: list[list[float]] = [[]] * k
@@ -117,23 +116,13 @@ class Summaries:
         return {"numel": n, "mean": self.mean[i], "std": self.std[i], "min": lo, "max": hi,
                 "norm": self.norm[i], "nan": 0, "inf": 0, "hist": {"counts": counts, "edges": edges}}
 
-    def norm_mean(self, i: int) -> tuple[float | None, float | None]:
-        if i in self.slow:
-            return self.slow[i]["norm"], self.slow[i]["mean"]
-        return self.norm[i], self.mean[i]
-
     def json(self, i: int) -> str:
         """The i-th summary as JSON text, the common case in three format calls."""
-        if i in self.slow:
-            return self._json_general(i)
         lo, hi = self.lo[i], self.hi[i]
         stats = (self.mean[i], self.std[i], lo, hi, self.norm[i])
-        if lo == hi or not math.isfinite(sum(stats)):
-            return self._json_general(i)
-        fmt = _formats(self.bins)
-        return fmt[0] % (self.numel[i], *stats, fmt[1] % tuple(self.counts[i]), fmt[2] % (*self.edges[i], hi))
-
-    def _json_general(self, i: int) -> str:
+        if i not in self.slow and lo != hi and math.isfinite(sum(stats)):
+            fmt = _formats(self.bins)
+            return fmt[0] % (self.numel[i], *stats, fmt[1] % tuple(self.counts[i]), fmt[2] % (*self.edges[i], hi))
         return json.dumps(finite(self.dict(i)), separators=(",", ":"))
 
 
@@ -156,9 +145,10 @@ class Summary:
 
     @classmethod
     def of(cls, s: Summaries, i: int) -> "Summary":
-        norm, mean = s.norm_mean(i)
-        std = s.slow[i]["std"] if i in s.slow else s.std[i]
-        return cls(s.json(i), norm, mean, std, i in s.slow)
+        if i in s.slow:
+            d = s.slow[i]
+            return cls(s.json(i), d["norm"], d["mean"], d["std"], True)
+        return cls(s.json(i), s.norm[i], s.mean[i], s.std[i], False)
 
 
 class SummaryCache:

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import suppress
 from multiprocessing.connection import Connection, wait
 
 import numpy  # noqa: F401  (the jobs' arrays; imported before any fork)
@@ -45,10 +46,8 @@ def _fork(job_id: int, job: dict) -> Child:
 
 def _finish(conn: Connection, child: Child) -> None:
     os.close(child.fd)
-    try:
+    with suppress(ProcessLookupError):
         os.kill(child.pid, signal.SIGKILL)  # a no-op if it has exited; ends one that closed its pipe
-    except ProcessLookupError:
-        pass
     _, status = os.waitpid(child.pid, 0)
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
     if child.timed_out:

@@ -68,8 +68,7 @@ class Teacher:
         self.wake = asyncio.Event()
         self.version = 0
         self.graph_of: str | None = None  # the session whose graph followers have
-        self.sockets = 0
-        self.slots: set[Slot] = set()  # the teacher's own sockets: statuses and the class view
+        self.slots: set[Slot] = set()  # one per socket of the teacher's: statuses and the class view
         self.at: tuple[str | None, str] = (None, "atomic")  # the node and mode the class view counts at
         self.class_due = asyncio.Event()  # set: count the class view again (after CLASS_EVERY)
         self.task = asyncio.create_task(self.publish_loop())
@@ -226,10 +225,9 @@ async def teach(ws: WebSocket, code: str) -> None:
         await _error(ws, message[:400], "hello")
         await ws.close(code=1008)
         return
-    teacher.sockets += 1
     slot = Slot(kinds=("status", "class"))  # the teacher hears of followers, the class, the room's end
-    await r.join(meta.code, slot)
     teacher.slots.add(slot)
+    await r.join(meta.code, slot)
     teacher.class_due.set()
     await r.set_teacher(meta.code, True)
     pump = asyncio.create_task(_pump(ws, slot))
@@ -250,8 +248,7 @@ async def teach(ws: WebSocket, code: str) -> None:
         pump.cancel()
         teacher.slots.discard(slot)
         await r.leave(meta.code, slot)
-        teacher.sockets -= 1
-        if teacher.sockets == 0 and meta.code in r.owned:
+        if not teacher.slots and meta.code in r.owned:  # the teacher's last socket closed
             await r.set_teacher(meta.code, False)
 
 
