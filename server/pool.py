@@ -214,6 +214,13 @@ class Pool:
         self.builder.shutdown(wait=False, cancel_futures=True)
 
 
+def _give(fut: Future, value) -> None:
+    """Answer a frame request unless its asker gave up on it (a stream that
+    closed cancels it): set_result on a cancelled future raises."""
+    if fut.set_running_or_notify_cancel():
+        fut.set_result(value)
+
+
 class LivePlayer:
     """Live training of one session on one worker."""
 
@@ -287,17 +294,17 @@ class LivePlayer:
         step to summarise here (see worker.Worker.serve)."""
         answer = None if job.exception() is not None else job.result()
         if answer is None:
-            fut.set_result(None)
+            _give(fut, None)
         elif answer[0] == "built":
             _, step, frame, stats, state, loss = answer
             self.session.history.set_stats(step, *stats)
             self._keep(step, state, loss)
-            fut.set_result((step, frame))
+            _give(fut, (step, frame))
         else:
             try:
                 self.worker.builder.submit(self._build, answer[1], fut)
             except RuntimeError:  # the server is closing
-                fut.set_result(None)
+                _give(fut, None)
 
     def _build(self, blob: bytes, fut: Future) -> None:
         if not fut.set_running_or_notify_cancel():

@@ -5,6 +5,7 @@ fair share of one worker, and play / pause racing from two connections."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -239,3 +240,18 @@ def test_play_and_pause_racing_from_two_connections_never_leave_a_player_running
     step = client.get(f"/api/sessions/{sid}").json()["step"]
     time.sleep(0.3)  # a stray trainer would move it meanwhile
     assert client.get(f"/api/sessions/{sid}").json()["step"] == step
+
+
+def test_a_frame_its_asker_gave_up_on_is_answered_quietly(client, sid, caplog):
+    # a stream that closes while its frame is on the way cancels the request;
+    # the worker's answer must then find it gone, not raise in the reader thread
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        play(ws)
+        player = client.app.state.sessions.get(sid).player
+        asked = player.request_frame(10**9, [], "json")  # not due while it plays
+        assert asked.cancel()
+        with caplog.at_level(logging.ERROR):
+            pause(ws)  # the worker answers the request it still holds: no frame
+    assert asked.cancelled()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
