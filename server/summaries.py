@@ -74,9 +74,12 @@ class Summaries:
     def _batch(self, idx: list[int], ts: list[torch.Tensor]) -> None:
         bins = self.bins
         x = torch.cat([ts[i].detach().reshape(-1) for i in idx]).to(torch.float64)
-        if not math.isfinite(float(x.sum())):  # rare: a diverged run; those go the slow way
+        # rare: a diverged run (NaN, Inf, or values past ~1e154, where x * x and
+        # hi - lo below overflow): those tensors go the slow way
+        if not math.isfinite(float((x * x).sum())):
             for i in idx:
-                if not math.isfinite(float(ts[i].detach().double().sum())):
+                t = ts[i].detach().double()
+                if not math.isfinite(float((t * t).sum())):
                     self.slow[i] = summary(ts[i], bins)
             idx = [i for i in idx if i not in self.slow]
             if not idx:

@@ -69,6 +69,23 @@ def test_json_is_valid_and_finite():
         assert d["nan"] == summary(CASES[i])["nan"]
 
 
+@pytest.mark.parametrize("values", [[1e308, -1e308], [1e200, -3.0, 5.0], [1.2e39, 1.0], [-1.7e308, 1.7e308, 0.0, 8e307]])
+def test_a_diverging_float64_run_past_float32s_range_is_summarised(values):
+    # a float64 model with a too-large lr passes 3.4e38 (float32's largest), and
+    # 1e154 (where x * x overflows), before it reaches Inf: its frames still come
+    t = torch.tensor(values, dtype=torch.float64)
+    got = Summaries([t, torch.tensor([1.0, 2.0])], bins=4)
+    d = got.dict(0)
+    assert d == summary(t, 4)
+    h = d["hist"]
+    assert (d["min"], d["max"]) == (min(values), max(values)) and sum(h["counts"]) == len(values)
+    assert h["counts"][0] >= 1 and h["counts"][-1] >= 1  # the min in the first bin, the max in the last
+    assert all(math.isfinite(e) for e in h["edges"]) and h["edges"] == sorted(h["edges"])
+    want = [sum(1 for v in values if v < e) for e in h["edges"][1:-1]]  # values below each inner edge
+    assert want == [sum(h["counts"][:j + 1]) for j in range(3)]
+    json.loads(got.json(0))  # non-finite statistics (an overflowing std) go out as null
+
+
 def test_frame_param_stats_match_model_diagnostics():
     from model import MLP
     from model.diagnostics import param_stats
