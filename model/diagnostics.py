@@ -35,17 +35,19 @@ def summary(t: torch.Tensor, bins: int = HIST_BINS) -> dict:
     if lo == hi:  # histc needs a range: one bin around the single value
         edges = [lo - 0.5, lo + 0.5] if lo == 0 else [lo - abs(lo) * 0.5, lo + abs(lo) * 0.5]
         counts = [n_finite]
-    elif max(-lo, hi) <= FLOAT32_MAX:
+    elif max(-lo, hi) <= FLOAT32_MAX and (hi - lo) * bins <= FLOAT32_MAX:
         counts = torch.histc(x.float() if x.dtype == torch.float64 else x, bins, lo, hi).long().tolist()
         step = (hi - lo) / bins
         edges = [lo + i * step for i in range(bins)] + [hi]
-    else:  # a diverging float64 run, past float32 (histc's range here): binned in
-        # float64, on a bin's width taken as hi/bins - lo/bins, since hi - lo
-        # overflows past ~9e307 (and so would lo + i * step, hence the halves)
-        step = hi / bins - lo / bins
-        b = ((x / bins - lo / bins) / step * bins).floor_().clamp_(0, bins - 1).long()
-        counts = torch.bincount(b, minlength=bins).tolist()
-        edges = [2 * (lo / 2 + i * (step / 2)) for i in range(bins)] + [hi]
+    else:  # binned in float64: histc bins in float32, where (x - lo) * bins overflows
+        x64, width = x.double(), hi - lo
+        if math.isfinite(width):  # as server/summaries.py bins a batch
+            b, edges = (x64 - lo) * (bins / width), [lo + i * (width / bins) for i in range(bins)]
+        else:  # past ~9e307 (a diverging float64 run) hi - lo overflows: by halves
+            step = hi / bins - lo / bins
+            b, edges = (x64 / bins - lo / bins) / step * bins, [2 * (lo / 2 + i * (step / 2)) for i in range(bins)]
+        counts = torch.bincount(b.floor_().clamp_(0, bins - 1).long(), minlength=bins).tolist()
+        edges.append(hi)
     return {
         "numel": flat.numel(),
         "mean": float(x.mean()),

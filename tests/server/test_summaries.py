@@ -69,21 +69,31 @@ def test_json_is_valid_and_finite():
         assert d["nan"] == summary(CASES[i])["nan"]
 
 
-@pytest.mark.parametrize("values", [[1e308, -1e308], [1e200, -3.0, 5.0], [1.2e39, 1.0], [-1.7e308, 1.7e308, 0.0, 8e307]])
-def test_a_diverging_float64_run_past_float32s_range_is_summarised(values):
-    # a float64 model with a too-large lr passes 3.4e38 (float32's largest), and
-    # 1e154 (where x * x overflows), before it reaches Inf: its frames still come
-    t = torch.tensor(values, dtype=torch.float64)
-    got = Summaries([t, torch.tensor([1.0, 2.0])], bins=4)
-    d = got.dict(0)
-    assert d == summary(t, 4)
-    h = d["hist"]
-    assert (d["min"], d["max"]) == (min(values), max(values)) and sum(h["counts"]) == len(values)
-    assert h["counts"][0] >= 1 and h["counts"][-1] >= 1  # the min in the first bin, the max in the last
-    assert all(math.isfinite(e) for e in h["edges"]) and h["edges"] == sorted(h["edges"])
-    want = [sum(1 for v in values if v < e) for e in h["edges"][1:-1]]  # values below each inner edge
-    assert want == [sum(h["counts"][:j + 1]) for j in range(3)]
-    json.loads(got.json(0))  # non-finite statistics (an overflowing std) go out as null
+WIDE = [([1e308, -1e308], "float64", 4), ([1e200, -3.0, 5.0], "float64", 4), ([1.2e39, 1.0], "float64", 4),
+        ([-1.7e308, 1.7e308, 0.1e307, 8e307], "float64", 4), ([-2e38, 2e38, 0.3e38, 1.3e38], "float32", 4),
+        ([1e38, 3.3e38, 2e38], "float32", 40), (torch.linspace(0, 1e37, 101).tolist(), "float32", 40)]
+
+
+@pytest.mark.parametrize("values,dtype,bins", WIDE)
+def test_wide_ranges_are_binned_right(values, dtype, bins):
+    # a diverging run: past ~8e36 / bins histc's float32 arithmetic overflows,
+    # past 3.4e38 (float32's largest) a float64 run's values do, past 1e154
+    # x * x does and past ~9e307 hi - lo: every value still lands in its bin
+    t = torch.tensor(values, dtype=getattr(torch, dtype))
+    values = t.tolist()
+    for with_nan in (False, True):  # a NaN sends the tensor the slow way
+        x = torch.cat([t, torch.tensor([math.nan], dtype=t.dtype)]) if with_nan else t
+        got = Summaries([x, torch.tensor([1.0, 2.0])], bins=bins)
+        d, alone = got.dict(0), summary(x, bins)
+        # (a float32 tensor's mean, std and norm: summary's overflow in float32 where the batch's float64 does not)
+        assert (d["hist"], d["min"], d["max"]) == (alone["hist"], alone["min"], alone["max"])
+        h = d["hist"]
+        assert (d["min"], d["max"]) == (min(values), max(values)) and sum(h["counts"]) == len(values)
+        assert h["counts"][0] >= 1 and h["counts"][-1] >= 1  # the min in the first bin, the max in the last
+        assert all(math.isfinite(e) for e in h["edges"]) and h["edges"] == sorted(h["edges"])
+        want = [sum(1 for v in values if v < e) for e in h["edges"][1:-1]]  # values below each inner edge
+        assert want == [sum(h["counts"][:j + 1]) for j in range(bins - 1)]
+        json.loads(got.json(0))  # non-finite statistics (an overflowing std) go out as null
 
 
 def test_frame_param_stats_match_model_diagnostics():
