@@ -11,34 +11,64 @@ machine does. Each side runs twice, for 200 and for 200 + --steps steps, and
 the difference of the two counts over --steps is the cost a step (the import
 of torch and the set-up cancel out).
 
-The worker side drives server/worker.py's own pieces as its loop does at
-the lecture's size: Run.step (history point, stats every 100 steps, val loss
-every 500, seek targets every 25), a look at the connection and the clock
-after every step, slices of 8 steps (SLICE, 2 ms, at ~250 us a step) each
-in one inference-mode block, a frame of h and logits asked every 50 steps
-(a 60 fps client at 10 steps a frame and ~3,000 steps/s), packed and sent,
-and the points flushed every 150 steps. Needs valgrind (Debian: valgrind);
-takes a few minutes: callgrind runs ~50x slower.
+The worker side runs server/worker.py's own loop (Worker.loop) on a
+simulated clock: callgrind runs ~50x slower, so the real clock would make
+every slice one step. Each look at the clock moves it on by STEP_S, a
+lecture-size step here; every FRAME_EVERY steps the clock's host sends a
+frame request of h and logits, as the server does for a 60 fps client at 10
+steps a frame and ~3,000 steps/s, and reads what the worker sent. So the
+count holds what a live step costs the worker at the lecture's size: the
+step and its history point (stats every 100 steps, val loss every 500, seek
+targets every 25), the look at the connection, slices (SLICE) each in one
+inference-mode block, the frames packed and sent, the points flushed and
+the checkpoints. Needs valgrind (Debian: valgrind); takes a few minutes.
 """
 from __future__ import annotations
 
 import argparse
+import pickle
 import re
 import subprocess
 import sys
 import tempfile
-import time
+import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SLICE_STEPS, FRAME_EVERY, FLUSH_EVERY = 8, 50, 150
+STEP_S, FRAME_EVERY = 250e-6, 50
 
 
-def run(side: str, steps: int) -> None:
-    """The measured program: `steps` steps of `side` after a warm-up."""
+class Host:
+    """The server's end of the worker's pipe, and the worker's clock."""
+
+    def __init__(self, conn, worker, steps: int):
+        self.conn, self.worker, self.steps = conn, worker, steps
+        self.t, self.start, self.next_frame, self.rid = 0.0, None, FRAME_EVERY, 0
+
+    def perf_counter(self) -> float:
+        self.t += STEP_S
+        run = self.worker.runs.get("s")
+        if run is None or self.conn.closed:
+            return self.t
+        if self.start is None:
+            self.start = run.m.step
+        done = run.m.step - self.start
+        if done >= self.steps:
+            self.conn.close()  # the worker's loop reads EOF and returns
+        elif done >= self.next_frame:
+            while self.conn.poll():  # what it sent since (a frame, points, checkpoints)
+                self.conn.recv_bytes()
+            self.rid += 1
+            self.conn.send_bytes(pickle.dumps(("frame", self.rid, "s", 0, ["h", "logits"], "binary")))
+            self.next_frame += FRAME_EVERY
+        return self.t
+
+
+def run(side: str, steps: int, tree: Path) -> None:
+    """The measured program: `steps` steps of `side` (`tree`'s code) after a warm-up."""
     import torch
 
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(tree))
     from model import MLP, Config
 
     torch.set_num_threads(1)
@@ -51,59 +81,47 @@ def run(side: str, steps: int) -> None:
         return
     from multiprocessing import Pipe
 
-    from server.worker import Run, Worker
+    from server import stepping, worker
 
     here, server = Pipe()
-    w = Worker(here)
-    r = Run("s", m)
-    r.opts = {"stats_every": 100, "val_every": 500, "snapshot_every": 25, "full_steps": 200}
-    r.playing, r.speed = True, 3000.0
-
-    def drain() -> None:  # the server's reader thread, here in line
-        while server.poll():
-            server.recv_bytes()
-
-    for i in range(1, steps + 1):
-        if i % SLICE_STEPS == 1:
-            block = torch.inference_mode()
-            block.__enter__()
-        r.step()
-        if r.requests:
-            w.serve(r)
-            drain()
-        time.perf_counter()
-        w.waiting()
-        if i % FRAME_EVERY == 0:
-            r.requests.append((i, 0, ["h", "logits"], "binary"))
-        if i % SLICE_STEPS == 0 or i == steps:
-            block.__exit__(None, None, None)
-            if i % FLUSH_EVERY < SLICE_STEPS:  # between slices, as Worker.loop flushes
-                w.flush(r)
-                drain()
+    w = worker.Worker(here)
+    host = Host(server, w, steps)
+    worker.time = types.SimpleNamespace(perf_counter=host.perf_counter)
+    opts = {"val_every": 500, "stats_every": 100, "snapshot_every": 25, "full_steps": 200}
+    w.runs["s"] = worker.Run("s", m)  # as a first play builds it (its data set is too big for the pipe's buffer here)
+    server.send_bytes(pickle.dumps(("play", "s", None, stepping.light_state(m), opts)))
+    w.loop()
 
 
-def count(side: str, steps: int) -> int:
+def count(side: str, steps: int, tree: Path) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", sys.executable,
-             "-m", "benchmarks.worker_instructions", "--run", side, "--steps", str(steps)],
+             "-m", "benchmarks.worker_instructions", "--run", side, "--steps", str(steps), "--tree", str(tree)],
             cwd=REPO, capture_output=True, text=True, check=True)
     return int(re.search(r"I\s+refs:\s+([\d,]+)", out.stderr).group(1).replace(",", ""))
 
 
+def per_step(side: str, steps: int, tree: Path) -> float:
+    return (count(side, 200 + steps, tree) - count(side, 200, tree)) / steps
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=3000, help="steps counted (3,000: about one checkpoint's worth)")
+    p.add_argument("--baseline", type=Path, help="another checkout: its worker counted too")
     p.add_argument("--run", choices=["headless", "worker"], help=argparse.SUPPRESS)  # the measured child
+    p.add_argument("--tree", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.run:
-        return run(args.run, args.steps)
-    per = {}
-    for side in ("headless", "worker"):
-        per[side] = (count(side, 200 + args.steps) - count(side, 200)) / args.steps
-        print(f"{side}: {per[side]:,.0f} instructions a step", flush=True)
-    print(f"worker / headless: {per['worker'] / per['headless']:.3f} (lecture size, one torch thread, "
-          f"{args.steps} steps counted)")
+        return run(args.run, args.steps, args.tree)
+    headless = per_step("headless", args.steps, REPO)
+    print(f"headless (this tree's MLP.train_step): {headless:,.0f} instructions a step", flush=True)
+    for name, tree in (("this tree", REPO), ("baseline", args.baseline)):
+        if tree is not None:
+            got = per_step("worker", args.steps, tree.resolve())
+            print(f"worker, {name}: {got:,.0f} a step, {got / headless:.3f} of headless", flush=True)
+    print(f"(lecture size, one torch thread, {args.steps} steps counted)")
 
 
 if __name__ == "__main__":
