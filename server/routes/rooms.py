@@ -226,8 +226,13 @@ async def teach(ws: WebSocket, code: str) -> None:
         await ws.close(code=1008)
         return
     slot = Slot(kinds=("status", "class"))  # the teacher hears of followers, the class, the room's end
+    try:
+        await r.join(meta.code, slot)
+    except ApiError as err:  # a full room: a slot counted as the teacher's would keep it "connected"
+        await _error(ws, err.message[:400], "hello")
+        await ws.close(code=1008)
+        return
     teacher.slots.add(slot)
-    await r.join(meta.code, slot)
     teacher.class_due.set()
     await r.set_teacher(meta.code, True)
     pump = asyncio.create_task(_pump(ws, slot))

@@ -79,6 +79,23 @@ def test_follower_sees_the_teacher_live_and_never_the_session_id(client):
         assert later["version"] > state["version"] and later["rows"]["dlogits"] is not None
 
 
+def test_a_teachers_socket_refused_by_a_full_room_leaves_no_trace(client, monkeypatch):
+    monkeypatch.setattr("server.rooms.MAX_FOLLOWERS", 2)  # the teacher's first socket and one follower
+    sid = new_session(client)
+    room = make_room(client, sid)
+    code = room["code"]
+    with client.websocket_connect(f"/api/rooms/{code}/follow") as follower:
+        with client.websocket_connect(f"/api/rooms/{code}/teach") as teacher:
+            hello(teacher, room["secret"])
+            assert until(follower, "status", lambda m: m["teacher_connected"])
+            with client.websocket_connect(f"/api/rooms/{code}/teach") as second:
+                hello(second, room["secret"])
+                refused = until(second, "error")
+                assert refused["message"] == "this room has 2 followers on this server, its limit"
+        # the teacher's one real socket closed: the class is told
+        assert until(follower, "status", lambda m: not m["teacher_connected"])["ended"] is False
+
+
 def test_a_follower_cannot_drive_the_teachers_session(client):
     sid = new_session(client)
     client.post(f"/api/sessions/{sid}/forward")
