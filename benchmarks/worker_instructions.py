@@ -31,6 +31,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import types
 from pathlib import Path
 
@@ -45,19 +46,26 @@ class Host:
         self.conn, self.worker, self.steps = conn, worker, steps
         self.t, self.start, self.next_frame, self.rid = 0.0, None, FRAME_EVERY, 0
 
+    def read(self) -> None:
+        """The server's reader thread: takes what the worker sends (frames,
+        points, checkpoints), so that its sends never wait on a full pipe."""
+        try:
+            while True:
+                self.conn.recv_bytes()
+        except (EOFError, OSError):  # the program ended
+            return
+
     def perf_counter(self) -> float:
         self.t += STEP_S
         run = self.worker.runs.get("s")
-        if run is None or self.conn.closed:
+        if run is None:
             return self.t
         if self.start is None:
             self.start = run.m.step
         done = run.m.step - self.start
         if done >= self.steps:
-            self.conn.close()  # the worker's loop reads EOF and returns
-        elif done >= self.next_frame:
-            while self.conn.poll():  # what it sent since (a frame, points, checkpoints)
-                self.conn.recv_bytes()
+            raise SystemExit  # not an Exception: out through the worker's loop, the end of this program
+        if done >= self.next_frame:
             self.rid += 1
             self.conn.send_bytes(pickle.dumps(("frame", self.rid, "s", 0, ["h", "logits"], "binary")))
             self.next_frame += FRAME_EVERY
@@ -87,6 +95,7 @@ def run(side: str, steps: int, tree: Path) -> None:
     w = worker.Worker(here)
     host = Host(server, w, steps)
     worker.time = types.SimpleNamespace(perf_counter=host.perf_counter)
+    threading.Thread(target=host.read, daemon=True).start()
     opts = {"val_every": 500, "stats_every": 100, "snapshot_every": 25, "full_steps": 200}
     w.runs["s"] = worker.Run("s", m)  # as a first play builds it (its data set is too big for the pipe's buffer here)
     server.send_bytes(pickle.dumps(("play", "s", None, stepping.light_state(m), opts)))
