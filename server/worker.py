@@ -215,7 +215,8 @@ class Worker:
         start = now = time.perf_counter()
         try:
             # one inference-mode block a slice, not one a step (MLP.fused_step):
-            # its entry and exit were ~8% of a step at the lecture's size
+            # 1.058 -> 1.028 of a bare train_step's instructions a step at the
+            # lecture's size (benchmarks/worker_instructions.py)
             with torch.inference_mode():
                 while True:
                     run.step()
