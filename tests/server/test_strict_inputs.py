@@ -202,3 +202,24 @@ def test_bodies_are_capped_on_every_route(small):
     ok = (part for part in (b'{"steps"', b': 2}'))
     assert small.post(f"/api/sessions/{sid}/train", content=ok, headers=hdr).json()["step"] == 2
     small.delete(f"/api/sessions/{sid}")
+
+
+def test_lone_surrogates_get_a_sentence(small, snap):
+    # JSON's "\ud800" escape reads as a lone surrogate, a str that no UTF-8
+    # reply can carry: echoed as it came, it was a 500 (import) or a
+    # connection closed without an error frame (stream)
+    hdr = {"content-type": "application/json"}
+    store = small.app.state.sessions
+    before = len(store)
+    for body, says in ((json.dumps({**snap, "dataset_words": ["\ud800ab"] * 20}), "U+D800"),
+                       (json.dumps({**snap, "params": {**snap["params"], "\ud800": [1.0]}}), "unknown")):
+        assert says in one_sentence(small.post("/api/sessions/import", content=body, headers=hdr), 422)
+    assert len(store) == before
+    sid = small.post("/api/sessions", json={"n_hidden": 8}).json()["id"]
+    with small.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        ws.send_text('{"cmd": "\\ud800"}')
+        err = ws.receive_json()
+        assert err["type"] == "error" and "unknown command" in err["message"], err
+        ws.send_json({"cmd": "forward"})  # the connection still serves
+        assert ws.receive_json()["type"] == "reply"
+    small.delete(f"/api/sessions/{sid}")
