@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 
@@ -222,4 +223,24 @@ def test_lone_surrogates_get_a_sentence(small, snap):
         assert err["type"] == "error" and "unknown command" in err["message"], err
         ws.send_json({"cmd": "forward"})  # the connection still serves
         assert ws.receive_json()["type"] == "reply"
+    small.delete(f"/api/sessions/{sid}")
+
+
+def test_a_message_of_unclosed_strings_is_read_in_one_pass(small):
+    # 64 KB of \" : to a scanner that retries each quote as the start of a
+    # string (and finds no closing quote), reading it cost ~10^9 steps, tens
+    # of seconds on the event loop, where every session's stream and every
+    # async route waited. Read in one pass it is as cheap as any message of
+    # its size; the bound is ~1000x what that takes
+    sid = small.post("/api/sessions", json={"n_hidden": 8}).json()["id"]
+    text = '\\"' * (32 * 1024 - 1)
+    with small.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        start = time.process_time()
+        ws.send_text(text)
+        err = ws.receive_json()
+        spent = time.process_time() - start
+        assert err["type"] == "error" and "not JSON" in err["message"], err
+        ws.send_json({"cmd": "forward"})  # the connection still serves
+        assert ws.receive_json()["type"] == "reply"
+    assert spent < 3.0, f"{spent:.1f} s of CPU to read one 64 KB message"
     small.delete(f"/api/sessions/{sid}")
