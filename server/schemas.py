@@ -162,9 +162,11 @@ class ConfigPublic(ConfigBase):
 class FieldSpec(BaseModel):
     """One config field: its default and what is allowed."""
     default: Any
-    minimum: float | None = None  # inclusive
-    exclusive_minimum: float | None = None
-    maximum: float | None = None  # inclusive
+    # int | float: an integer field's bound as the integer it is (as a float,
+    # 2**63 - 1 went out as 2**63, and 64.0 is no value a strict int field takes)
+    minimum: int | float | None = None  # inclusive
+    exclusive_minimum: int | float | None = None
+    maximum: int | float | None = None  # inclusive
     choices: list[str] | None = None  # for a field that takes one of a few strings
     nullable: bool = False
 
