@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 
+from server import bodies
 from tests.server.conftest import make_client
 
 
@@ -226,65 +226,19 @@ def test_lone_surrogates_get_a_sentence(small, snap):
     small.delete(f"/api/sessions/{sid}")
 
 
-def test_a_message_of_unclosed_strings_is_read_in_one_pass(small):
-    # 64 KB of \" : to a scanner that retries each quote as the start of a
-    # string (and finds no closing quote), reading it cost ~10^9 steps, tens
-    # of seconds on the event loop, where every session's stream and every
-    # async route waited. Read in one pass it is as cheap as any message of
-    # its size; the bound is ~1000x what that takes
+def test_a_message_of_unclosed_strings_gets_a_sentence(small):
+    # 64 KB of \" : a scanner that retried each quote as the start of a
+    # string read it in ~10^9 steps, on the event loop (the time it takes now
+    # is benchmarks/probes.py's); brackets after a quote that never closes
+    # are inside that string, as JSON reads them
+    assert bodies.nesting('[[[' + '\\"' * 1000) == 3
+    assert bodies.nesting('[[["' + '[' * 100) == 3
+    assert bodies.nesting('["a\\"[", [[]]]') == 3
     sid = small.post("/api/sessions", json={"n_hidden": 8}).json()["id"]
-    text = '\\"' * (32 * 1024 - 1)
     with small.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
-        start = time.process_time()
-        ws.send_text(text)
+        ws.send_text('\\"' * (32 * 1024 - 1))
         err = ws.receive_json()
-        spent = time.process_time() - start
         assert err["type"] == "error" and "not JSON" in err["message"], err
         ws.send_json({"cmd": "forward"})  # the connection still serves
         assert ws.receive_json()["type"] == "reply"
-    assert spent < 3.0, f"{spent:.1f} s of CPU to read one 64 KB message"
-    small.delete(f"/api/sessions/{sid}")
-
-
-def test_a_diverged_session_answers_as_its_schemas_say(small, snap):
-    # every value finite in float32, so the import is right to take it; the
-    # forward then overflows (as lr 10 makes the lecture's model do within
-    # ~1,500 steps): its loss, checks, edges and statistics are NaN or
-    # infinite, which JSON carries as null, and the schemas must say so
-    from server import schemas
-    from server.frames import decode_binary
-    huge = {**snap, "params": {**snap["params"], "W2": [[3e38] * len(r) for r in snap["params"]["W2"]],
-                               "C": [[3e38] * len(r) for r in snap["params"]["C"]]}}
-    r = small.post("/api/sessions/import", json=huge)
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    base = f"/api/sessions/{sid}"
-
-    def answer(model, r):
-        assert r.status_code == 200, r.text
-        d = json.loads(r.text, parse_constant=lambda c: pytest.fail(f"{c} in {r.url}"))
-        model.model_validate(d)
-        return d
-    assert answer(schemas.ForwardResult, small.post(f"{base}/forward"))["loss"] is None
-    answer(schemas.BackwardResult, small.post(f"{base}/backward"))
-    answer(schemas.FramePublic, small.get(f"{base}/frame"))
-    answer(schemas.UpdateResult, small.post(f"{base}/update"))
-    answer(schemas.TrainResult, small.post(f"{base}/train", json={"steps": 3}))
-    answer(schemas.FramePublic, small.get(f"{base}/frame"))
-    answer(schemas.SplitLossesPublic, small.get(f"{base}/losses"))
-    answer(schemas.SplitLossesPublic, small.get(f"{base}/losses?stats=running"))
-    h = answer(schemas.HistoryPublic, small.get(f"{base}/history"))
-    for step in (h["full_steps"][0], h["full_steps"][-1]):
-        answer(schemas.SessionState, small.post(f"{base}/seek", json={"step": step}))
-    with small.websocket_connect(f"{base}/stream") as ws:
-        ws.send_json({"cmd": "subscribe", "nodes": ["logits"], "inspect": {"node": "logits", "diff": True}})
-        assert ws.receive_json()["type"] == "reply"
-        schemas.FramePublic.model_validate(decode_binary(ws.receive_bytes())[0])
-        for cmd, model in (({"cmd": "forward"}, schemas.ForwardResult), ({"cmd": "backward", "nodes": 5},
-                           schemas.BackwardResult), ({"cmd": "backward"}, schemas.BackwardResult)):
-            ws.send_json(cmd)
-            reply = ws.receive_json()
-            assert reply["type"] == "reply", reply
-            model.model_validate(reply["result"])
-            schemas.FramePublic.model_validate(decode_binary(ws.receive_bytes())[0])
     small.delete(f"/api/sessions/{sid}")
