@@ -69,6 +69,15 @@ def stream_probes(base: str, sid: str) -> None:
             show(probe, "frame: " + ws.recv()[:100])
     except Exception as err:  # noqa: BLE001
         show(probe, f"connection dropped ({type(err).__name__})")
+    probe = "WebSocket text of 64 KB of \\\" (no string closes)"
+    try:  # a scanner that retried each quote as a string's start took ~10^9 steps on the event loop
+        with connect(base.replace("http", "ws") + f"/api/sessions/{sid}/stream") as ws:
+            start = time.perf_counter()
+            ws.send('\\"' * (32 * 1024 - 1))
+            answer = ws.recv()[:60]
+            show(probe, f"frame after {time.perf_counter() - start:.3f} s: {answer}")
+    except Exception as err:  # noqa: BLE001
+        show(probe, f"connection dropped ({type(err).__name__})")
 
 
 def import_probes(base: str, snap: dict) -> None:

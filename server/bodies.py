@@ -30,7 +30,11 @@ IMPORT_BODY = 64 * 1024 * 1024
 ROUTE_BODY = {("POST", "/api/datasets"): UPLOAD_BODY, ("POST", "/api/sessions/import"): IMPORT_BODY}
 MAX_DEPTH = 16  # stream commands nest 2 deep; Python's parser recurses ~1000 deep
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+# a string, or an unclosed one to the end of the text: matching only closed
+# strings, every quote of \"\"\"... was tried again as a start and
+# scanned to the end (64 KB took ~10^9 steps on the event loop). JSON stops at
+# an unclosed string, so the brackets after one are never parsed
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 

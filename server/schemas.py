@@ -162,9 +162,11 @@ class ConfigPublic(ConfigBase):
 class FieldSpec(BaseModel):
     """One config field: its default and what is allowed."""
     default: Any
-    minimum: float | None = None  # inclusive
-    exclusive_minimum: float | None = None
-    maximum: float | None = None  # inclusive
+    # int | float: an integer field's bound as the integer it is (as a float,
+    # 2**63 - 1 went out as 2**63, and 64.0 is no value a strict int field takes)
+    minimum: int | float | None = None  # inclusive
+    exclusive_minimum: int | float | None = None
+    maximum: int | float | None = None  # inclusive
     choices: list[str] | None = None  # for a field that takes one of a few strings
     nullable: bool = False
 
@@ -219,10 +221,13 @@ class SamplesRequest(Strict):
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
 
 
+# A number that a diverged run (a large lr, or an imported model that
+# overflows) makes NaN or infinite is sent as null, JSON having neither:
+# such fields are `float | None` below, None only then.
 class CheckPublic(BaseModel):
     exact: bool  # bit-equal to autograd
     approx: bool  # torch.allclose
-    maxdiff: float  # max |manual - autograd|
+    maxdiff: float | None  # max |manual - autograd|; None: not finite
 
 
 class UpdateResult(BaseModel):
@@ -230,7 +235,7 @@ class UpdateResult(BaseModel):
 
 
 class ForwardResult(UpdateResult):
-    loss: float
+    loss: float | None  # None: not finite (diverged)
 
 
 class TrainResult(ForwardResult):
@@ -283,25 +288,26 @@ class EdgeFlow(BaseModel):
     """Gradient flowing backward along the edge src -> dst of the forward."""
     src: NodeName  # the input, which receives the gradient
     dst: NodeName  # the consumer it comes from
-    norm: float  # Frobenius norm of the contribution
-    mean: float
+    norm: float | None  # Frobenius norm of the contribution; None: not finite
+    mean: float | None
 
 
 class TanhStats(BaseModel):
-    mean: float
-    std: float
+    mean: float | None  # None: not finite (NaN activations)
+    std: float | None
     saturated: float  # share of |h| > 0.97
 
 
 class BatchNormStats(BaseModel):
-    batch_mean: list[float] | None
-    batch_var: list[float] | None  # unbiased (Bessel)
-    running_mean: list[float]
-    running_var: list[float]
+    # an entry is None where it is not finite
+    batch_mean: list[float | None] | None
+    batch_var: list[float | None] | None  # unbiased (Bessel)
+    running_mean: list[float | None]
+    running_var: list[float | None]
 
 
 class ParamStats(BaseModel):
-    data_std: float
+    data_std: float | None  # None: not finite
     grad_std: float | None
     grad_data: float | None
     update_data_log10: float | None
@@ -367,7 +373,7 @@ class HistoryPoint(BaseModel):
     """One parameter update, named by the step it produced: point S is update S,
     which took the parameters from step S-1 to step S."""
     step: int
-    loss: float  # of update S's batch, with the parameters before it (step S-1)
+    loss: float | None  # of update S's batch, with the parameters before it (step S-1); None: not finite
     lr: float  # the lr update S applied: lr until lr_decay_step, so the first lr/10 is at point lr_decay_step + 1
     saturated: float | None
     update_data_log10: dict[NodeName, float | None]
@@ -383,9 +389,9 @@ class HistoryPublic(BaseModel):
 class SplitLossesPublic(BaseModel):
     step: int
     stats: Literal["calibrated", "running"]
-    train: float
-    val: float
-    test: float
+    train: float | None  # None: not finite (diverged)
+    val: float | None
+    test: float | None
 
 
 class SamplePublic(BaseModel):

@@ -82,7 +82,9 @@ def _tensor(field: str, value: Any, shape: tuple[int, ...], dtype: torch.dtype) 
 def _words(words: list[str] | None) -> list[str] | None:
     if words is None:
         return None
-    size = sum(len(w.encode()) + 1 for w in words)
+    # surrogatepass: a lone surrogate (JSON's "\ud800") is counted here and
+    # refused by parse_words as the unprintable character it is
+    size = sum(len(w.encode("utf-8", "surrogatepass")) + 1 for w in words)
     if size > MAX_DATASET_BYTES:
         raise Unprocessable(f"dataset_words: {size} bytes as a word list; at most {MAX_DATASET_BYTES} (5 MB) "
                             "are allowed, as for an upload")

@@ -30,7 +30,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from .. import bodies, frames, replay
 from ..budget import frame_cost
-from ..errors import ApiError
+from ..errors import ApiError, sendable
 from ..schemas import (FrameResult, PauseResult, PlayResult, StreamCommand, StreamError,
                        StreamProgress, StreamReply, SubscribeResult)
 
@@ -64,7 +64,9 @@ class Connection:
                 await (self.ws.send_bytes(m) if isinstance(m, bytes) else self.ws.send_text(m))
 
     async def error(self, message: str, cmd: str | None = None) -> None:
-        await self.send(StreamError(message=message, cmd=cmd).model_dump_json())
+        # the "cmd" and the sentence may echo what was sent, a lone surrogate too
+        await self.send(StreamError(message=sendable(message), cmd=None if cmd is None else sendable(cmd))
+                        .model_dump_json())
 
     def parse(self, msg: dict):
         """(the "cmd" it names, if any; the command, or a string saying what is wrong with it)."""

@@ -34,6 +34,22 @@ def test_session_limits(client, body, field, rule):
     assert field in d and rule in d
 
 
+def test_the_config_bounds_are_the_ones_checked(client):
+    # a script that reads the bounds from GET /api/config and sends them: each
+    # inclusive bound is taken, one past it refused. They went out as floats
+    # (64.0), which the integer fields refuse, and the seed's 2**63 - 1 as
+    # 9.223372036854776e18, which is 2**63: one past it even as an integer
+    fields = client.get("/api/config").json()["fields"]
+    for name, f in fields.items():
+        for bound, past in ((f["minimum"], -1), (f["maximum"], 1)):
+            if bound is None or name == "lr":  # lr is a float: its bounds are checked above
+                continue
+            r = client.post("/api/sessions", json={"n_hidden": 4, "batch_size": 2, name: bound})
+            assert r.status_code == 201, (name, bound, r.text)
+            client.delete(f"/api/sessions/{r.json()['id']}")
+            assert name in detail(client.post("/api/sessions", json={name: bound + past}), 422)
+
+
 def test_session_not_json_and_unknown_dataset(client):
     assert "JSON" in detail(client.post("/api/sessions", content=b"{nope",
                                         headers={"content-type": "application/json"}), 422)

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from server import bodies
 from tests.server.conftest import make_client
 
 
@@ -201,4 +202,43 @@ def test_bodies_are_capped_on_every_route(small):
     # within the cap, chunked: read whole and handled as usual
     ok = (part for part in (b'{"steps"', b': 2}'))
     assert small.post(f"/api/sessions/{sid}/train", content=ok, headers=hdr).json()["step"] == 2
+    small.delete(f"/api/sessions/{sid}")
+
+
+def test_lone_surrogates_get_a_sentence(small, snap):
+    # JSON's "\ud800" escape reads as a lone surrogate, a str that no UTF-8
+    # reply can carry: echoed as it came, it was a 500 (import) or a
+    # connection closed without an error frame (stream)
+    hdr = {"content-type": "application/json"}
+    store = small.app.state.sessions
+    before = len(store)
+    for body, says in ((json.dumps({**snap, "dataset_words": ["\ud800ab"] * 20}), "U+D800"),
+                       (json.dumps({**snap, "params": {**snap["params"], "\ud800": [1.0]}}), "unknown")):
+        assert says in one_sentence(small.post("/api/sessions/import", content=body, headers=hdr), 422)
+    assert len(store) == before
+    sid = small.post("/api/sessions", json={"n_hidden": 8}).json()["id"]
+    with small.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        ws.send_text('{"cmd": "\\ud800"}')
+        err = ws.receive_json()
+        assert err["type"] == "error" and "unknown command" in err["message"], err
+        ws.send_json({"cmd": "forward"})  # the connection still serves
+        assert ws.receive_json()["type"] == "reply"
+    small.delete(f"/api/sessions/{sid}")
+
+
+def test_a_message_of_unclosed_strings_gets_a_sentence(small):
+    # 64 KB of \" : a scanner that retried each quote as the start of a
+    # string read it in ~10^9 steps, on the event loop (the time it takes now
+    # is benchmarks/probes.py's); brackets after a quote that never closes
+    # are inside that string, as JSON reads them
+    assert bodies.nesting('[[[' + '\\"' * 1000) == 3
+    assert bodies.nesting('[[["' + '[' * 100) == 3
+    assert bodies.nesting('["a\\"[", [[]]]') == 3
+    sid = small.post("/api/sessions", json={"n_hidden": 8}).json()["id"]
+    with small.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        ws.send_text('\\"' * (32 * 1024 - 1))
+        err = ws.receive_json()
+        assert err["type"] == "error" and "not JSON" in err["message"], err
+        ws.send_json({"cmd": "forward"})  # the connection still serves
+        assert ws.receive_json()["type"] == "reply"
     small.delete(f"/api/sessions/{sid}")
