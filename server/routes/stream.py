@@ -166,13 +166,17 @@ class Connection:
         and send it while the next one is built (see the module's docstring)."""
         loop = asyncio.get_running_loop()
         last, sending = 0.0, None
+        # the player this stream last found training: if it fails, this client is told even when
+        # another request (the page's history poll) took it in first and left the session without one
+        watched = None
         try:
             while True:
                 player = self.s.player
                 if player is None or not player.alive or self.busy:
-                    await self.report(player)
+                    await self.report(player if player is not None else watched)
                     await asyncio.sleep(IDLE_POLL)
                     continue
+                watched = player
                 now, period = loop.time(), 1.0 / self.fps
                 if now < last + period:
                     await asyncio.sleep(last + period - now)

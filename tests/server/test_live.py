@@ -3,6 +3,8 @@ once, the stream over a real socket, and the command line."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -174,9 +176,9 @@ def one_worker():
         stop_server(proc, log)
 
 
-def ws_json(ws) -> tuple[str, dict]:
+def ws_json(ws, timeout: float | None = None) -> tuple[str, dict]:
     """The next message: (type, payload) of a JSON one, ("binary", None) else."""
-    msg = ws.recv()
+    msg = ws.recv(timeout)
     if isinstance(msg, bytes):
         return "binary", None
     d = json.loads(msg)
@@ -225,3 +227,35 @@ def test_steps_trained_between_two_plays_stay_in_the_history(one_worker):
         after = c.get(f"/api/sessions/{sid}/history").json()["points"]
         assert [p["step"] for p in after] == list(range(1, end + 1))
         assert after[:paused + 60] == before
+
+
+def test_a_crash_another_request_took_in_first_is_still_told_to_the_stream(one_worker):
+    # the stream tells its client that training stopped when it finds the
+    # session's player failed; a request that came first (the page polls the
+    # history every second while training) took the failed player in and
+    # left the session without one, and the stream then told of nothing
+    with httpx.Client(base_url=one_worker, timeout=60, headers=CLIENT) as c:
+        sid = c.post("/api/sessions").json()["id"]
+        with connect(f"{one_worker.replace('http', 'ws')}/api/sessions/{sid}/stream", max_size=None) as ws:
+            ws_command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            # one live frame, then ten seconds to the next: the crash comes between
+            ws_command(ws, {"cmd": "play", "fps": 0.1, "steps_per_frame": 1})
+            ws_frames_until(ws, 1)
+            pid = c.get("/api/health").json()["workers"][0]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while c.get(f"/api/sessions/{sid}").json()["playing"]:  # this read takes the crash in
+                assert time.monotonic() < deadline, "the session did not stop"
+                time.sleep(0.05)
+            while True:
+                try:
+                    kind, d = ws_json(ws, max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    raise AssertionError("the stream never said training stopped") from None
+                if kind == "error":
+                    assert "worker process died" in d["message"] and d["cmd"] == "play", d
+                    break
+        deadline = time.monotonic() + 60
+        while not c.get("/api/health").json()["workers"][0]["alive"]:
+            assert time.monotonic() < deadline, "the worker was not started again"
+            time.sleep(0.05)
