@@ -182,6 +182,7 @@ class Session:
         player = self.player
         if player is None or (player.error is None and not stopped):
             return
+        player.final()  # no frame shown from here on is of a step after the one taken in
         if payload is not None:
             self.player = None
             self.take_remote(payload)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from model.graph import PARAMS
+from server import frames
 from tests.server.conftest import make_client, ready
 from tests.server.test_stream import command, recv
 
@@ -255,3 +256,48 @@ def test_a_frame_its_asker_gave_up_on_is_answered_quietly(client, sid, caplog):
             pause(ws)  # the worker answers the request it still holds: no frame
     assert asked.cancelled()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_frame_still_being_built_when_its_worker_dies_is_not_shown_past_the_resumed_step(monkeypatch):
+    # a live frame is summarised here, in the frames thread, after its
+    # worker packed it; a worker that dies meanwhile leaves the session to
+    # resume from its last checkpoint once a request takes the crash in (the
+    # page polls the history every second); the frame finished after that
+    # went out all the same: a step shown, then lost. The frames thread is
+    # held here only to make that order certain
+    with make_client(workers=1) as c:
+        client = ready(c)
+        store = client.app.state.sessions
+        sid = client.post("/api/sessions").json()["id"]
+        entered, release = threading.Event(), threading.Event()
+        build = frames.build
+
+        def held(*args, **kwargs):
+            if threading.current_thread().name.startswith("frames") and not entered.is_set():
+                entered.set()
+                release.wait(60)
+            return build(*args, **kwargs)
+
+        with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+            command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            play(ws)
+            frames_until(ws, 20)
+            player = store.get(sid).player
+            monkeypatch.setattr(frames, "build", held)
+            assert entered.wait(60), "no live frame was built"
+            os.kill(store.pool.workers[0].pid, signal.SIGKILL)
+            wait_for(lambda: player.error, "the player did not hear of the crash")
+            resumed = client.get(f"/api/sessions/{sid}").json()  # takes the crash in
+            assert not resumed["playing"]
+            release.set()
+            shown = []
+            while True:
+                kind, d = recv(ws)
+                if kind == "frame":
+                    shown.append(d["step"])
+                if kind == "error":
+                    assert "worker process died" in d["message"], d
+                    break
+            assert all(step <= resumed["step"] for step in shown), (shown, resumed["step"])
+            assert client.get(f"/api/sessions/{sid}").json()["step"] == resumed["step"]
+            wait_for(lambda: client.get("/api/health").json()["workers"][0]["alive"], "no new worker")
