@@ -210,6 +210,8 @@ class Session:
             w = self.pool.place(self.id)  # may wait for a worker that is starting
             self.pool.forget(self.id, keep=w)  # it moved: the worker it left forgets it
             with self.lock:
+                if self.rebuilding:  # begun while this waited for a worker, unlocked
+                    raise Conflict("session is rebuilding a shared link: wait for its replay's reply, then play")
                 player = LivePlayer(self, w, val_every)
                 try:
                     player.start()

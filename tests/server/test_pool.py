@@ -15,6 +15,7 @@ import pytest
 
 from model.graph import PARAMS
 from server import frames
+from server.pool import WorkerProcess
 from tests.server.conftest import make_client, ready
 from tests.server.test_stream import command, recv
 
@@ -301,3 +302,48 @@ def test_a_frame_still_being_built_when_its_worker_dies_is_not_shown_past_the_re
             assert all(step <= resumed["step"] for step in shown), (shown, resumed["step"])
             assert client.get(f"/api/sessions/{sid}").json()["step"] == resumed["step"]
             wait_for(lambda: client.get("/api/health").json()["workers"][0]["alive"], "no new worker")
+
+
+def test_a_play_waiting_for_a_restarting_worker_does_not_start_under_a_replay(monkeypatch):
+    # play checks that no shared link's replay owns the model, then waits,
+    # unlocked, for a worker to be running; a replay begun from another
+    # connection meanwhile was then trained under by live training: the
+    # replay failed, and so did its end (refused while training live), which
+    # left the session "rebuilding" for good, every change and play refused
+    with make_client(workers=1) as c:
+        client = ready(c)
+        store = client.app.state.sessions
+        pool = store.pool
+        sid = client.post("/api/sessions").json()["id"]
+        s = store.get(sid)
+        gate = threading.Event()  # the new worker starts when the test says
+        start = WorkerProcess.start
+
+        def held(self):
+            gate.wait(60)
+            start(self)
+
+        monkeypatch.setattr(WorkerProcess, "start", held)
+        os.kill(pool.workers[0].pid, signal.SIGKILL)
+        wait_for(lambda: not pool.workers[0].alive, "the worker did not die")
+        with client.websocket_connect(f"/api/sessions/{sid}/stream") as a, \
+                client.websocket_connect(f"/api/sessions/{sid}/stream") as b:
+            for ws in (a, b):
+                command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            a.send_text(json.dumps({"cmd": "play", "fps": 30, "steps_per_frame": 10}))
+            wait_for(s.control.locked, "the play did not begin")  # it waits for the worker
+            b.send_text(json.dumps({"cmd": "replay", "steps": 10_000, "mode": "fused"}))
+            wait_for(lambda: s.rebuilding, "the replay did not begin")
+            gate.set()
+            kind, d = recv(a)
+            played = kind == "reply"
+            assert played or (kind == "error" and "rebuilding" in d["message"]), d
+            if played:
+                pause(a)
+            while True:  # the replay's end: its reply (after its progress) or its error
+                kind, d = recv(b)
+                if kind in ("reply", "error"):
+                    break
+            wait_for(lambda: not s.rebuilding, "the session stayed rebuilding", limit=10)
+        assert s.player is None
+        assert client.post(f"/api/sessions/{sid}/train", json={"steps": 1}).status_code == 200
