@@ -387,6 +387,13 @@ class Session:
             return None
         return link_key(self.dataset_id, m.cfg.to_dict()), self.light_state()
 
+    def rebuilt(self) -> None:
+        """End a shared link's fused replay (its `finally`): the server's own
+        work, so never turned away by the request cap nor refused while
+        training live, which would leave the session rebuilding for good."""
+        with self.lock:
+            self.rebuilding = False
+
     @rebuild_step
     def resume(self, state: dict, points: list[tuple], snapshots: list[tuple[int, dict]]) -> None:
         """Take on a state that a replay of this same link trained (trajectories.py),

@@ -15,7 +15,9 @@ import pytest
 
 from model.graph import PARAMS
 from server import frames
+from server.history import History
 from server.pool import WorkerProcess
+from server.session import MAX_WAITERS, Session
 from tests.server.conftest import make_client, ready
 from tests.server.test_stream import command, recv
 
@@ -347,3 +349,55 @@ def test_a_play_waiting_for_a_restarting_worker_does_not_start_under_a_replay(mo
             wait_for(lambda: not s.rebuilding, "the session stayed rebuilding", limit=10)
         assert s.player is None
         assert client.post(f"/api/sessions/{sid}/train", json={"steps": 1}).status_code == 200
+
+
+def test_a_replay_ends_even_when_its_session_is_busy(client, sid, monkeypatch):
+    # a replay's end (rebuild(False), in its `finally`) went through the
+    # request cap: with MAX_WAITERS requests waiting for the session (a slow
+    # one holding it, the page's others behind it) it was turned away, and
+    # the session stayed "rebuilding" for good, every change and play refused.
+    # The replay's end and the slow request are held only to fix the order
+    store = client.app.state.sessions
+    s = store.get(sid)
+    ending_in, ending_go, slow_in, slow_go = (threading.Event() for _ in range(4))
+    ending, state = History.ending, Session._state
+
+    def held_ending(self, *args):
+        ending_in.set()
+        ending_go.wait(60)
+        return ending(self, *args)
+
+    first = threading.Lock()  # taken by the first GET's read: the slow one
+
+    def held_state(self):
+        if ending_in.is_set() and first.acquire(blocking=False):
+            slow_in.set()
+            slow_go.wait(60)
+        return state(self)
+
+    monkeypatch.setattr(History, "ending", held_ending)
+    monkeypatch.setattr(Session, "_state", held_state)
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as b:
+        command(b, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        b.send_text(json.dumps({"cmd": "replay", "steps": 200, "mode": "fused"}))
+        assert ending_in.wait(60), "the replay did not reach its end"
+        slow = threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",))
+        slow.start()
+        assert slow_in.wait(60)
+        waiting = [threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",)) for _ in range(MAX_WAITERS)]
+        for t in waiting:
+            t.start()
+        wait_for(lambda: s.lock.waiting >= MAX_WAITERS, "the requests did not queue")
+        ended = []
+        reader = threading.Thread(target=lambda: ended.append(next(
+            (kind, d) for kind, d in iter(lambda: recv(b), None) if kind in ("reply", "error"))))
+        reader.start()
+        ending_go.set()
+        # the replay's end is refused at once, or waits its turn
+        wait_for(lambda: ended or s.lock.waiting > MAX_WAITERS, "the replay's end did neither")
+        slow_go.set()
+        for t in (slow, *waiting, reader):
+            t.join(60)
+        assert ended, "the replay never answered"
+    assert not s.rebuilding, ended
+    assert client.post(f"/api/sessions/{sid}/train", json={"steps": 1}).status_code == 200
