@@ -116,7 +116,12 @@ class Connection:
             await self.error(f"internal error in {cmd.cmd}: {type(err).__name__}: {err}", cmd.cmd)
             return True
         reply = StreamReply(cmd=cmd.cmd, result=result).model_dump_json()
-        await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt, self.inspect))
+        try:
+            frame = await run_in_threadpool(self.s.frame, self.nodes, self.fmt, self.inspect)
+        except ApiError as err:  # done, but no frame (the session busy, or deleted): its reply, then why
+            await self.send(reply, StreamError(message=err.message, cmd=cmd.cmd).model_dump_json())
+            return not self.s.closed
+        await self.send(reply, frame)
         return True
 
     async def execute(self, cmd):
