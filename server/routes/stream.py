@@ -163,7 +163,9 @@ class Connection:
             try:
                 await run_in_threadpool(self.s.settled)
             except ApiError:
-                return  # the session was deleted meanwhile: nothing left to tell of
+                if self.s.closed:
+                    return  # the session was deleted meanwhile: nothing left to tell of
+                # busy: the next request takes in what the player left; the client is told now
             await self.error(player.error, "play")
 
     async def sender(self) -> None:

@@ -401,3 +401,57 @@ def test_a_replay_ends_even_when_its_session_is_busy(client, sid, monkeypatch):
         assert ended, "the replay never answered"
     assert not s.rebuilding, ended
     assert client.post(f"/api/sessions/{sid}/train", json={"steps": 1}).status_code == 200
+
+
+def test_a_crash_is_told_to_the_stream_even_when_the_session_is_busy(monkeypatch):
+    # the stream tells of a player that failed after taking in what it left
+    # (Session.settled, under the capped lock): with MAX_WAITERS requests
+    # waiting for the session that was refused, and the client never heard
+    # that training had stopped. The slow request is held only to fix the order
+    with make_client(workers=1) as c:
+        client = ready(c)
+        store = client.app.state.sessions
+        sid = client.post("/api/sessions").json()["id"]
+        s = store.get(sid)
+        armed, slow_in, slow_go, first = threading.Event(), threading.Event(), threading.Event(), threading.Lock()
+        state = Session._state
+
+        def held_state(self):
+            if armed.is_set() and first.acquire(blocking=False):
+                slow_in.set()
+                slow_go.wait(60)
+            return state(self)
+
+        monkeypatch.setattr(Session, "_state", held_state)
+        with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+            command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            play(ws)
+            frames_until(ws, 20)
+            player = s.player
+            armed.set()
+            slow = threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",))
+            slow.start()
+            assert slow_in.wait(60)
+            waiting = [threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",))
+                       for _ in range(MAX_WAITERS)]
+            for t in waiting:
+                t.start()
+            wait_for(lambda: s.lock.waiting >= MAX_WAITERS, "the requests did not queue")
+            told = []
+
+            def read():
+                while (got := recv(ws))[0] != "error":
+                    pass
+                told.append(got[1])
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            os.kill(store.pool.workers[0].pid, signal.SIGKILL)
+            wait_for(lambda: player.error, "the player did not hear of the crash")
+            reader.join(10)  # the sender looks every IDLE_POLL; the session is still busy meanwhile
+            slow_go.set()
+            for t in (slow, *waiting):
+                t.join(60)
+            reader.join(60)
+            assert told and "worker process died" in told[0]["message"], told
+            wait_for(lambda: client.get("/api/health").json()["workers"][0]["alive"], "no new worker")
