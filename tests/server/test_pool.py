@@ -455,3 +455,38 @@ def test_a_crash_is_told_to_the_stream_even_when_the_session_is_busy(monkeypatch
             reader.join(60)
             assert told and "worker process died" in told[0]["message"], told
             wait_for(lambda: client.get("/api/health").json()["workers"][0]["alive"], "no new worker")
+
+
+def test_a_play_as_its_session_is_deleted_does_not_train_the_deleted_session(client, monkeypatch):
+    # a delete paused the session and only then marked it deleted: a play
+    # from another connection in between started live training of a session
+    # no longer in the store (its memory given back to the budget), left on
+    # its worker for as long as that connection stayed open. The delete is
+    # held between the two only to fix the order
+    store = client.app.state.sessions
+    sid = client.post("/api/sessions").json()["id"]
+    armed, paused, go, first = threading.Event(), threading.Event(), threading.Event(), threading.Lock()
+    pause_ = Session.pause
+
+    def held_pause(self):
+        got = pause_(self)
+        if armed.is_set() and first.acquire(blocking=False):
+            paused.set()
+            go.wait(60)
+        return got
+
+    monkeypatch.setattr(Session, "pause", held_pause)
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        armed.set()
+        deleting = threading.Thread(target=client.delete, args=(f"/api/sessions/{sid}",))
+        deleting.start()
+        try:
+            assert paused.wait(60), "the delete did not pause the session"
+            ws.send_text(json.dumps({"cmd": "play", "fps": 30, "steps_per_frame": 10}))
+            kind, d = recv(ws)
+            assert kind == "error" and "deleted" in d["message"], d
+        finally:
+            go.set()
+            deleting.join(60)
+        assert not any(sid in w.players for w in store.pool.workers)
