@@ -233,6 +233,10 @@ class LivePlayer:
         # checkpoint or a frame; the session resumes from it if the worker dies
         self.checkpoint: tuple[int, dict, float | None] | None = None
         self._stopped = False
+        # set once the crash is heard of or the session takes the checkpoint in
+        # (final()): a frame finished later is not shown, its step would be lost
+        self._final = False
+        self._cp_lock = threading.Lock()
 
     @property
     def alive(self) -> bool:
@@ -266,13 +270,25 @@ class LivePlayer:
                 s.history.add_snapshot(step, snap)
             self._keep(state["state"]["step"], state["state"], state["loss"])
 
-    def _keep(self, step: int, state: dict, loss: float | None) -> None:
-        cp = self.checkpoint
-        if cp is None or step > cp[0]:
-            self.checkpoint = (step, state, loss)
+    def _keep(self, step: int, state: dict, loss: float | None) -> bool:
+        """Keep a state a client is to be shown; False once the checkpoint is final (not to be shown)."""
+        with self._cp_lock:
+            if self._final:
+                return False
+            cp = self.checkpoint
+            if cp is None or step > cp[0]:
+                self.checkpoint = (step, state, loss)
+            return True
+
+    def final(self) -> tuple[int, dict, float | None] | None:
+        """The checkpoint, never to move again: what the session resumes from."""
+        with self._cp_lock:
+            self._final = True
+            return self.checkpoint
 
     def crashed(self, why: str) -> None:
-        step = self.checkpoint[0] if self.checkpoint else self.session.mlp.step
+        cp = self.final()
+        step = cp[0] if cp else self.session.mlp.step
         self.error = (f"live training stopped: its worker process died ({why}) and was started again; "
                       f"the session resumes at step {step}, the last one the server saw (press play to go on)")
 
@@ -298,8 +314,7 @@ class LivePlayer:
         elif answer[0] == "built":
             _, step, frame, stats, state, loss = answer
             self.session.history.set_stats(step, *stats)
-            self._keep(step, state, loss)
-            _give(fut, (step, frame))
+            _give(fut, (step, frame) if self._keep(step, state, loss) else None)
         else:
             try:
                 self.worker.builder.submit(self._build, answer[1], fut)
@@ -317,8 +332,8 @@ class LivePlayer:
             state = {"step": src.step, "params": src.params, "running_mean": src.running_mean,
                      "running_var": src.running_var, "calibration": None, "generator": generator,
                      "vocab": "".join(s.mlp.vocab.chars)}
-            self._keep(src.step, state, src.loss)  # a step a client is shown is never lost
-            fut.set_result((src.step, frame))
+            # a step a client is shown is never lost: none after the checkpoint is final
+            fut.set_result((src.step, frame) if self._keep(src.step, state, src.loss) else None)
         except Exception as err:  # noqa: BLE001 - goes to the one who asked
             fut.set_exception(err)
 

@@ -86,4 +86,4 @@ async def _train(s, total: int, progress, links: Trajectories) -> None:
             if keep is not None:
                 t.leader = None
     finally:
-        await run_in_threadpool(s.rebuild, False)
+        await run_in_threadpool(s.rebuilt)

@@ -182,6 +182,7 @@ class Session:
         player = self.player
         if player is None or (player.error is None and not stopped):
             return
+        player.final()  # no frame shown from here on is of a step after the one taken in
         if payload is not None:
             self.player = None
             self.take_remote(payload)
@@ -209,6 +210,8 @@ class Session:
             w = self.pool.place(self.id)  # may wait for a worker that is starting
             self.pool.forget(self.id, keep=w)  # it moved: the worker it left forgets it
             with self.lock:
+                if self.rebuilding:  # begun while this waited for a worker, unlocked
+                    raise Conflict("session is rebuilding a shared link: wait for its replay's reply, then play")
                 player = LivePlayer(self, w, val_every)
                 try:
                     player.start()
@@ -383,6 +386,13 @@ class Session:
         if not on or not self.pristine or m.step or len(self.history.steps):
             return None
         return link_key(self.dataset_id, m.cfg.to_dict()), self.light_state()
+
+    def rebuilt(self) -> None:
+        """End a shared link's fused replay (its `finally`): the server's own
+        work, so never turned away by the request cap nor refused while
+        training live, which would leave the session rebuilding for good."""
+        with self.lock:
+            self.rebuilding = False
 
     @rebuild_step
     def resume(self, state: dict, points: list[tuple], snapshots: list[tuple[int, dict]]) -> None:

@@ -82,8 +82,8 @@ class SessionStore:
         give_back()  # its tensors are free now: return them to the system
 
     def _close(self, s: Session) -> None:
+        s.closed = True  # first: a play after this is refused, one begun before ends in the pause
         s.pause()
-        s.closed = True
         self.budget.release(("session", s.id))
         self.pool.forget(s.id)  # the workers forget its model
 

@@ -235,9 +235,9 @@ class Worker:
     def loop(self) -> None:
         next_flush = 0.0
         while True:
-            playing = self.playing()
-            if not self.read(block=not playing):
+            if not self.read(block=not self.playing()):
                 return
+            playing = self.playing()  # after the read: a run it paused or dropped trains no more
             if not playing:
                 continue
             run = min(playing, key=lambda r: r.used)

@@ -118,7 +118,12 @@ class Connection:
             await self.error(f"internal error in {cmd.cmd}: {type(err).__name__}: {err}", cmd.cmd)
             return True
         reply = StreamReply(cmd=cmd.cmd, result=result).model_dump_json()
-        await self.send(reply, await run_in_threadpool(self.s.frame, self.nodes, self.fmt, self.inspect))
+        try:
+            frame = await run_in_threadpool(self.s.frame, self.nodes, self.fmt, self.inspect)
+        except ApiError as err:  # done, but no frame (the session busy, or deleted): its reply, then why
+            await self.send(reply, StreamError(message=err.message, cmd=cmd.cmd).model_dump_json())
+            return not self.s.closed
+        await self.send(reply, frame)
         return True
 
     async def execute(self, cmd):
@@ -160,7 +165,9 @@ class Connection:
             try:
                 await run_in_threadpool(self.s.settled)
             except ApiError:
-                return  # the session was deleted meanwhile: nothing left to tell of
+                if self.s.closed:
+                    return  # the session was deleted meanwhile: nothing left to tell of
+                # busy: the next request takes in what the player left; the client is told now
             await self.error(player.error, "play")
 
     async def sender(self) -> None:
@@ -168,13 +175,17 @@ class Connection:
         and send it while the next one is built (see the module's docstring)."""
         loop = asyncio.get_running_loop()
         last, sending = 0.0, None
+        # the player this stream last found training: if it fails, this client is told even when
+        # another request (the page's history poll) took it in first and left the session without one
+        watched = None
         try:
             while True:
                 player = self.s.player
                 if player is None or not player.alive or self.busy:
-                    await self.report(player)
+                    await self.report(player if player is not None else watched)
                     await asyncio.sleep(IDLE_POLL)
                     continue
+                watched = player
                 now, period = loop.time(), 1.0 / self.fps
                 if now < last + period:
                     await asyncio.sleep(last + period - now)

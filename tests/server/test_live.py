@@ -3,6 +3,8 @@ once, the stream over a real socket, and the command line."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -157,3 +159,103 @@ def test_the_servers_connections_send_at_once():
         accepted, _ = server.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+
+@pytest.fixture(scope="module")
+def one_worker():
+    """A real server of its own with one training worker: every play of a
+    session lands on the worker that trained it before."""
+    port = free_port()
+    proc, log = start_server(port, {"BPN_WORKERS": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, log)
+        yield base
+    finally:
+        stop_server(proc, log)
+
+
+def ws_json(ws, timeout: float | None = None) -> tuple[str, dict]:
+    """The next message: (type, payload) of a JSON one, ("binary", None) else."""
+    msg = ws.recv(timeout)
+    if isinstance(msg, bytes):
+        return "binary", None
+    d = json.loads(msg)
+    return d["type"], d
+
+
+def ws_command(ws, cmd: dict) -> dict:
+    """Send a command; its reply (live frames may come before it) and its frame after."""
+    ws.send(json.dumps(cmd))
+    while True:
+        kind, d = ws_json(ws)
+        assert kind != "error", d
+        if kind == "reply" and d["cmd"] == cmd["cmd"]:
+            assert ws_json(ws)[0] in ("frame", "binary")
+            return d["result"]
+
+
+def ws_frames_until(ws, step: int, limit: float = 120) -> int:
+    deadline = time.monotonic() + limit  # only stops a broken test
+    while time.monotonic() < deadline:
+        kind, d = ws_json(ws)
+        assert kind != "error", d
+        if kind == "frame" and d["playing"] and d["step"] >= step:
+            return d["step"]
+    raise AssertionError(f"no frame reached step {step}")
+
+
+def test_steps_trained_between_two_plays_stay_in_the_history(one_worker):
+    # a pause used to leave the worker training the paused run for one more
+    # slice (its loop picked from the list of runs it made before reading the
+    # pause); those steps' points went out with the next play's first batch
+    # and, older than the steps trained meanwhile over HTTP, cut them away
+    with httpx.Client(base_url=one_worker, timeout=60, headers=CLIENT) as c:
+        sid = c.post("/api/sessions").json()["id"]
+        with connect(f"{one_worker.replace('http', 'ws')}/api/sessions/{sid}/stream", max_size=None) as ws:
+            ws_command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            ws_command(ws, {"cmd": "play", "fps": 30, "steps_per_frame": 10})
+            ws_frames_until(ws, 30)
+            paused = ws_command(ws, {"cmd": "pause"})["step"]
+            assert c.post(f"/api/sessions/{sid}/train", json={"steps": 60}).json()["step"] == paused + 60
+            before = c.get(f"/api/sessions/{sid}/history").json()["points"]
+            assert [p["step"] for p in before] == list(range(1, paused + 61))
+            ws_command(ws, {"cmd": "play", "fps": 30, "steps_per_frame": 10})
+            ws_frames_until(ws, paused + 100)
+            end = ws_command(ws, {"cmd": "pause"})["step"]
+        after = c.get(f"/api/sessions/{sid}/history").json()["points"]
+        assert [p["step"] for p in after] == list(range(1, end + 1))
+        assert after[:paused + 60] == before
+
+
+def test_a_crash_another_request_took_in_first_is_still_told_to_the_stream(one_worker):
+    # the stream tells its client that training stopped when it finds the
+    # session's player failed; a request that came first (the page polls the
+    # history every second while training) took the failed player in and
+    # left the session without one, and the stream then told of nothing
+    with httpx.Client(base_url=one_worker, timeout=60, headers=CLIENT) as c:
+        sid = c.post("/api/sessions").json()["id"]
+        with connect(f"{one_worker.replace('http', 'ws')}/api/sessions/{sid}/stream", max_size=None) as ws:
+            ws_command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            # one live frame, then ten seconds to the next: the crash comes between
+            ws_command(ws, {"cmd": "play", "fps": 0.1, "steps_per_frame": 1})
+            ws_frames_until(ws, 1)
+            pid = c.get("/api/health").json()["workers"][0]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while c.get(f"/api/sessions/{sid}").json()["playing"]:  # this read takes the crash in
+                assert time.monotonic() < deadline, "the session did not stop"
+                time.sleep(0.05)
+            while True:
+                try:
+                    kind, d = ws_json(ws, max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    raise AssertionError("the stream never said training stopped") from None
+                if kind == "error":
+                    assert "worker process died" in d["message"] and d["cmd"] == "play", d
+                    break
+        deadline = time.monotonic() + 60
+        while not c.get("/api/health").json()["workers"][0]["alive"]:
+            assert time.monotonic() < deadline, "the worker was not started again"
+            time.sleep(0.05)

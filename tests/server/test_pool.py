@@ -14,6 +14,10 @@ import time
 import pytest
 
 from model.graph import PARAMS
+from server import frames
+from server.history import History
+from server.pool import WorkerProcess
+from server.session import MAX_WAITERS, Session
 from tests.server.conftest import make_client, ready
 from tests.server.test_stream import command, recv
 
@@ -255,3 +259,234 @@ def test_a_frame_its_asker_gave_up_on_is_answered_quietly(client, sid, caplog):
             pause(ws)  # the worker answers the request it still holds: no frame
     assert asked.cancelled()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_frame_still_being_built_when_its_worker_dies_is_not_shown_past_the_resumed_step(monkeypatch):
+    # a live frame is summarised here, in the frames thread, after its
+    # worker packed it; a worker that dies meanwhile leaves the session to
+    # resume from its last checkpoint once a request takes the crash in (the
+    # page polls the history every second); the frame finished after that
+    # went out all the same: a step shown, then lost. The frames thread is
+    # held here only to make that order certain
+    with make_client(workers=1) as c:
+        client = ready(c)
+        store = client.app.state.sessions
+        sid = client.post("/api/sessions").json()["id"]
+        entered, release = threading.Event(), threading.Event()
+        build = frames.build
+
+        def held(*args, **kwargs):
+            if threading.current_thread().name.startswith("frames") and not entered.is_set():
+                entered.set()
+                release.wait(60)
+            return build(*args, **kwargs)
+
+        with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+            command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            play(ws)
+            frames_until(ws, 20)
+            player = store.get(sid).player
+            monkeypatch.setattr(frames, "build", held)
+            assert entered.wait(60), "no live frame was built"
+            os.kill(store.pool.workers[0].pid, signal.SIGKILL)
+            wait_for(lambda: player.error, "the player did not hear of the crash")
+            resumed = client.get(f"/api/sessions/{sid}").json()  # takes the crash in
+            assert not resumed["playing"]
+            release.set()
+            shown = []
+            while True:
+                kind, d = recv(ws)
+                if kind == "frame":
+                    shown.append(d["step"])
+                if kind == "error":
+                    assert "worker process died" in d["message"], d
+                    break
+            assert all(step <= resumed["step"] for step in shown), (shown, resumed["step"])
+            assert client.get(f"/api/sessions/{sid}").json()["step"] == resumed["step"]
+            wait_for(lambda: client.get("/api/health").json()["workers"][0]["alive"], "no new worker")
+
+
+def test_a_play_waiting_for_a_restarting_worker_does_not_start_under_a_replay(monkeypatch):
+    # play checks that no shared link's replay owns the model, then waits,
+    # unlocked, for a worker to be running; a replay begun from another
+    # connection meanwhile was then trained under by live training: the
+    # replay failed, and so did its end (refused while training live), which
+    # left the session "rebuilding" for good, every change and play refused
+    with make_client(workers=1) as c:
+        client = ready(c)
+        store = client.app.state.sessions
+        pool = store.pool
+        sid = client.post("/api/sessions").json()["id"]
+        s = store.get(sid)
+        gate = threading.Event()  # the new worker starts when the test says
+        start = WorkerProcess.start
+
+        def held(self):
+            gate.wait(60)
+            start(self)
+
+        monkeypatch.setattr(WorkerProcess, "start", held)
+        os.kill(pool.workers[0].pid, signal.SIGKILL)
+        wait_for(lambda: not pool.workers[0].alive, "the worker did not die")
+        with client.websocket_connect(f"/api/sessions/{sid}/stream") as a, \
+                client.websocket_connect(f"/api/sessions/{sid}/stream") as b:
+            for ws in (a, b):
+                command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            a.send_text(json.dumps({"cmd": "play", "fps": 30, "steps_per_frame": 10}))
+            wait_for(s.control.locked, "the play did not begin")  # it waits for the worker
+            b.send_text(json.dumps({"cmd": "replay", "steps": 10_000, "mode": "fused"}))
+            wait_for(lambda: s.rebuilding, "the replay did not begin")
+            gate.set()
+            kind, d = recv(a)
+            played = kind == "reply"
+            assert played or (kind == "error" and "rebuilding" in d["message"]), d
+            if played:
+                pause(a)
+            while True:  # the replay's end: its reply (after its progress) or its error
+                kind, d = recv(b)
+                if kind in ("reply", "error"):
+                    break
+            wait_for(lambda: not s.rebuilding, "the session stayed rebuilding", limit=10)
+        assert s.player is None
+        assert client.post(f"/api/sessions/{sid}/train", json={"steps": 1}).status_code == 200
+
+
+def test_a_replay_ends_even_when_its_session_is_busy(client, sid, monkeypatch):
+    # a replay's end (rebuild(False), in its `finally`) went through the
+    # request cap: with MAX_WAITERS requests waiting for the session (a slow
+    # one holding it, the page's others behind it) it was turned away, and
+    # the session stayed "rebuilding" for good, every change and play refused.
+    # The replay's end and the slow request are held only to fix the order
+    store = client.app.state.sessions
+    s = store.get(sid)
+    ending_in, ending_go, slow_in, slow_go = (threading.Event() for _ in range(4))
+    ending, state = History.ending, Session._state
+
+    def held_ending(self, *args):
+        ending_in.set()
+        ending_go.wait(60)
+        return ending(self, *args)
+
+    first = threading.Lock()  # taken by the first GET's read: the slow one
+
+    def held_state(self):
+        if ending_in.is_set() and first.acquire(blocking=False):
+            slow_in.set()
+            slow_go.wait(60)
+        return state(self)
+
+    monkeypatch.setattr(History, "ending", held_ending)
+    monkeypatch.setattr(Session, "_state", held_state)
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as b:
+        command(b, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        b.send_text(json.dumps({"cmd": "replay", "steps": 200, "mode": "fused"}))
+        assert ending_in.wait(60), "the replay did not reach its end"
+        slow = threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",))
+        slow.start()
+        assert slow_in.wait(60)
+        waiting = [threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",)) for _ in range(MAX_WAITERS)]
+        for t in waiting:
+            t.start()
+        wait_for(lambda: s.lock.waiting >= MAX_WAITERS, "the requests did not queue")
+        ended = []
+        reader = threading.Thread(target=lambda: ended.append(next(
+            (kind, d) for kind, d in iter(lambda: recv(b), None) if kind in ("reply", "error"))))
+        reader.start()
+        ending_go.set()
+        # the replay's end is refused at once, or waits its turn
+        wait_for(lambda: ended or s.lock.waiting > MAX_WAITERS, "the replay's end did neither")
+        slow_go.set()
+        for t in (slow, *waiting, reader):
+            t.join(60)
+        assert ended, "the replay never answered"
+    assert not s.rebuilding, ended
+    assert client.post(f"/api/sessions/{sid}/train", json={"steps": 1}).status_code == 200
+
+
+def test_a_crash_is_told_to_the_stream_even_when_the_session_is_busy(monkeypatch):
+    # the stream tells of a player that failed after taking in what it left
+    # (Session.settled, under the capped lock): with MAX_WAITERS requests
+    # waiting for the session that was refused, and the client never heard
+    # that training had stopped. The slow request is held only to fix the order
+    with make_client(workers=1) as c:
+        client = ready(c)
+        store = client.app.state.sessions
+        sid = client.post("/api/sessions").json()["id"]
+        s = store.get(sid)
+        armed, slow_in, slow_go, first = threading.Event(), threading.Event(), threading.Event(), threading.Lock()
+        state = Session._state
+
+        def held_state(self):
+            if armed.is_set() and first.acquire(blocking=False):
+                slow_in.set()
+                slow_go.wait(60)
+            return state(self)
+
+        monkeypatch.setattr(Session, "_state", held_state)
+        with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+            command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+            play(ws)
+            frames_until(ws, 20)
+            player = s.player
+            armed.set()
+            slow = threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",))
+            slow.start()
+            assert slow_in.wait(60)
+            waiting = [threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",))
+                       for _ in range(MAX_WAITERS)]
+            for t in waiting:
+                t.start()
+            wait_for(lambda: s.lock.waiting >= MAX_WAITERS, "the requests did not queue")
+            told = []
+
+            def read():
+                while (got := recv(ws))[0] != "error":
+                    pass
+                told.append(got[1])
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            os.kill(store.pool.workers[0].pid, signal.SIGKILL)
+            wait_for(lambda: player.error, "the player did not hear of the crash")
+            reader.join(10)  # the sender looks every IDLE_POLL; the session is still busy meanwhile
+            slow_go.set()
+            for t in (slow, *waiting):
+                t.join(60)
+            reader.join(60)
+            assert told and "worker process died" in told[0]["message"], told
+            wait_for(lambda: client.get("/api/health").json()["workers"][0]["alive"], "no new worker")
+
+
+def test_a_play_as_its_session_is_deleted_does_not_train_the_deleted_session(client, monkeypatch):
+    # a delete paused the session and only then marked it deleted: a play
+    # from another connection in between started live training of a session
+    # no longer in the store (its memory given back to the budget), left on
+    # its worker for as long as that connection stayed open. The delete is
+    # held between the two only to fix the order
+    store = client.app.state.sessions
+    sid = client.post("/api/sessions").json()["id"]
+    armed, paused, go, first = threading.Event(), threading.Event(), threading.Event(), threading.Lock()
+    pause_ = Session.pause
+
+    def held_pause(self):
+        got = pause_(self)
+        if armed.is_set() and first.acquire(blocking=False):
+            paused.set()
+            go.wait(60)
+        return got
+
+    monkeypatch.setattr(Session, "pause", held_pause)
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        armed.set()
+        deleting = threading.Thread(target=client.delete, args=(f"/api/sessions/{sid}",))
+        deleting.start()
+        try:
+            assert paused.wait(60), "the delete did not pause the session"
+            ws.send_text(json.dumps({"cmd": "play", "fps": 30, "steps_per_frame": 10}))
+            kind, d = recv(ws)
+            assert kind == "error" and "deleted" in d["message"], d
+        finally:
+            go.set()
+            deleting.join(60)
+        assert not any(sid in w.players for w in store.pool.workers)

@@ -244,3 +244,49 @@ def test_origin_refused_unless_allowed(sid, client):
         with pytest.raises(WebSocketDisconnect):
             with c.websocket_connect(f"/api/sessions/{s}/stream", headers={"origin": "http://third.example"}):
                 pass
+
+
+def test_a_frame_refused_for_a_busy_session_is_an_error_not_the_end_of_the_stream(client, sid, monkeypatch):
+    # a command's frame is built after its reply, under the session's lock;
+    # with MAX_WAITERS requests already waiting for the session (a slow one
+    # holding it, the page's others behind) it is refused, and that refusal
+    # escaped the command's handling: the stream closed on an internal error
+    # (and, its last watcher gone, live training paused). The slow request is
+    # held only to fix the order
+    import threading
+
+    from server.session import MAX_WAITERS, Session
+    s = client.app.state.sessions.get(sid)
+    armed, slow_in, slow_go, first = threading.Event(), threading.Event(), threading.Event(), threading.Lock()
+    state = Session._state
+
+    def held_state(self):
+        if armed.is_set() and first.acquire(blocking=False):
+            slow_in.set()
+            slow_go.wait(60)
+        return state(self)
+
+    monkeypatch.setattr(Session, "_state", held_state)
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
+        command(ws, {"cmd": "subscribe", "nodes": [], "format": "json"})
+        armed.set()
+        slow = threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",))
+        slow.start()
+        assert slow_in.wait(60)
+        waiting = [threading.Thread(target=client.get, args=(f"/api/sessions/{sid}",)) for _ in range(MAX_WAITERS)]
+        for t in waiting:
+            t.start()
+        deadline = time.monotonic() + 60
+        while s.lock.waiting < MAX_WAITERS:
+            assert time.monotonic() < deadline, "the requests did not queue"
+            time.sleep(0.02)
+        try:
+            ws.send_text(json.dumps({"cmd": "frame"}))
+            assert recv(ws)[0] == "reply"
+            kind, d = recv(ws)
+            assert kind == "error" and "busy" in d["message"] and d["cmd"] == "frame", d
+        finally:
+            slow_go.set()
+            for t in (slow, *waiting):
+                t.join(60)
+        command(ws, {"cmd": "frame"})  # and the stream goes on
