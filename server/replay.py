@@ -56,7 +56,7 @@ async def replay(s, cmd: CmdReplay, progress: Callable[..., Awaitable[None]], li
 async def _train(s, total: int, progress, links: Trajectories) -> None:
     """`total` fused updates from where the session was created, shared with
     the link's other replays; nothing else may move the session meanwhile."""
-    start = await run_in_threadpool(s.rebuild, True)
+    start = await run_in_threadpool(s.rebuild)
     try:
         t = links.join(*start) if start else None
         done, keep = 0, None

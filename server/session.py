@@ -205,12 +205,10 @@ class Session:
                 self.settle()
                 if self.playing:
                     return
-                if self.rebuilding:
-                    raise Conflict("session is rebuilding a shared link: wait for its replay's reply, then play")
             w = self.pool.place(self.id)  # may wait for a worker that is starting
             self.pool.forget(self.id, keep=w)  # it moved: the worker it left forgets it
             with self.lock:
-                if self.rebuilding:  # begun while this waited for a worker, unlocked
+                if self.rebuilding:  # checked here, not before the wait: a replay may begin meanwhile
                     raise Conflict("session is rebuilding a shared link: wait for its replay's reply, then play")
                 player = LivePlayer(self, w, val_every)
                 try:
@@ -374,16 +372,16 @@ class Session:
         return self.train_steps(steps, time.monotonic() + seconds, keep)
 
     @rebuild_step
-    def rebuild(self, on: bool) -> tuple[str, dict] | None:
-        """Begin (`on`) or end a shared link's fused replay, which refuses
-        other changes meanwhile (a moved model must not be kept as the
-        link's training); begun: (the key of the training it does, its
-        first state) while the session is as created, else None."""
-        if on and self.rebuilding:
+    def rebuild(self) -> tuple[str, dict] | None:
+        """Begin a shared link's fused replay, which refuses other changes
+        until rebuilt() (a moved model must not be kept as the link's
+        training): (the key of the training it does, its first state) while
+        the session is as created, else None."""
+        if self.rebuilding:
             raise Conflict("session is rebuilding a shared link already: wait for that replay's reply")
-        self.rebuilding = on
+        self.rebuilding = True
         m = self.mlp
-        if not on or not self.pristine or m.step or len(self.history.steps):
+        if not self.pristine or m.step or len(self.history.steps):
             return None
         return link_key(self.dataset_id, m.cfg.to_dict()), self.light_state()
 

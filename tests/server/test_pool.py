@@ -352,7 +352,7 @@ def test_a_play_waiting_for_a_restarting_worker_does_not_start_under_a_replay(mo
 
 
 def test_a_replay_ends_even_when_its_session_is_busy(client, sid, monkeypatch):
-    # a replay's end (rebuild(False), in its `finally`) went through the
+    # a replay's end (in its `finally`) went through the
     # request cap: with MAX_WAITERS requests waiting for the session (a slow
     # one holding it, the page's others behind it) it was turned away, and
     # the session stayed "rebuilding" for good, every change and play refused.
