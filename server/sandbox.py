@@ -70,8 +70,8 @@ class Sandbox:
             entry = self._pending.pop(job_id, None)
             if entry is not None:
                 entry[1].set_result((sig, out))
-        conn.close()
         with self._lock:  # this zygote is gone: fail what it had (a new one may be running already)
+            conn.close()  # under the lock, as close() shuts it down
             if self._proc is proc:
                 self._proc, self._conn = None, None
             lost = [k for k, (p, _) in self._pending.items() if p is proc]
@@ -85,8 +85,12 @@ class Sandbox:
         with self._lock:
             proc, conn = self._proc, self._conn
             self._proc = self._conn = None
-        if conn is not None:
-            conn.close()  # the zygote sees EOF, kills its children and exits
+            if conn is not None:
+                # shut down, and the reader closes it: closing it here left the
+                # socket open while the reader's recv held it, so the zygote saw
+                # no EOF and was killed 5 s later (each app's shutdown took 5 s)
+                with socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)  # the zygote sees EOF, kills its children and exits
         if proc is not None:
             try:
                 proc.wait(5)

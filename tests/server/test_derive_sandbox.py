@@ -246,3 +246,17 @@ def test_child_is_shut_in():
     assert info["fds"] == [0, 1, 2, w]
     assert info["opened"] is False and not os.path.exists("/tmp/bpn-sandbox-canary-open")
     assert info["cpu"] == 1 and info["fsize"] == 0 and info["as"] > 0
+
+
+def test_the_servers_shutdown_ends_the_zygote_by_telling_it():
+    # the app's shutdown closed its end of the zygote's socket while the
+    # reader thread's recv still held it open: the zygote heard nothing, was
+    # killed 5 s later, and every shutdown of the server waited for that
+    from tests.server.conftest import make_client
+
+    with make_client() as c:
+        sid = c.post("/api/sessions").json()["id"]
+        c.post(f"/api/sessions/{sid}/forward")
+        assert post(c, sid, "probs", derive.answer("atomic", "probs"))["verdict"] == "correct"  # it serves
+        zygote = c.app.state.sandbox._proc
+    assert zygote.returncode == 0  # it read the end and exited; a kill is -9
