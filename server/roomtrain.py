@@ -86,7 +86,10 @@ class TrainFeed:
                 if self.teacher.view is not None:
                     self.version += 1
                     text = await run_in_threadpool(train_state, s, self.teacher.view, self.version)
-                    await self.teacher.bus.publish(self.teacher.code, "train", text)
+                    # made while it trained: after a pause it would undo the paused run's message
+                    # (playing again, at an older step, for good)
+                    if s.player is player and player.alive:
+                        await self.teacher.bus.publish(self.teacher.code, "train", text)
 
     def close(self) -> None:
         self.task.cancel()

@@ -4,6 +4,7 @@ gets the run so far at once, and a follower's play or pause is refused."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -101,3 +102,44 @@ def test_followers_watch_the_teachers_live_training_and_cannot_drive_it(client):
         stopped = until(follower, "train", lambda m: not m["playing"])
         assert stopped["history"]["points"][-1]["step"] == paused["step"]
         assert until(follower, "frame", lambda m: not m["playing"])["step"] == paused["step"]
+
+
+def test_a_run_message_made_while_training_is_not_sent_after_the_pause(client, monkeypatch):
+    # while live, the room also sends the run (history, play state) now and
+    # then; one made just before the teacher paused went out after the
+    # pause's own messages, and followers saw the run playing again, at an
+    # older step, for good. That message is held only to fix the order
+    from server import roomtrain
+
+    armed, held, go, first = threading.Event(), threading.Event(), threading.Event(), threading.Lock()
+    made = roomtrain.train_state
+
+    def held_state(s, v, version):
+        text = made(s, v, version)
+        if armed.is_set() and json.loads(text)["playing"] and first.acquire(blocking=False):
+            held.set()
+            go.wait(60)
+        return text
+
+    monkeypatch.setattr(roomtrain, "HISTORY_EVERY", 0.0)  # a run message beside every live frame
+    monkeypatch.setattr(roomtrain, "train_state", held_state)
+    sid = new_session(client)
+    room = client.post("/api/rooms", json={"session": sid, "page": "train"}).json()
+    with client.websocket_connect(f"/api/sessions/{sid}/stream") as stream, \
+            client.websocket_connect(f"/api/rooms/{room['code']}/teach") as teacher, \
+            client.websocket_connect(f"/api/rooms/{room['code']}/follow") as follower:
+        hello(teacher, room["secret"])
+        stream_cmd(stream, {"cmd": "subscribe", "nodes": [], "format": "binary"})
+        stream_cmd(stream, {"cmd": "play", "steps_per_frame": 5, "fps": 20, "val_every": 0})
+        teacher.send_text(view(sid, True))
+        until(follower, "frame", lambda m: m["playing"])
+        armed.set()
+        assert held.wait(60), "no run message was made while training"
+        paused = stream_cmd(stream, {"cmd": "pause"})
+        teacher.send_text(view(sid, False))
+        assert until(follower, "train", lambda m: not m["playing"])["history"]["points"][-1]["step"] == paused["step"]
+        go.set()
+        # a later view's run message: nothing but it (and its frame) may come before it
+        teacher.send_text(json.dumps({"cmd": "view", "view": {"session": sid, "playing": False, "present": True}}))
+        last = until(follower, "train", lambda m: m["present"] or m["playing"])
+        assert not last["playing"], "a run message made before the pause came after it"
