@@ -11,30 +11,32 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
-# Dependencies first, so code edits do not reinstall torch. torch==2.13.0
-# (pinned in pyproject.toml) must be the CPU wheel: the extra index serves
-# it; from PyPI alone pip would pull a multi-GB CUDA build.
-COPY pyproject.toml README.md ./
-RUN mkdir model server \
- && touch model/__init__.py server/__init__.py \
- && pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
- && pip uninstall -y backprop-ninja
+# Dependencies first, read from pyproject.toml, so code edits do not
+# reinstall torch. torch==2.13.0 (pinned there) must be the CPU wheel: the
+# extra index serves it; from PyPI alone pip would pull a multi-GB CUDA build.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\\n')" \
+      > requirements.txt \
+ && pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt \
+ && rm requirements.txt
 
+COPY README.md ./
+COPY backprop_ninja ./backprop_ninja
 COPY model ./model
 COPY server ./server
 COPY frontend ./frontend
-# installed as a package (the wheel carries the pages beside server/), and
-# the sources removed, so what runs is what `pip install .` gives anyone
-RUN pip install --no-deps . && rm -rf model server frontend build ./*.egg-info
+# installed as a package (backprop_ninja: the model, the server, the pages as
+# package data), and the sources removed, so what runs is what `pip install .` gives anyone
+RUN pip install --no-deps . && rm -rf backprop_ninja model server frontend build ./*.egg-info
 
-# uploaded word lists (server/datasets.py): on a volume, so links to them
+# uploaded word lists (server/sessions/datasets.py): on a volume, so links to them
 # outlive the container (user nobody has no home to keep them in)
 ENV BPN_DATA_DIR=/data
 RUN mkdir /data && chown nobody /data
 VOLUME /data
 
 # the image has no browser and must answer from outside the container:
-# hence --host 0.0.0.0, and with it the token (server/security.py)
+# hence --host 0.0.0.0, and with it the token (server/guards/security.py)
 USER nobody
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health')"

@@ -36,9 +36,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from backprop_ninja.model import MLP, Config  # noqa: E402
 from benchmarks.live import TICK, start_server, thread_cpu  # noqa: E402
-
-from model import MLP, Config  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

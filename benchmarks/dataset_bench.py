@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model.data import MARKER, Vocab, build_examples, parse_words  # noqa: E402
+from backprop_ninja.model.data import MARKER, Vocab, build_examples, parse_words  # noqa: E402
 
 
 def lecture_loop(words, vocab, block_size):
@@ -63,8 +63,8 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    from server.app import create_app
-    from server.settings import Settings
+    from backprop_ninja.server.app import create_app
+    from backprop_ninja.server.settings import Settings
     with tempfile.TemporaryDirectory() as data:
         app = create_app(Settings(allowed_hosts=["testserver"], data_dir=data, workers=1))
         with TestClient(app, headers={"X-Requested-With": "bench"}) as c:

@@ -29,10 +29,9 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from backprop_ninja.model import derive  # noqa: E402
+from backprop_ninja.model.graph import BACKWARD_ORDER  # noqa: E402
 from benchmarks.live import CLIENT, start_server  # noqa: E402
-
-from model import derive  # noqa: E402
-from model.graph import BACKWARD_ORDER  # noqa: E402
 
 ENDLESS = "for i in range(10**12):\n    pass"
 

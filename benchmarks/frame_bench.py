@@ -1,5 +1,5 @@
 """The stepper's frame build with and without the session's SummaryCache
-(server/summaries.py) (prints, never asserts).
+(server/stream/summaries.py) (prints, never asserts).
 
     python -m benchmarks.frame_bench [--rounds 5]
 
@@ -23,11 +23,11 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from model import MLP, Config  # noqa: E402
-from model.data import Dataset, default_words  # noqa: E402
-from server import frames  # noqa: E402
-from server.session import Session  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from backprop_ninja.model import MLP, Config  # noqa: E402
+from backprop_ninja.model.data import Dataset, default_words  # noqa: E402
+from backprop_ninja.server.sessions.session import Session  # noqa: E402
+from backprop_ninja.server.settings import Settings  # noqa: E402
+from backprop_ninja.server.stream import frames  # noqa: E402
 
 
 def presses(s: Session, rounds: int) -> tuple[list[float], list[float]]:

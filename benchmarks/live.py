@@ -4,15 +4,16 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from benchmarks import trees
+
 REPO = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
-CLIENT = {"X-Requested-With": "benchmarks"}  # requests that change state need it (server/security.py)
+CLIENT = {"X-Requested-With": "benchmarks"}  # requests that change state need it (server/guards/security.py)
 
 
 def free_port() -> int:
@@ -22,12 +23,13 @@ def free_port() -> int:
 
 
 def start_server(timeout: float = 60, env: dict | None = None, tree: Path = REPO) -> tuple[subprocess.Popen, str]:
-    """(process, base URL) of `python -m server` once /api/health answers
+    """(process, base URL) of the server once /api/health answers
     and its training workers run. `tree`: another checkout's server (a baseline)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port), "--no-open"],
-                            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), **(env or {})},
+    cmd, tree_env, cwd = trees.server(tree)
+    proc = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(port), "--no-open"],
+                            cwd=cwd, env={**tree_env, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

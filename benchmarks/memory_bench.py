@@ -1,4 +1,4 @@
-"""The memory budget against what the server really takes (server/budget.py).
+"""The memory budget against what the server really takes (server/guards/budget.py).
 
 Starts the real server, does the costliest things the API allows one by one
 (a session at the largest config with its full atomic backward and autograd
@@ -21,9 +21,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from backprop_ninja.server.guards import budget  # noqa: E402
+from backprop_ninja.server.settings import Settings  # noqa: E402
 from benchmarks.live import CLIENT, children, start_server  # noqa: E402
-from server import budget  # noqa: E402
-from server.settings import Settings  # noqa: E402
 
 MAX = {"n_hidden": 1024, "batch_size": 4096, "block_size": 16, "n_embd": 64}
 MB = 2**20
@@ -63,7 +63,7 @@ def main() -> None:
     probe = Probe(proc.pid)
     try:
         print(f"server at start: {status(proc.pid, 'VmRSS') / MB:.0f} MB")
-        from model import Config
+        from backprop_ninja.model import Config
         cfg = Config(**MAX)
         sid = probe("create a max-config session", budget.session_cost(cfg, 27, settings),
                     lambda: c.post("/api/sessions", json=MAX).json()["id"])

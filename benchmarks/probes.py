@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import socket
 import subprocess
@@ -20,7 +19,10 @@ from pathlib import Path
 import httpx
 from websockets.sync.client import connect
 
-TREE = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import trees  # noqa: E402
+
+TREE = sys.argv[1] if len(sys.argv) > 1 else str(trees.REPO)
 CLIENT = {"X-Requested-With": "probe"}  # what the front end sends; the probes leave it out where it matters
 WORDS = b"ann\nbob\neve\nmax\nzoe\nliv\nkim\namy\nian\njoe\n"
 
@@ -29,8 +31,8 @@ def start(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--host", host, "--port", str(port), "--no-open"],
-                            cwd=TREE, env={**os.environ, "PYTHONPATH": TREE},
+    cmd, env, cwd = trees.server(Path(TREE))
+    proc = subprocess.Popen([*cmd, "--host", host, "--port", str(port), "--no-open"], cwd=cwd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://{host}:{port}"
     for _ in range(600):

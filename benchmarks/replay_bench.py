@@ -8,7 +8,7 @@ Chromium, timed from navigation to the page showing step N with 3 backward
 nodes (page load, session, replay with its progress, the frame and the
 drawing). The link is opened twice: first cold (a seed no replay has
 trained), then again, as the next student to open it does (the server kept
-the first one's training, server/trajectories.py). A class (--class K) is K
+the first one's training, server/sessions/trajectories.py). A class (--class K) is K
 stream clients sending the replay of one new link at once: the time until
 the last has its reply. Issue 14's target: the link in no more time than
 /train. Prints medians and the ratios with the load average; never asserts.

@@ -5,7 +5,7 @@
 1. headless: MLP.train_step (fused, one torch thread) in a plain loop, in
    this process, while the server's session is paused;
 2. served: a real uvicorn subprocess trains the same config live (on one of
-   its training workers, server/worker.py) while one
+   its training workers, server/live/worker.py) while one
    WebSocket client reads frames at browser speed (20 fps, the
    dashboard's default; 30 fps, the play command's default; and 60 fps, a
    display's refresh rate; 10 steps a frame; two subscribed tensors in
@@ -38,9 +38,8 @@ from websockets.sync.client import connect
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from backprop_ninja.model import MLP, Config  # noqa: E402
 from benchmarks.live import CLIENT, TICK, start_server, thread_cpu  # noqa: E402
-
-from model import MLP, Config  # noqa: E402
 
 STEP = re.compile(rb'^\{"type":"frame","step":(\d+)')
 

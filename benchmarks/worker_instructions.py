@@ -11,7 +11,7 @@ machine does. Each side runs twice, for 200 and for 200 + --steps steps, and
 the difference of the two counts over --steps is the cost a step (the import
 of torch and the set-up cancel out).
 
-The worker side runs server/worker.py's own loop (Worker.loop) on a
+The worker side runs server/live/worker.py's own loop (Worker.loop) on a
 simulated clock: callgrind runs ~50x slower, so the real clock would make
 every slice one step. Each look at the clock moves it on by STEP_S, a
 lecture-size step here; every FRAME_EVERY steps the clock's host sends a
@@ -34,6 +34,8 @@ import tempfile
 import threading
 import types
 from pathlib import Path
+
+from benchmarks import trees
 
 REPO = Path(__file__).resolve().parents[1]
 STEP_S, FRAME_EVERY = 250e-6, 50
@@ -76,8 +78,10 @@ def run(side: str, steps: int, tree: Path) -> None:
     """The measured program: `steps` steps of `side` (`tree`'s code) after a warm-up."""
     import torch
 
-    sys.path.insert(0, str(tree))
-    from model import MLP, Config
+    if not trees.packaged(tree):
+        raise SystemExit(f"{tree}: a checkout from before backprop_ninja (issue 26); its worker is not comparable here")
+    sys.path.insert(0, str(trees.import_root(tree)))
+    from backprop_ninja.model import MLP, Config
 
     torch.set_num_threads(1)
     m = MLP(Config())
@@ -89,7 +93,7 @@ def run(side: str, steps: int, tree: Path) -> None:
         return
     from multiprocessing import Pipe
 
-    from server import stepping, worker
+    from backprop_ninja.server.live import stepping, worker
 
     here, server = Pipe()
     w = worker.Worker(here)

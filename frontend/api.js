@@ -1,4 +1,4 @@
-// Every call to the server, one function each, shaped by server/schemas.py.
+// Every call to the server, one function each, shaped by server/schemas/.
 // Same origin only: the page never talks to another host.
 
 export class ApiError extends Error {
@@ -11,7 +11,7 @@ export class ApiError extends Error {
 }
 
 // The server refuses a request that changes state without this header
-// (server/security.py): other sites' pages cannot send it without asking the
+// (server/guards/security.py): other sites' pages cannot send it without asking the
 // server first, which it never allows. Sent on every call, reads too.
 const HEADERS = { 'X-Requested-With': 'backprop-ninja' };
 
@@ -142,7 +142,7 @@ export function uploadDataset(file, onProgress = () => {}) {
 }
 
 /**
- * Decode one binary frame (server/schemas.py, "the stream"):
+ * Decode one binary frame (server/schemas/, "the stream"):
  *   [u32 LE header length L][L bytes JSON FramePublic][pad to 4][float32 LE buffer]
  * Returns {frame, tensors}, tensors keyed by tensorKey -> {shape, data: Float32Array}
  * (views into the buffer, no copy).

@@ -55,7 +55,7 @@ const { run, press } = createQueue(store, {
 const report = (err) => reportError(err, 'backprop-ninja');
 
 // ---- the stream: every stepping command goes over it, and each frame brings
-// what the inspector and the dlogits panel show (server/schemas.py InspectSpec)
+// what the inspector and the dlogits panel show (server/schemas/ InspectSpec)
 let stream = null;
 const ROW_NODES = ['Xb', 'Yb', 'probs', 'logits']; // the dlogits panel: the batch, probs and dlogits
 

@@ -1,11 +1,11 @@
 // A shared link being rebuilt: how far the server's replay of its training
-// has come (StreamProgress messages, server/replay.py), over the graph.
+// has come (StreamProgress messages, server/sessions/replay.py), over the graph.
 import { memo } from './theme.js';
 
 const num = (n) => n.toLocaleString('en-US');
 
 /** The sentence and the bar's fill for state.replay = {done, total, shared}, or null (pure).
- * `shared`: those updates were trained once for everyone opening this link (server/trajectories.py). */
+ * `shared`: those updates were trained once for everyone opening this link (server/sessions/trajectories.py). */
 export function replayModel(replay) {
   if (!replay || !replay.total) return null;
   const share = Math.min(1, replay.done / replay.total);

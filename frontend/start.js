@@ -1,6 +1,6 @@
 // A view's server half, started at once: its word list, graph and session,
 // the session's stream and the replay that brings it to the view's step
-// (server/replay.py). index.html loads this module on its own, ahead of the
+// (server/sessions/replay.py). index.html loads this module on its own, ahead of the
 // page's other modules (its imports are three small ones), so a shared
 // link's replay is running on the server while the page's modules,
 // plotly.js and the first drawing load (sent after them, it went out

@@ -1,7 +1,7 @@
 """Training steps per second of four backward passes, single-threaded.
 
-    python -m model.bench                      # ~1 minute
-    python -m model.bench --seconds 0.2 --rounds 1 --json bench.json
+    python -m backprop_ninja.model.bench                      # ~1 minute
+    python -m backprop_ninja.model.bench --seconds 0.2 --rounds 1 --json bench.json
 
 autograd  MLP.train_step(backward="autograd"): loss.backward() on the same fused forward (params only)
 atomic    the hand-written chain of exercise 1, one node at a time
@@ -101,7 +101,7 @@ def run(seconds: float, rounds: int, shapes=SHAPES) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
-    p = argparse.ArgumentParser(prog="python -m model.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m backprop_ninja.model.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=1.5, help="time of one measurement (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds, best kept (default: %(default)s)")
     p.add_argument("--json", type=Path, help="also write the table here as JSON")

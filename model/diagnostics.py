@@ -41,7 +41,7 @@ def summary(t: torch.Tensor, bins: int = HIST_BINS) -> dict:
         edges = [lo + i * step for i in range(bins)] + [hi]
     else:  # binned in float64: histc bins in float32, where (x - lo) * bins overflows
         x64, width = x.double(), hi - lo
-        if math.isfinite(width):  # as server/summaries.py bins a batch
+        if math.isfinite(width):  # as server/stream/summaries.py bins a batch
             b, edges = (x64 - lo) * (bins / width), [lo + i * (width / bins) for i in range(bins)]
         else:  # past ~9e307 (a diverging float64 run) hi - lo overflows: by halves
             step = hi / bins - lo / bins

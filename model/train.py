@@ -1,8 +1,8 @@
 """Exercise 4 from the command line: train with the hand-written backward only.
 
-    python -m model.train                            # built-in names, 200,000 steps
-    python -m model.train --data words.txt --steps 5000 --n-hidden 64
-    python -m model.train --steps 300 --report run.json
+    python -m backprop_ninja.model.train                            # built-in names, 200,000 steps
+    python -m backprop_ninja.model.train --data words.txt --steps 5000 --n-hidden 64
+    python -m backprop_ninja.model.train --steps 300 --report run.json
 
 The learning rate drops to lr/10 after half the steps. After training,
 BatchNorm is calibrated on the whole training set, the split losses are
@@ -57,7 +57,7 @@ _positive = _whole(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
+    p = _Parser(prog="python -m backprop_ninja.model.train", description=__doc__.split("\n\n")[0])
     d = " (default: %(default)s)"
     p.add_argument("--data", help="word list, one word a line (default: built-in names)")
     p.add_argument("--steps", type=_positive, default=200_000, help="SGD steps" + d)

@@ -1,4 +1,4 @@
-"""`backprop-ninja` / `python -m server`: run the app under uvicorn."""
+"""`backprop-ninja` / `python -m backprop_ninja.server`: run the app under uvicorn."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ import webbrowser
 import torch
 from pydantic import ValidationError
 
-from model.data import DataError
+from backprop_ninja.model.data import DataError
 
 EXIT_USAGE = 2
 
@@ -60,7 +60,7 @@ def main(argv=None) -> None:
     import uvicorn
 
     from .app import create_app
-    from .schemas import MAX_WS_MESSAGE
+    from .schemas.common import MAX_WS_MESSAGE
     from .settings import Settings
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("data", args.data)) if v is not None}

@@ -10,18 +10,18 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from . import snapshots, static
-from .bodies import BodyLimit, http_error_message
-from .budget import Budget
-from .datasets import DatasetStore
+from .derive.sandbox import Sandbox
 from .errors import ApiError
-from .roombus import LocalBus, RedisBus
-from .rooms import Rooms
-from .routes import datasets, derive, graph, inspect, rooms, sessions, stream
-from .sandbox import Sandbox
-from .security import CLIENT_HEADER, STATE_CHANGING, Access, Guard
-from .sessions import SessionStore
-from .trajectories import Trajectories
+from .guards.bodies import BodyLimit, http_error_message
+from .guards.budget import Budget
+from .guards.security import CLIENT_HEADER, STATE_CHANGING, Access, Guard
+from .rooms.bus import LocalBus, RedisBus
+from .rooms.hub import Rooms
+from .routes import datasets, derive, graph, inspect, pages, rooms, sessions, stream
+from .sessions import snapshots
+from .sessions.datasets import DatasetStore
+from .sessions.store import SessionStore
+from .sessions.trajectories import Trajectories
 from .settings import Settings
 
 
@@ -144,6 +144,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (graph, datasets, sessions, inspect, stream, derive, rooms):
         app.include_router(module.router)
-    static.mount(app)
+    pages.mount(app)
     app.openapi = _openapi_with_string_errors(app)
     return app

@@ -8,13 +8,17 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .pool import default_size
-
 
 def default_data_dir() -> Path:
     """Where uploaded word lists are kept: the user's data directory (XDG)."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "backprop-ninja"
+
+
+def default_workers() -> int:
+    """Training workers: one per CPU this server may use, less one for the server and the browser; at least one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus - 1)
 
 
 class Settings(BaseSettings):
@@ -48,7 +52,7 @@ class Settings(BaseSettings):
     stats_every: int = Field(100, ge=1)
     # training worker processes for live training (pool.py): by default one
     # per CPU this server may use, less one for the server itself
-    workers: int = Field(default_factory=default_size, ge=1, le=256)
+    workers: int = Field(default_factory=default_workers, ge=1, le=256)
     # who may talk to the server (security.py). Host names it answers to
     # besides the loopback ones (and, bound off loopback, this machine's name
     # and the bound address), e.g. the class server's name as students type it
@@ -62,7 +66,7 @@ class Settings(BaseSettings):
     # None: half of this machine's memory (or of the container's limit)
     memory_budget_mb: int | None = Field(None, ge=256)
 
-    # rooms (rooms.py): with a Redis URL, rooms span every server process using
+    # rooms (rooms/hub.py): with a Redis URL, rooms span every server process using
     # that Redis (redis://host:6379/0); without, they live in this process
     redis_url: str | None = None
     # seconds a room outlives its teacher's page (a reload or a lost network resumes within it)

@@ -1,6 +1,6 @@
 """Fixtures shared by every test directory: the real server on loopback.
 
-`live_server` starts `python -m server` as a subprocess once per test run
+`live_server` starts `python -m backprop_ninja.server` as a subprocess once per test run
 (the browser tests use it too) and yields its base URL."""
 from __future__ import annotations
 
@@ -18,18 +18,18 @@ import httpx
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]  # on sys.path via pyproject's pythonpath
+REPO = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(1)  # as the server runs: results and timings comparable
 
-# uploaded word lists go to disk (server/datasets.py): every server this run
+# uploaded word lists go to disk (server/sessions/datasets.py): every server this run
 # starts, in process or not, keeps them here, never in the user's own data dir
 DATA_DIR = tempfile.mkdtemp(prefix="bpn-test-data-")
 os.environ["BPN_DATA_DIR"] = DATA_DIR
 atexit.register(shutil.rmtree, DATA_DIR, True)
 
 START_TIMEOUT = 60.0  # seconds for the server to answer /api/health
-# what the front end sends with every call (server/security.py): requests that
+# what the front end sends with every call (server/guards/security.py): requests that
 # change state need it, so other sites' pages cannot make them
 CLIENT = {"X-Requested-With": "tests"}
 
@@ -41,10 +41,10 @@ def free_port() -> int:
 
 
 def start_server(port: int, extra_env: dict | None = None, args: tuple[str, ...] = ()):
-    """Start `python -m server` on loopback; returns (process, log file path)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(extra_env or {})}
+    """Start `python -m backprop_ninja.server` on loopback; returns (process, log file path)."""
+    env = {**os.environ, **(extra_env or {})}
     log = tempfile.NamedTemporaryFile("w+", prefix="bpn-server-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "backprop_ninja.server", "--host", "127.0.0.1", "--port", str(port),
                              "--no-open", *args], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     return proc, log.name
 

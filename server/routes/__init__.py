@@ -1,1 +1,6 @@
-"""Thin route modules: parse, call the session, return a schema object."""
+"""The HTTP and WebSocket routes, thin: parse with a schema, call the
+capability that owns the state, answer with a schema object. pages.py serves
+the front end.
+
+Owns: nothing; the stores live on app.state (deps.py). Imports: every other
+package of the server."""

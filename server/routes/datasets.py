@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..datasets import DatasetStore
-from ..schemas import DatasetPublic
+from ..schemas.common import DatasetPublic
+from ..sessions.datasets import DatasetStore
 from . import deps
 
 router = APIRouter(prefix="/api", tags=["datasets"])

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from ..budget import Budget
-from ..datasets import DatasetStore
-from ..schemas import ErrorPublic
-from ..session import Session
-from ..sessions import SessionStore
+from ..guards.budget import Budget
+from ..schemas.common import ErrorPublic
+from ..sessions.datasets import DatasetStore
+from ..sessions.session import Session
+from ..sessions.store import SessionStore
 
 
 def sessions(request: Request) -> SessionStore:

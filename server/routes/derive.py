@@ -6,13 +6,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from model import derive
-from model.graph import Dims
+from backprop_ninja.model import derive
+from backprop_ninja.model.graph import Dims
 
-from .. import attempts, derive_train
-from ..schemas import (AnswerPublic, AttemptCreate, AttemptPublic, DerivePublic, DeriveTrainCreate, DeriveTrainPublic,
-                       HintPublic, DeriveMode)
-from ..session import Session
+from ..derive import attempts, exercise4
+from ..schemas.common import DeriveMode
+from ..schemas.derive import (
+    AnswerPublic,
+    AttemptCreate,
+    AttemptPublic,
+    DerivePublic,
+    DeriveTrainCreate,
+    DeriveTrainPublic,
+    HintPublic,
+)
+from ..sessions.session import Session
 from . import deps
 
 router = APIRouter(prefix="/api/sessions", tags=["derive"])
@@ -60,4 +68,4 @@ def train(body: DeriveTrainCreate, request: Request, s: Session = Depends(deps.s
     the same steps with the lecture's fused backward."""
     attempts.check_size(s.mlp)
     with s.derive_lock:
-        return derive_train.train(request.app.state.sandbox, s.mlp, body)
+        return exercise4.train(request.app.state.sandbox, s.mlp, body)

@@ -5,13 +5,21 @@ from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from model.graph import BY_NAME
+from backprop_ninja.model.graph import BY_NAME
 
-from .. import budget, evaluate, snapshots
-from ..schemas import (FramePublic, HistoryPublic, SamplesPublic, SamplesRequest, SnapshotPublic,
-                       SplitLossesPublic, TensorPublic)
-from ..session import Session
-from ..sessions import SessionStore
+from ..guards import budget
+from ..schemas.frames import FramePublic
+from ..schemas.sessions import (
+    HistoryPublic,
+    SamplesPublic,
+    SamplesRequest,
+    SnapshotPublic,
+    SplitLossesPublic,
+    TensorPublic,
+)
+from ..sessions import evaluate, snapshots
+from ..sessions.session import Session
+from ..sessions.store import SessionStore
 from . import deps
 
 router = APIRouter(prefix="/api/sessions", tags=["inspect"])

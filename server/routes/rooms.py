@@ -1,4 +1,4 @@
-"""Rooms over HTTP and WebSocket (server/rooms.py has the rooms themselves).
+"""Rooms over HTTP and WebSocket (server/rooms/hub.py has the rooms themselves).
 
 POST /api/rooms            the teacher makes a room for one of their sessions
 GET  /api/rooms/{code}     is there such a room, is its teacher there
@@ -22,19 +22,34 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from .. import bodies, classview, roomstate
-from ..roomtrain import TrainFeed
 from ..errors import ApiError, Conflict, TooMany
-from ..rooms import Meta, Rooms, Slot, shown
-from ..schemas import (FollowCommand, FollowNickname, RoomCreate, RoomCreated, RoomFork, RoomForked,
-                       RoomPublic, RoomState, RoomViewPublic, SessionPublic, StreamError, TeachCommand,
-                       TeachHello, TeachView, TeachViewCmd)
-from ..security import is_loopback
-from ..sessions import SessionStore
+from ..guards import bodies
+from ..guards.security import is_loopback
+from ..rooms import classview, messages
+from ..rooms.hub import Meta, Rooms, Slot, shown
+from ..rooms.train import TrainFeed
+from ..schemas.rooms import (
+    FollowCommand,
+    FollowNickname,
+    RoomCreate,
+    RoomCreated,
+    RoomFork,
+    RoomForked,
+    RoomPublic,
+    RoomState,
+    RoomViewPublic,
+    TeachCommand,
+    TeachHello,
+    TeachView,
+    TeachViewCmd,
+)
+from ..schemas.sessions import SessionPublic
+from ..schemas.stream import StreamError
+from ..sessions.store import SessionStore
 from . import deps
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
-log = logging.getLogger("server.rooms")
+log = logging.getLogger(__name__)
 TEACH = TypeAdapter(TeachCommand)
 HELLO_TIMEOUT = 10.0  # seconds a teacher's socket may take to say who it is
 CLASS_EVERY = 0.3  # seconds: progress reports arriving meanwhile are counted together
@@ -102,13 +117,13 @@ class Teacher:
                 s = self.store.get(view.session)
                 self.session_id = s.id
                 if self.graph_of != s.id:
-                    await self.bus.publish(self.code, "graph", await run_in_threadpool(roomstate.graph, s))
+                    await self.bus.publish(self.code, "graph", await run_in_threadpool(messages.graph, s))
                     self.graph_of = s.id
                 if self.train is not None:
                     await self.train.publish(s, view)
                     continue
                 self.version += 1
-                text = await run_in_threadpool(roomstate.state, s, view, self.version)
+                text = await run_in_threadpool(messages.state, s, view, self.version)
                 await self.bus.publish(self.code, "state", text)
                 at = (view.inspect, "fused" if s.mlp.mode == "fused" else "atomic")
                 if at != self.at:  # the teacher shows another node: count there
@@ -121,7 +136,7 @@ class Teacher:
 
     async def fork(self) -> str:
         s = self.store.get(self.session_id)
-        f = await run_in_threadpool(roomstate.fork, s, self.store.words_of(s))
+        f = await run_in_threadpool(messages.fork, s, self.store.words_of(s))
         return f.model_dump_json()
 
     def close(self) -> None:
@@ -172,7 +187,7 @@ async def fork(code: str, request: Request, r: Rooms = Depends(rooms)) -> RoomFo
     batch and backward position. The teacher's session does not change."""
     meta = await r.find(code, client_of(request))
     f = RoomFork.model_validate_json(await r.bus.ask_fork(meta.code))
-    s = await run_in_threadpool(roomstate.adopt, request.app.state.sessions, f)
+    s = await run_in_threadpool(messages.adopt, request.app.state.sessions, f)
     last = (await r.bus.get_last(meta.code)).get("state")
     view = RoomState.model_validate_json(last).view if last else RoomViewPublic()
     return RoomForked(session=SessionPublic(id=s.id, config=s.config()), view=view)

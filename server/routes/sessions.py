@@ -7,10 +7,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from ..schemas import (BackwardRequest, BackwardResult, ForwardResult, SeekRequest, SessionCreate,
-                       SessionPublic, SessionState, SnapshotPublic, TrainRequest, TrainResult, UpdateResult)
-from ..session import Session
-from ..sessions import SessionStore
+from ..schemas.common import SessionCreate
+from ..schemas.sessions import (
+    BackwardRequest,
+    BackwardResult,
+    ForwardResult,
+    SeekRequest,
+    SessionPublic,
+    SessionState,
+    SnapshotPublic,
+    TrainRequest,
+    TrainResult,
+    UpdateResult,
+)
+from ..sessions.session import Session
+from ..sessions.store import SessionStore
 from . import deps
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])

@@ -12,8 +12,8 @@ a training that a pause ended follows the pause's reply.
 
 A subscription names the tensors every frame carries (`nodes`) and, for
 the stepper's inspector, `inspect`: the pinned node or the one the backward
-pass reached, with its parts and autograd gap (server/inspected.py), so a
-key press costs one message each way. "replay" (server/replay.py) rebuilds a
+pass reached, with its parts and autograd gap (server/stream/inspected.py), so a
+key press costs one message each way. "replay" (server/sessions/replay.py) rebuilds a
 shared view in slices, sending StreamProgress between them.
 
 While live training runs, frames show mode "fused" (the training pass) and
@@ -28,14 +28,24 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from .. import bodies, frames, replay
-from ..budget import frame_cost
 from ..errors import ApiError, sendable
-from ..schemas import (FrameResult, PauseResult, PlayResult, StreamCommand, StreamError,
-                       StreamProgress, StreamReply, SubscribeResult)
+from ..guards import bodies
+from ..guards.budget import frame_cost
+from ..schemas.stream import (
+    FrameResult,
+    PauseResult,
+    PlayResult,
+    StreamCommand,
+    StreamError,
+    StreamProgress,
+    StreamReply,
+    SubscribeResult,
+)
+from ..sessions import replay
+from ..stream import frames
 
 router = APIRouter()
-log = logging.getLogger("server.stream")
+log = logging.getLogger(__name__)
 COMMANDS = TypeAdapter(StreamCommand)
 CMD_NAMES = ("forward", "backward", "back", "update", "train", "play", "pause", "seek", "subscribe", "frame",
              "replay")

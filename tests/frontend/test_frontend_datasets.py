@@ -16,7 +16,7 @@ WORDS = "\n".join(["ann", "bob", "eve", "max", "zoe", "liv", "kim", "amy", "ian"
 
 
 class Server:
-    """One `python -m server` with its own data directory; start/stop at will."""
+    """One `python -m backprop_ninja.server` with its own data directory; start/stop at will."""
 
     def __init__(self, data_dir):
         self.data_dir, self.proc, self.base = data_dir, None, None

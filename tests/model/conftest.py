@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.config import Config
-from model.data import Dataset, load_words
-from model.mlp import MLP
+from backprop_ninja.model.config import Config
+from backprop_ninja.model.data import Dataset, load_words
+from backprop_ninja.model.mlp import MLP
 
 
 @pytest.fixture(scope="session")

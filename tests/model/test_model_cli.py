@@ -1,4 +1,4 @@
-"""`python -m model.train` and `python -m model.bench`, as a user runs them."""
+"""`python -m backprop_ninja.model.train` and `python -m backprop_ninja.model.bench`, as a user runs them."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model import bench, train
+from backprop_ninja.model import bench, train
 
 REPO = Path(__file__).resolve().parents[2]
 REPORT_KEYS = {"train", "val", "test", "steps", "steps_per_sec", "params", "samples", "config",
@@ -39,7 +39,7 @@ def _check_report(report: dict, vocab: int) -> None:
 
 
 def test_train_cli_builtin_data(tmp_path):
-    out = _run("model.train", "--steps", "300", "--n-hidden", "32", "--report", str(tmp_path / "r.json"))
+    out = _run("backprop_ninja.model.train", "--steps", "300", "--n-hidden", "32", "--report", str(tmp_path / "r.json"))
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     _check_report(report, vocab=27)
@@ -50,7 +50,7 @@ def test_train_cli_builtin_data(tmp_path):
 def test_train_cli_custom_word_list(tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("\n".join(WORDS) + "\n", encoding="utf-8")
-    out = _run("model.train", "--steps", "300", "--n-hidden", "32", "--data", str(words),
+    out = _run("backprop_ninja.model.train", "--steps", "300", "--n-hidden", "32", "--data", str(words),
                "--report", str(tmp_path / "r.json"))
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
@@ -60,7 +60,7 @@ def test_train_cli_custom_word_list(tmp_path):
 
 
 def test_train_cli_bad_data_exits_2_in_one_line(tmp_path):
-    out = _run("model.train", "--data", str(tmp_path / "missing.txt"), "--steps", "10")
+    out = _run("backprop_ninja.model.train", "--data", str(tmp_path / "missing.txt"), "--steps", "10")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
     lines = out.stderr.strip().splitlines()
@@ -97,7 +97,7 @@ def test_train_cli_bad_word_list_in_process(tmp_path, capsys):
 
 
 def test_bench_cli_prints_every_shape_and_variant(tmp_path):
-    out = _run("model.bench", "--seconds", "0.02", "--rounds", "1", "--json", str(tmp_path / "b.json"))
+    out = _run("backprop_ninja.model.bench", "--seconds", "0.02", "--rounds", "1", "--json", str(tmp_path / "b.json"))
     assert out.returncode == 0, out.stderr
     for variant in bench.VARIANTS:
         assert variant in out.stdout

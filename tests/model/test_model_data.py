@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.config import Config
-from model.data import MAX_WORD_LEN, DataError, Dataset, Vocab, build_examples, load_words, parse_words
-from model.mlp import MLP
+from backprop_ninja.model.config import Config
+from backprop_ninja.model.data import MAX_WORD_LEN, DataError, Dataset, Vocab, build_examples, load_words, parse_words
+from backprop_ninja.model.mlp import MLP
 
 TEN = ["anna", "bob", "carl", "dora", "emil", "fay", "gus", "hana", "ivo", "jo"]
 

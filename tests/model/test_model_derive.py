@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model import MLP, Config, derive
-from model.derive_check import judge
-from model.graph import BY_NAME, Dims
-from model.reference import autograd_grads
+from backprop_ninja.model import MLP, Config, derive
+from backprop_ninja.model.derive_check import judge
+from backprop_ninja.model.graph import BY_NAME, Dims
+from backprop_ninja.model.reference import autograd_grads
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from model.diagnostics import SATURATION, bn_stats, node_summaries, param_stats, summary, tanh_stats
-from model.graph import PARAMS
+from backprop_ninja.model.diagnostics import SATURATION, bn_stats, node_summaries, param_stats, summary, tanh_stats
+from backprop_ninja.model.graph import PARAMS
 
 
 def test_summary_counts_nan_and_inf_apart():

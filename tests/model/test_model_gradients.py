@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 import torch
 
-from model import graph
-from model.atomic import BackwardStepper, manual_backward
-from model.check import cmp
-from model.config import Config
-from model.fused import dC_loop, dC_vectorised, dlogits_fused, fused_backward, fused_forward
-from model.graph import BACKWARD_ORDER, PARAMS
-from model.mlp import MLP
-from model.reference import autograd_grads
+from backprop_ninja.model import graph
+from backprop_ninja.model.atomic import BackwardStepper, manual_backward
+from backprop_ninja.model.check import cmp
+from backprop_ninja.model.config import Config
+from backprop_ninja.model.fused import dC_loop, dC_vectorised, dlogits_fused, fused_backward, fused_forward
+from backprop_ninja.model.graph import BACKWARD_ORDER, PARAMS
+from backprop_ninja.model.mlp import MLP
+from backprop_ninja.model.reference import autograd_grads
 
 DTYPES = ("float32", "float64")
 # fresh init with three seeds, and the lecture's seed after some training

@@ -10,8 +10,8 @@ import random
 
 import torch
 
-from model import MLP, Config
-from model.data import default_words
+from backprop_ninja.model import MLP, Config
+from backprop_ninja.model.data import default_words
 
 SEED = 2147483647
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.atomic import LECTURE_ORDER, BackwardStepper
-from model.check import cmp
-from model.graph import BACKWARD_ORDER
-from model.mlp import FUSED_ORDER
+from backprop_ninja.model.atomic import LECTURE_ORDER, BackwardStepper
+from backprop_ninja.model.check import cmp
+from backprop_ninja.model.graph import BACKWARD_ORDER
+from backprop_ninja.model.mlp import FUSED_ORDER
 
 
 @pytest.fixture

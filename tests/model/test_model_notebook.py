@@ -3,7 +3,7 @@ the lecture's audience works in Jupyter, so the documented calls must work."""
 import re
 from pathlib import Path
 
-import model.mlp
+from backprop_ninja.model import mlp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_readme_notebook_block_runs():
 
 
 def test_mlp_docstring_recipe_runs():
-    lines = [ln.strip() for ln in model.mlp.__doc__.splitlines() if ln.startswith("    ")]
+    lines = [ln.strip() for ln in mlp.__doc__.splitlines() if ln.startswith("    ")]
     ns = _run("\n".join(ln.split("  #")[0] for ln in lines))
     m = ns["m"]
     assert m.cfg.dtype == "float64" and m.step == 201
@@ -33,7 +33,7 @@ def test_mlp_docstring_recipe_runs():
 
 
 def test_train_returns_the_losses_shown_in_one_line():
-    from model import MLP, Config, TrainResult
+    from backprop_ninja.model import MLP, Config, TrainResult
     m = MLP(Config(n_hidden=16))
     r = m.train(300)
     assert isinstance(r, TrainResult) and len(r) == 300 and r.losses == list(r) and r.step == 300
@@ -47,7 +47,7 @@ def test_train_returns_the_losses_shown_in_one_line():
 def test_train_runs_on_one_thread_and_gives_the_count_back():
     import torch
 
-    from model import MLP, Config
+    from backprop_ninja.model import MLP, Config
     m = MLP(Config(n_hidden=8))
     before = torch.get_num_threads()
     try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.atomic import BackwardStepper, forward
-from model.config import Config
-from model.graph import BACKWARD_ORDER, BY_NAME, NODES, PARAMS, Dims, branches, consumers
-from model.mlp import MLP
-from model.reference import autograd_grads
+from backprop_ninja.model.atomic import BackwardStepper, forward
+from backprop_ninja.model.config import Config
+from backprop_ninja.model.graph import BACKWARD_ORDER, BY_NAME, NODES, PARAMS, Dims, branches, consumers
+from backprop_ninja.model.mlp import MLP
+from backprop_ninja.model.reference import autograd_grads
 
 ISSUE_NAMES = ("Xb, Yb, C, W1, b1, W2, b2, bngain, bnbias, emb, embcat, hprebn, bnmeani, bndiff, "
                "bndiff2, bnvar, bnvar_inv, bnraw, hpreact, h, logits, logit_maxes, norm_logits, "

@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.atomic import BackwardStepper
-from model.fused import fused_backward, fused_forward
-from model.graph import BACKWARD_ORDER, BY_NAME, NODES, PARAM, Dims, branches, sources
-from model.mlp import FUSED_ORDER, MLP
-from model.config import Config
-from model.texts import FUSED_GROUPS, MODES, float_note, node_text
+from backprop_ninja.model.atomic import BackwardStepper
+from backprop_ninja.model.config import Config
+from backprop_ninja.model.fused import fused_backward, fused_forward
+from backprop_ninja.model.graph import BACKWARD_ORDER, BY_NAME, NODES, PARAM, Dims, branches, sources
+from backprop_ninja.model.mlp import FUSED_ORDER, MLP
+from backprop_ninja.model.texts import FUSED_GROUPS, MODES, float_note, node_text
 
 WORDS = ["anna", "bob", "zoe", "kai", "lena", "max", "nora", "omar", "pia", "quin", "rosa", "ugo"]
 

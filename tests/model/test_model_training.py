@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from model.graph import PARAMS
+from backprop_ninja.model.graph import PARAMS
 
 DTYPES = ("float32", "float64")
 

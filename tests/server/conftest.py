@@ -9,8 +9,8 @@ with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what we h
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.settings import Settings
+from backprop_ninja.server.app import create_app
+from backprop_ninja.server.settings import Settings
 from tests.conftest import CLIENT
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.schemas import MAX_DATASET_BYTES
+from backprop_ninja.server.schemas.common import MAX_DATASET_BYTES
 from tests.server.conftest import make_client
 
 

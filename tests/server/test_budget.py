@@ -1,4 +1,4 @@
-"""The memory budget (server/budget.py) refusing work, as a user who asks
+"""The memory budget (server/guards/budget.py) refusing work, as a user who asks
 for too much would meet it: a 4xx naming the budget and the cost, nothing
 created, the server serving; and the real server's RSS staying under its
 budget when asked for the most the API allows, and going down after delete."""
@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model import Config
-from server import budget
+from backprop_ninja.model import Config
+from backprop_ninja.server.guards import budget
 from tests.conftest import CLIENT, free_port, start_server, stop_server, wait_healthy
 from tests.server.conftest import make_client
 

@@ -7,12 +7,11 @@ import socket
 import subprocess
 import sys
 
-from tests.conftest import REPO
 
 
 def run_cli(*args: str, tmp) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "BPN_DATA_DIR": str(tmp / "data")}
-    return subprocess.run([sys.executable, "-m", "server", "--no-open", *args], cwd=tmp, env=env,
+    env = {**os.environ, "BPN_DATA_DIR": str(tmp / "data")}
+    return subprocess.run([sys.executable, "-m", "backprop_ninja.server", "--no-open", *args], cwd=tmp, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -58,7 +58,7 @@ def test_latin1_is_refused_with_the_sentence_the_cli_gives(tmp_path):
     data = "ann\nbob\nrené\n".encode("latin-1") + b"\n".join(w.encode() for w in WORDS.split("\n"))
     path = tmp_path / "latin.txt"
     path.write_bytes(data)
-    cli = subprocess.run([sys.executable, "-m", "model.train", "--data", str(path), "--steps", "1"],
+    cli = subprocess.run([sys.executable, "-m", "backprop_ninja.model.train", "--data", str(path), "--steps", "1"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert cli.returncode != 0
     with make_client(data_dir=tmp_path / "d", workers=1) as c:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from model import derive
-from model.graph import BACKWARD_ORDER
-from model.mlp import FUSED_ORDER
-from server.schemas import MAX_CODE
+from backprop_ninja.model import derive
+from backprop_ninja.model.graph import BACKWARD_ORDER
+from backprop_ninja.model.mlp import FUSED_ORDER
+from backprop_ninja.server.schemas.derive import MAX_CODE
 
 CONTRACT = {"verdict", "message", "diagnosis", "shape_ok", "exact", "approx", "maxdiff"}
 

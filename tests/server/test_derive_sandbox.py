@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model import derive
+from backprop_ninja.model import derive
 from tests.conftest import CLIENT, REPO, free_port, start_server, stop_server, wait_healthy
 
 CANARY = "/tmp/bpn-sandbox-canary"
@@ -104,7 +104,7 @@ def children(pid: int) -> list[int]:
 
 def zygote_of(server_pid: int) -> int:
     for pid in children(server_pid):
-        if b"server.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes():
+        if b"backprop_ninja.server.derive.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes():
             return pid
     raise AssertionError("no zygote process under the server")
 
@@ -208,7 +208,7 @@ def test_a_killed_zygote_is_restarted(server):
 def test_child_is_shut_in():
     """What a child can do once shut in: nobody's uid when started as root,
     no file descriptors but its pipe and /dev/null on 0-2, the limits set."""
-    from server import sandbox_child
+    from backprop_ninja.server.derive import sandbox_child
 
     r, w = os.pipe()
     pid = os.fork()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from server.session import MAX_WAITERS
+from backprop_ninja.server.sessions.lock import MAX_WAITERS
 from tests.server.conftest import make_client
 
 FLOOD = 80

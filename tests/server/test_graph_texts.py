@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from server.schemas import GraphPublic
+from backprop_ninja.server.schemas.graph import GraphPublic
 
 WORDS = "\n".join(["anna", "bob", "zoe", "kai", "lena", "max", "nora", "omar", "pia", "quin", "rosa", "ugo"])
 

@@ -16,8 +16,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from server.__main__ import listen
-from server.frames import decode_binary
+from backprop_ninja.server.__main__ import listen
+from backprop_ninja.server.stream.frames import decode_binary
 from tests.conftest import CLIENT, REPO, free_port, start_server, stop_server, wait_healthy
 
 CLIENTS = 20
@@ -105,7 +105,7 @@ def test_cli_bad_data_file(tmp_path):
     bad = tmp_path / "words.txt"
     bad.write_text("a.b\n" * 20)
     for path, says in ((bad, "reserved"), (tmp_path / "missing.txt", "not found")):
-        r = subprocess.run([sys.executable, "-m", "server", "--data", str(path), "--no-open", "--port", "1"],
+        r = subprocess.run([sys.executable, "-m", "backprop_ninja.server", "--data", str(path), "--no-open", "--port", "1"],
                            cwd=REPO, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2
         lines = r.stderr.strip().splitlines()

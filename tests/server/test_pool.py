@@ -1,4 +1,4 @@
-"""Live training in the pool of worker processes (server/pool.py, worker.py):
+"""Live training in the pool of worker processes (server/live/pool.py, worker.py):
 the same steps as training over HTTP, reads up to date while training, seek
 after a pause, a worker killed mid-play, sessions spread over workers, a
 fair share of one worker, and play / pause racing from two connections."""
@@ -13,11 +13,12 @@ import time
 
 import pytest
 
-from model.graph import PARAMS
-from server import frames
-from server.history import History
-from server.pool import WorkerProcess
-from server.session import MAX_WAITERS, Session
+from backprop_ninja.model.graph import PARAMS
+from backprop_ninja.server.live.pool import WorkerProcess
+from backprop_ninja.server.sessions.history import History
+from backprop_ninja.server.sessions.lock import MAX_WAITERS
+from backprop_ninja.server.sessions.session import Session
+from backprop_ninja.server.stream import frames
 from tests.server.conftest import make_client, ready
 from tests.server.test_stream import command, recv
 

@@ -3,14 +3,14 @@ a follower; late joiners, forks, the end of a room, guessing refused."""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from server.rooms import Slot
-from server.routes.rooms import FOLLOWER_REFUSAL
+from backprop_ninja.server.rooms.hub import Slot
+from backprop_ninja.server.routes.rooms import FOLLOWER_REFUSAL
 from tests.server.conftest import make_client, ready
 
 
@@ -80,7 +80,7 @@ def test_follower_sees_the_teacher_live_and_never_the_session_id(client):
 
 
 def test_a_teachers_socket_refused_by_a_full_room_leaves_no_trace(client, monkeypatch):
-    monkeypatch.setattr("server.rooms.MAX_FOLLOWERS", 2)  # the teacher's first socket and one follower
+    monkeypatch.setattr("backprop_ninja.server.rooms.hub.MAX_FOLLOWERS", 2)  # the teacher's first socket and one follower
     sid = new_session(client)
     room = make_room(client, sid)
     code = room["code"]

@@ -13,9 +13,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from server.frames import decode_binary
+from backprop_ninja.server.stream.frames import decode_binary
 from tests.conftest import CLIENT, free_port, start_server, stop_server, wait_healthy
-
 
 
 @pytest.fixture(scope="module")

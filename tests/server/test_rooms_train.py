@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from server.frames import decode_binary, tensor_from_frame
-from server.routes.rooms import TRAIN_REFUSAL
+from backprop_ninja.server.routes.rooms import TRAIN_REFUSAL
+from backprop_ninja.server.stream.frames import decode_binary, tensor_from_frame
 from tests.server.conftest import make_client, ready
 from tests.server.test_rooms import hello, new_session
 
@@ -109,7 +109,7 @@ def test_a_run_message_made_while_training_is_not_sent_after_the_pause(client, m
     # then; one made just before the teacher paused went out after the
     # pause's own messages, and followers saw the run playing again, at an
     # older step, for good. That message is held only to fix the order
-    from server import roomtrain
+    from backprop_ninja.server.rooms import train as roomtrain
 
     armed, held, go, first = threading.Event(), threading.Event(), threading.Event(), threading.Lock()
     made = roomtrain.train_state

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from server.app import create_app
-from server.settings import Settings
+from backprop_ninja.server.app import create_app
+from backprop_ninja.server.settings import Settings
 from tests.conftest import CLIENT
 
 EXAMPLES = 25

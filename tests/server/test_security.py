@@ -1,4 +1,4 @@
-"""The server tried the way another site's page would (server/security.py):
+"""The server tried the way another site's page would (server/guards/security.py):
 a rebinding page (foreign Host), a cross-site page (foreign Origin), "simple"
 cross-site requests that need no preflight, the stream from a foreign page,
 and the access token. Each refusal is a sentence, and nothing changed."""
@@ -24,8 +24,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
     from starlette.websockets import WebSocketDisconnect
 
-from server.app import create_app
-from server.settings import Settings
+from backprop_ninja.server.app import create_app
+from backprop_ninja.server.settings import Settings
 from tests.conftest import CLIENT, REPO, free_port, stop_server
 from tests.server.conftest import make_client
 
@@ -198,14 +198,14 @@ def own_address() -> str | None:
 
 @pytest.fixture(scope="module")
 def shared_server():
-    """`python -m server --host <this machine's address>`: (base URL, its log)."""
+    """`python -m backprop_ninja.server --host <this machine's address>`: (base URL, its log)."""
     addr = own_address()
     if addr is None:
         pytest.skip("this machine has no non-loopback IPv4 address to bind to")
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="bpn-shared-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--host", addr, "--port", str(port), "--no-open"],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "backprop_ninja.server", "--host", addr, "--port", str(port), "--no-open"],
+                            cwd=REPO, env=os.environ, stdout=log,
                             stderr=subprocess.STDOUT)
     base = f"http://{addr}:{port}"
     try:

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from server.frames import decode_binary, tensor_from_frame
-from server.schemas import MAX_WS_MESSAGE, FramePublic
+from backprop_ninja.server.schemas.common import MAX_WS_MESSAGE
+from backprop_ninja.server.schemas.frames import FramePublic
+from backprop_ninja.server.stream.frames import decode_binary, tensor_from_frame
 from tests.server.conftest import make_client
 
 
@@ -255,7 +256,8 @@ def test_a_frame_refused_for_a_busy_session_is_an_error_not_the_end_of_the_strea
     # held only to fix the order
     import threading
 
-    from server.session import MAX_WAITERS, Session
+    from backprop_ninja.server.sessions.lock import MAX_WAITERS
+    from backprop_ninja.server.sessions.session import Session
     s = client.app.state.sessions.get(sid)
     armed, slow_in, slow_go, first = threading.Event(), threading.Event(), threading.Event(), threading.Lock()
     state = Session._state

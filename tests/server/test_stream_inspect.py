@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
-from server.frames import tensor_from_frame
+from backprop_ninja.server.stream.frames import tensor_from_frame
 from tests.conftest import CLIENT
 from tests.server.test_stream import command, recv
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from server import bodies
+from backprop_ninja.server.guards import bodies
 from tests.server.conftest import make_client
 
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from model.diagnostics import summary
-from server.summaries import Summaries
+from backprop_ninja.model.diagnostics import summary
+from backprop_ninja.server.stream.summaries import Summaries
 
 torch.manual_seed(0)
 CASES = [
@@ -48,7 +48,7 @@ def test_same_as_model_diagnostics(order):
 
 
 def test_chunked_and_huge_tensors(monkeypatch):
-    import server.summaries as S
+    import backprop_ninja.server.stream.summaries as S
     monkeypatch.setattr(S, "CHUNK", 3000)  # several batches
     monkeypatch.setattr(S, "BIG", 20000)  # and some tensors alone
     ts = [torch.randn(50, 40), torch.randn(1000), torch.randn(25000), torch.randn(7, 300), torch.randn(3)]
@@ -97,9 +97,9 @@ def test_wide_ranges_are_binned_right(values, dtype, bins):
 
 
 def test_frame_param_stats_match_model_diagnostics():
-    from model import MLP
-    from model.diagnostics import param_stats
-    from server.frames import FrameSource, frame_dict
+    from backprop_ninja.model import MLP
+    from backprop_ninja.model.diagnostics import param_stats
+    from backprop_ninja.server.stream.frames import FrameSource, frame_dict
 
     m = MLP()
     loss, cache, grads = m.train_step()
@@ -116,11 +116,11 @@ def test_a_sessions_frames_reuse_summaries_only_of_tensors_that_did_not_change()
     """Frames built with the session's SummaryCache are the frames built from
     scratch, through a batch's backward, a step back (the undone gradient goes),
     an update (the parameters change in place) and the next batch."""
-    from model import MLP
-    from model.data import Dataset, default_words
-    from server import frames
-    from server.session import Session
-    from server.settings import Settings
+    from backprop_ninja.model import MLP
+    from backprop_ninja.model.data import Dataset, default_words
+    from backprop_ninja.server.sessions.session import Session
+    from backprop_ninja.server.settings import Settings
+    from backprop_ninja.server.stream import frames
 
     s = Session("t", MLP(data=Dataset.from_words(default_words())), "default", Settings(), None)
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 from websockets.sync.client import connect
 
-from model import MLP, Config
-from model.graph import PARAMS
-from server import stepping
-from server.budget import session_cost
-from server.history import History
+from backprop_ninja.model import MLP, Config
+from backprop_ninja.model.graph import PARAMS
+from backprop_ninja.server.guards.budget import session_cost
+from backprop_ninja.server.live import stepping
+from backprop_ninja.server.sessions.history import History
 from tests.conftest import CLIENT
 from tests.server.conftest import make_client
 from tests.server.test_stream_inspect import replay
@@ -76,7 +76,7 @@ def test_train_records_what_a_step_at_a_time_records(client, dtype):
 
 
 def test_a_replay_in_slices_records_what_a_step_at_a_time_records(client, monkeypatch):
-    monkeypatch.setattr("server.replay.SLICE", 0.0)  # a run of steps a slice: many slice ends
+    monkeypatch.setattr("backprop_ninja.server.sessions.replay.SLICE", 0.0)  # a run of steps a slice: many slice ends
     sid = client.post("/api/sessions", json=CONFIG).json()["id"]
     try:
         session = client.app.state.sessions.get(sid)
@@ -110,7 +110,7 @@ def test_training_after_a_forward_snapshots_where_it_starts(client):
         client.delete(f"/api/sessions/{sid}")
 
 
-# ---- one link's training, shared by its replays (server/trajectories.py) -------------
+# ---- one link's training, shared by its replays (server/sessions/trajectories.py) -------------
 def replayed(client, config: dict, steps: int) -> tuple[str, list[tuple[int, bool]]]:
     """A new session of `config` replayed `steps` updates: (its id, its progress as (done, shared))."""
     sid = client.post("/api/sessions", json=config).json()["id"]

@@ -7,10 +7,16 @@ new, not ignored), without build isolation (the venv's setuptools; no
 download), and installed with --no-deps into a venv of its own. Only the
 dependencies (torch, fastapi, ...) come from this venv's site-packages,
 added by a .pth line: its own .pth files (the editable install of this
-repository) are not run, so `model`, `server` and `frontend` can only come
-from the wheel, which the test checks."""
+repository) are not run, so `backprop_ninja` can only come from the wheel,
+which the test checks.
+
+A learner's folder may hold a `model.py`, `torch.py` or `backprop_ninja.py`
+of their own: the server started there, from the wheel and from the
+editable install alike, imports none of them, in itself or in any child
+process (training workers, the sandbox)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -83,12 +89,17 @@ def clean_env(tmp: Path) -> dict:
     return {**env, "BPN_DATA_DIR": str(tmp / "data"), "BPN_WORKERS": "1"}
 
 
-def test_wheel_carries_every_package_and_page(installed):
+def test_wheel_installs_one_package_with_every_module_and_page(installed):
     wheel, _, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    for need in ("server/routes/stream.py", "model/graph.py", "frontend/index.html", "frontend/train.html",
-                 "frontend/app.js", "frontend/train/app.js", "frontend/style.css"):
-        assert need in names, f"{need} missing from {wheel.name}"
+    tops = {n.split("/")[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"backprop_ninja"}, sorted(tops)
+    for part in ("model", "server", "frontend"):  # every file git knows, where the package maps it
+        for path in (REPO / part).rglob("*"):
+            if path.suffix in (".py", ".js", ".html", ".css"):
+                need = f"backprop_ninja/{path.relative_to(REPO).as_posix()}"
+                assert need in names, f"{need} missing from {wheel.name}"
+    assert "backprop_ninja/__init__.py" in names
 
 
 def test_installed_program_serves_the_whole_app_from_another_directory(installed, tmp_path):
@@ -97,7 +108,8 @@ def test_installed_program_serves_the_whole_app_from_another_directory(installed
     elsewhere.mkdir()
     env = clean_env(tmp_path)
     where = subprocess.run([venv / "bin" / "python", "-c",
-                            "import model, server, server.static as s; print(model.__file__, server.__file__, s.FRONTEND)"],
+                            "import backprop_ninja as b, backprop_ninja.server.routes.pages as s; "
+                            "print(b.__file__, s.__file__, s.FRONTEND)"],
                            cwd=elsewhere, env=env, check=True, capture_output=True, text=True).stdout.split()
     for path in where:  # the wheel's copies, not this repository's
         assert Path(path).resolve().is_relative_to(site.resolve()), where
@@ -131,7 +143,7 @@ def test_installed_program_serves_the_whole_app_from_another_directory(installed
                     for m in JS_IMPORT.finditer(r.text):
                         todo.append(urljoin(url, next(g for g in m.groups() if g)))
             modules = {u for u in seen if u.endswith(".js") and "/static/" in u}
-            on_disk = {p for p in (site / "frontend").rglob("*.js")}
+            on_disk = {p for p in (site / "backprop_ninja" / "frontend").rglob("*.js")}
             assert len(modules) == len(on_disk), sorted(modules)  # every module reached, none missing
             sid = c.post("/api/sessions").json()["id"]
             assert c.post(f"/api/sessions/{sid}/forward").status_code == 200
@@ -139,3 +151,60 @@ def test_installed_program_serves_the_whole_app_from_another_directory(installed
             assert back.status_code == 200 and back.json()["computed"] == ["loss"], back.text
     finally:
         stop_server(proc)
+
+
+CLASHES = ("model.py", "server.py", "backprop_ninja.py", "torch.py", "frontend/__init__.py", "frontend/index.html")
+
+
+def learners_folder(tmp: Path) -> tuple[Path, Path]:
+    """A folder like a student's notebook folder: modules named as ours (and
+    as torch), each of which leaves a mark and raises when imported."""
+    folder, marks = tmp / "my_exercise", tmp / "imported"
+    for name in CLASHES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"open({str(marks)!r}, 'a').write(__name__ + '\\n')\n"
+                                   f"raise ImportError('the learner\\'s own {name} was imported')\n"
+                                   if name.endswith(".py") else "<p>the learner's own page</p>\n")
+    return folder, marks
+
+
+@pytest.mark.parametrize("install", ["wheel", "editable"])
+def test_a_learners_folder_of_same_named_modules_is_never_imported(installed, tmp_path, install):
+    from websockets.sync.client import connect
+
+    _, venv, _ = installed
+    program = venv / "bin" / "backprop-ninja" if install == "wheel" else Path(sys.executable).parent / "backprop-ninja"
+    folder, marks = learners_folder(tmp_path)
+    port, log = free_port(), tmp_path / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([program, "--port", str(port), "--no-open"], cwd=folder, env=clean_env(tmp_path),
+                                stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, str(log))
+        with httpx.Client(base_url=base, headers=CLIENT, timeout=60) as c:
+            for page in PAGES:  # ours, not the folder's index.html
+                r = c.get(page)
+                assert r.status_code == 200 and "the learner's own page" not in r.text, page
+            assert c.get("/static/app.js").status_code == 200
+            sid = c.post("/api/sessions").json()["id"]
+            assert c.post(f"/api/sessions/{sid}/forward").status_code == 200
+            # judged in the sandbox's child, a fork of the zygote
+            r = c.post(f"/api/sessions/{sid}/attempts", json={"node": "loss", "code": "dloss = 1.0"})
+            assert r.status_code == 200 and r.json()["verdict"] == "correct", r.text
+            # trained live in a training worker
+            with connect(f"ws://127.0.0.1:{port}/api/sessions/{sid}/stream", origin=base) as ws:
+                ws.send('{"cmd": "subscribe", "nodes": [], "format": "json"}')
+                ws.recv()
+                ws.send('{"cmd": "play", "steps_per_frame": 5}')
+                steps = set()
+                while len(steps) < 3:
+                    msg = ws.recv(timeout=60)
+                    if isinstance(msg, str) and '"type":"frame"' in msg.replace(" ", ""):
+                        steps.add(json.loads(msg)["step"])
+                ws.send('{"cmd": "pause"}')
+            assert max(steps) > 0
+    finally:
+        stop_server(proc)
+    assert not marks.exists(), f"imported from the learner's folder: {marks.read_text()}"
+    assert "Traceback" not in log.read_text(), log.read_text()

@@ -1,0 +1,6 @@
+"""Sessions: one model each (session.py), all of them (store.py), their
+history, snapshots, shared links' replays (replay.py, trajectories.py),
+evaluation, and the word lists they train on (datasets.py).
+
+Owns: every session's model and history. Imports: live, stream, derive,
+guards, schemas, errors, settings, model."""
