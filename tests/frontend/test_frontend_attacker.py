@@ -9,7 +9,7 @@ import pytest
 
 from pagekit import READY, wait_drawn
 from tests.conftest import CLIENT
-from tests.server.test_security import shared_server  # noqa: F401 - the fixture
+from tests.server.guards.test_security import shared_server  # noqa: F401 - the fixture
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]

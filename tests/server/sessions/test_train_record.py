@@ -20,7 +20,7 @@ from backprop_ninja.server.live import stepping
 from backprop_ninja.server.sessions.history import History
 from tests.conftest import CLIENT
 from tests.server.conftest import make_client
-from tests.server.test_stream_inspect import replay
+from tests.server.stream.test_stream_inspect import replay
 
 # across the lr drop, with the stats (every 100) and snapshots (every 25)
 # among the server's runs of steps, beyond the 200 steps kept whole

@@ -20,7 +20,7 @@ from backprop_ninja.server.sessions.lock import MAX_WAITERS
 from backprop_ninja.server.sessions.session import Session
 from backprop_ninja.server.stream import frames
 from tests.server.conftest import make_client, ready
-from tests.server.test_stream import command, recv
+from tests.server.stream.test_stream import command, recv
 
 BIG = {"n_hidden": 512, "batch_size": 1024, "n_embd": 32, "block_size": 8}  # ~0.1 s a step here
 

@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 
 from backprop_ninja.server.stream.frames import tensor_from_frame
 from tests.conftest import CLIENT
-from tests.server.test_stream import command, recv
+from tests.server.stream.test_stream import command, recv
 
 
 def subscribe(ws, **inspect):

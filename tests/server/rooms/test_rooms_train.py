@@ -11,7 +11,7 @@ import pytest
 from backprop_ninja.server.routes.rooms import TRAIN_REFUSAL
 from backprop_ninja.server.stream.frames import decode_binary, tensor_from_frame
 from tests.server.conftest import make_client, ready
-from tests.server.test_rooms import hello, new_session
+from tests.server.rooms.test_rooms import hello, new_session
 
 
 @pytest.fixture(scope="module")
