@@ -10,4 +10,3 @@ installing maps them here:
 - `backprop_ninja.server`: the web app (`backprop-ninja` starts it).
 - `backprop_ninja.frontend`: the two pages, as package data.
 """
-__version__ = "0.1.0"

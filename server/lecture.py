@@ -14,15 +14,8 @@ from backprop_ninja.model.graph import BACKWARD_ORDER, BY_NAME, NODES, Dims, bra
 from backprop_ninja.model.mlp import FUSED_ORDER, MODES
 from backprop_ninja.model.texts import FUSED_GROUPS, NodeText, fill, float_note, group_text, node_text
 
-from .schemas.graph import (
-    DerivationPublic,
-    DerivationStepPublic,
-    FusedGroupPublic,
-    GraphPublic,
-    NodePublic,
-    NodeTextPublic,
-    TapeItemPublic,
-)
+from .schemas.graph import (DerivationPublic, DerivationStepPublic, FusedGroupPublic, GraphPublic, NodePublic,
+                            NodeTextPublic, TapeItemPublic)
 
 
 def _text(t: NodeText) -> NodeTextPublic:

@@ -11,15 +11,8 @@ from backprop_ninja.model.graph import Dims
 
 from ..derive import attempts, exercise4
 from ..schemas.common import DeriveMode
-from ..schemas.derive import (
-    AnswerPublic,
-    AttemptCreate,
-    AttemptPublic,
-    DerivePublic,
-    DeriveTrainCreate,
-    DeriveTrainPublic,
-    HintPublic,
-)
+from ..schemas.derive import (AnswerPublic, AttemptCreate, AttemptPublic, DerivePublic, DeriveTrainCreate,
+                              DeriveTrainPublic, HintPublic)
 from ..sessions.session import Session
 from . import deps
 

@@ -9,14 +9,8 @@ from backprop_ninja.model.graph import BY_NAME
 
 from ..guards import budget
 from ..schemas.frames import FramePublic
-from ..schemas.sessions import (
-    HistoryPublic,
-    SamplesPublic,
-    SamplesRequest,
-    SnapshotPublic,
-    SplitLossesPublic,
-    TensorPublic,
-)
+from ..schemas.sessions import (HistoryPublic, SamplesPublic, SamplesRequest, SnapshotPublic, SplitLossesPublic,
+                                TensorPublic)
 from ..sessions import evaluate, snapshots
 from ..sessions.session import Session
 from ..sessions.store import SessionStore

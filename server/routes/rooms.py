@@ -28,21 +28,8 @@ from ..guards.security import is_loopback
 from ..rooms import classview, messages
 from ..rooms.hub import Meta, Rooms, Slot, shown
 from ..rooms.train import TrainFeed
-from ..schemas.rooms import (
-    FollowCommand,
-    FollowNickname,
-    RoomCreate,
-    RoomCreated,
-    RoomFork,
-    RoomForked,
-    RoomPublic,
-    RoomState,
-    RoomViewPublic,
-    TeachCommand,
-    TeachHello,
-    TeachView,
-    TeachViewCmd,
-)
+from ..schemas.rooms import (FollowCommand, FollowNickname, RoomCreate, RoomCreated, RoomFork, RoomForked, RoomPublic,
+                             RoomState, RoomViewPublic, TeachCommand, TeachHello, TeachView, TeachViewCmd)
 from ..schemas.sessions import SessionPublic
 from ..schemas.stream import StreamError
 from ..sessions.store import SessionStore

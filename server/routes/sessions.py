@@ -8,18 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Depends, Response
 
 from ..schemas.common import SessionCreate
-from ..schemas.sessions import (
-    BackwardRequest,
-    BackwardResult,
-    ForwardResult,
-    SeekRequest,
-    SessionPublic,
-    SessionState,
-    SnapshotPublic,
-    TrainRequest,
-    TrainResult,
-    UpdateResult,
-)
+from ..schemas.sessions import (BackwardRequest, BackwardResult, ForwardResult, SeekRequest, SessionPublic,
+                                SessionState, SnapshotPublic, TrainRequest, TrainResult, UpdateResult)
 from ..sessions.session import Session
 from ..sessions.store import SessionStore
 from . import deps

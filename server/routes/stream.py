@@ -31,16 +31,8 @@ from starlette.websockets import WebSocketDisconnect
 from ..errors import ApiError, sendable
 from ..guards import bodies
 from ..guards.budget import frame_cost
-from ..schemas.stream import (
-    FrameResult,
-    PauseResult,
-    PlayResult,
-    StreamCommand,
-    StreamError,
-    StreamProgress,
-    StreamReply,
-    SubscribeResult,
-)
+from ..schemas.stream import (FrameResult, PauseResult, PlayResult, StreamCommand, StreamError, StreamProgress,
+                              StreamReply, SubscribeResult)
 from ..sessions import replay
 from ..stream import frames
 

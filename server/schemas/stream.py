@@ -7,16 +7,8 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, Field
 
 from .common import MAX_REPLAY_STEPS, Mode, NodeName, Strict
-from .sessions import (
-    BackwardRequest,
-    BackwardResult,
-    ForwardResult,
-    SeekRequest,
-    SessionState,
-    TrainRequest,
-    TrainResult,
-    UpdateResult,
-)
+from .sessions import (BackwardRequest, BackwardResult, ForwardResult, SeekRequest, SessionState, TrainRequest,
+                       TrainResult, UpdateResult)
 
 # ---- the stream ---------------------------------------------------------------
 # WebSocket /api/sessions/{id}/stream. The client sends JSON text messages, one

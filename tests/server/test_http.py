@@ -7,16 +7,8 @@ from backprop_ninja.model.graph import BACKWARD_ORDER, BY_NAME
 from backprop_ninja.model.mlp import FUSED_ORDER
 from backprop_ninja.server.schemas.frames import FramePublic
 from backprop_ninja.server.schemas.graph import GraphPublic
-from backprop_ninja.server.schemas.sessions import (
-    BackwardResult,
-    HistoryPublic,
-    SamplesPublic,
-    SessionPublic,
-    SessionState,
-    SnapshotPublic,
-    SplitLossesPublic,
-    TensorPublic,
-)
+from backprop_ninja.server.schemas.sessions import (BackwardResult, HistoryPublic, SamplesPublic, SessionPublic,
+                                                    SessionState, SnapshotPublic, SplitLossesPublic, TensorPublic)
 
 WORDS = "\n".join(["anna", "bob", "carla", "dave", "eve", "fred", "gina", "hal", "ian", "joe", "kim", "lou"])
 
