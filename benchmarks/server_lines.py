@@ -1,79 +1,62 @@
-"""server/'s size against issue #12's starting point (prints, never asserts).
+"""server/'s Python lines now against a base revision, by package (prints,
+never asserts).
 
-    python -m benchmarks.server_lines
+    python -m benchmarks.server_lines [--base REV]
 
-#12 asked for server/ 800 lines shorter than its 3,504 (commit FILED) with
-the same features. Four issues have added features since (#13 safety, #14
-shared links, #15 teaching fidelity, #16 derive it yourself, #17 rooms), so
-the total alone says nothing. Printed:
-1. the live-training plumbing then (six modules and stepping.py) and now;
-2. server/ now, each line by the commit that last wrote it (git blame):
-   the later issues' branches and their merges; later features written on
-   main (in modules only they use, or by the commits in ON_MAIN); the rest,
-   #12's features (an upper bound: a clean-up's line counts as #12's, and
-   so does the later code of commits not listed in ON_MAIN).
-Needs the repository's history (a clone, not an export)."""
+REV defaults to 56acfe8, main before server/ was split into packages
+(issue 26). A file at REV is counted in the package git's rename detection
+says it moved to (server/pool.py in live), else by its own name; a module
+of server/'s top level is a row of its own. Needs the repository's history
+(a clone, not an export)."""
 from __future__ import annotations
 
-import re
+import argparse
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FILED = "70616c4"  # server/ was 3,504 lines when #12 was filed
-OLD_PLUMBING = ["player", "remote", "trainer", "pipes", "framebuilder", "valloss", "stepping"]
-PLUMBING = ["pool", "worker", "stepping"]
-LATER_BRANCH = re.compile(r"issue-1[3-7]")
-ON_MAIN = {  # later features written on main, in modules #12's features share
-    "28b8651": "#14: a shared link trained once (trajectories.py, and its parts in session, history, replay)",
-    "e613697": "#14: nothing else moves a session while its link is rebuilt",
-    "2142362": "the stepper's SummaryCache (a frame reuses unchanged summaries)",
-    "0919cde": "#16: one derive attempt at a time per session",
-    "4a92e98": "#16: merge fixes (derive's modes)",
-    "e330b0c": "#13/#16: merge fixes (attempts' code within the body cap)",
-}
+BASE = "56acfe8"
 
 
 def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout
 
 
-def lines_at(rev: str, path: str) -> int:
-    return git("show", f"{rev}:{path}").count("\n")
+def by_package(files: dict[str, int]) -> Counter:
+    out = Counter()
+    for path, n in files.items():
+        parts = Path(path).parts  # server/<package>/<module>.py or server/<module>.py
+        out[parts[1] if len(parts) > 2 else parts[1].removesuffix(".py")] += n
+    return out
+
+
+def moved(rev: str) -> dict[str, str]:
+    """{path at rev: its path now} for the files git sees as renamed since."""
+    out = git("diff", "-M", "--name-status", "--diff-filter=R", rev, "HEAD", "--", "server").splitlines()
+    return {old: new for _, old, new in (ln.split("\t") for ln in out)}
+
+
+def at(rev: str) -> dict[str, int]:
+    paths = [p for p in git("ls-tree", "-r", "--name-only", rev, "server").split() if p.endswith(".py")]
+    return {p: git("show", f"{rev}:{p}").count("\n") for p in paths}
 
 
 def main() -> None:
-    then = [p for p in git("ls-tree", "-r", "--name-only", FILED, "server").split() if p.endswith(".py")]
-    now = sorted(str(p.relative_to(REPO)) for p in (REPO / "server").rglob("*.py"))
-    total_then = sum(lines_at(FILED, p) for p in then)
-    old = sum(lines_at(FILED, f"server/{m}.py") for m in OLD_PLUMBING)
-    new = sum((REPO / f"server/{m}.py").read_text().count("\n") for m in PLUMBING)
-    print(f"server/ at {FILED} (#12 filed): {total_then} lines; live-training plumbing {old}")
-    print(f"plumbing now ({', '.join(PLUMBING)}): {new} lines = {new / old:.2f} of then (target: a third)")
-
-    merges = [ln.split()[0] for ln in git("log", "--merges", "--format=%H %s", f"{FILED}..HEAD").splitlines()
-              if LATER_BRANCH.search(ln)]
-    later = set(merges)
-    for m in merges:
-        later.update(git("rev-list", f"{m}^1..{m}^2").split())
-    on_main = {git("rev-parse", c).strip() for c in ON_MAIN}
-    by = Counter()
-    for path in now:
-        shas = re.findall(r"^([0-9a-f]{40}) \d+ \d+", git("blame", "--line-porcelain", path), re.M)
-        only_later = path not in then and path not in {f"server/{m}.py" for m in PLUMBING}
-        for s in shas:
-            if s in later:
-                by["later issues' branches"] += 1
-            elif only_later or s in on_main:
-                by["later features written on main"] += 1
-            else:
-                by["the rest"] += 1
-    print(f"server/ now: {sum(by.values())} lines, by the commit that last wrote each:")
-    for k in ("later issues' branches", "later features written on main", "the rest"):
-        print(f"  {k:34s} {by[k]:5d}")
-    rest = by["the rest"]
-    print(f"#12's features now: at most {rest} lines, {rest - total_then:+d} against {total_then} (target -800)")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--base", default=BASE, help=f"the revision to compare with (default {BASE})")
+    args = p.parse_args()
+    renamed = moved(args.base)
+    then = {renamed.get(path, path): n for path, n in at(args.base).items()}
+    now = {str(f.relative_to(REPO)): f.read_text().count("\n") for f in (REPO / "server").rglob("*.py")}
+    old, new = by_package(then), by_package(now)
+    print(f"server/ at {args.base}: {sum(then.values())} lines in {len(then)} files; "
+          f"now: {sum(now.values())} lines in {len(now)} files ({sum(now.values()) - sum(then.values()):+d})")
+    print(f"  {'package or module':22s} {'then':>6s} {'now':>6s}")
+    for name in sorted(set(old) | set(new), key=lambda k: -new[k]):
+        print(f"  {name:22s} {old[name] or '':>6} {new[name] or '':>6}")
+    largest = max(now, key=now.get)
+    print(f"largest file now: {largest}, {now[largest]} lines")
 
 
 if __name__ == "__main__":
