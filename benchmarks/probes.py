@@ -1,6 +1,6 @@
 """Issue 13's probes, sent as an attacker's page or a careless client would,
 to the server of a source tree (default: this one); prints each probe and
-the answer. It prints and does not assert: tests/server/test_security.py,
+the answer. It prints and does not assert: tests/server/guards/test_security.py,
 test_strict_inputs.py and test_budget.py assert the behaviour.
 
     .venv/bin/python benchmarks/probes.py [TREE]   # TREE: e.g. `git archive` of an older commit

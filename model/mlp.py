@@ -2,7 +2,7 @@
 
 Made for a notebook as much as for the server:
 
-    from model import MLP, Config
+    from backprop_ninja.model import MLP, Config
     m = MLP(Config(n_hidden=64, dtype="float64"))   # built-in names data
     m.forward()               # sample a batch, run the atomic forward
     m.backward(nodes=1)       # dloss

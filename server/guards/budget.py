@@ -3,7 +3,7 @@ body, large response and stream subscription is counted against before it
 is built.
 
 Costs are estimated from shapes before anything is allocated, with factors
-measured on this code (tests/server/test_budget.py checks them against RSS):
+measured on this code (tests/server/guards/test_budget.py checks them against RSS):
 a session's nodes in the atomic backward with its autograd check take ~5.7x
 the bytes of one copy of every node's tensor (value, gradient, the per-branch
 contributions, autograd's own forward and backward), fused training ~1.7x.

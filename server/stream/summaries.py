@@ -5,7 +5,7 @@ counted apart), computed in ~20 torch ops for the whole frame instead of
 
 Why: a live frame summarises ~35-65 tensors; one `summary()` call each took
 ~5 ms a frame, which at 60 frames/s cost a third of the training speed.
-tests/server/test_summaries.py checks this against model.diagnostics."""
+tests/server/stream/test_summaries.py checks this against model.diagnostics."""
 from __future__ import annotations
 
 import json

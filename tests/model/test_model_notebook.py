@@ -16,7 +16,7 @@ def _run(code: str) -> dict:
 
 
 def test_readme_notebook_block_runs():
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "notebook.md").read_text()
     block = re.search(r"## From a notebook.*?```python\n(.*?)```", text, re.S).group(1)
     ns = _run(block)
     m = ns["m"]
