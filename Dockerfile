@@ -20,14 +20,14 @@ RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))
  && pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt \
  && rm requirements.txt
 
-COPY README.md ./
-COPY backprop_ninja ./backprop_ninja
+# the package backprop_ninja: the repository's top (__init__.py) and its parts
+COPY README.md __init__.py ./
 COPY model ./model
 COPY server ./server
 COPY frontend ./frontend
-# installed as a package (backprop_ninja: the model, the server, the pages as
-# package data), and the sources removed, so what runs is what `pip install .` gives anyone
-RUN pip install --no-deps . && rm -rf backprop_ninja model server frontend build ./*.egg-info
+# installed as a package (the model, the server, the pages as package data),
+# and the sources removed, so what runs is what `pip install .` gives anyone
+RUN pip install --no-deps . && rm -rf __init__.py model server frontend build ./*.egg-info
 
 # uploaded word lists (server/sessions/datasets.py): on a volume, so links to them
 # outlive the container (user nobody has no home to keep them in)

@@ -1,8 +1,8 @@
 """backprop-ninja: the lecture "Becoming a Backprop Ninja" (makemore part 4),
 its backward pass written by hand, node by node, and watched in a browser.
 
-One package, three parts; the repository keeps each at its top level and
-installing maps them here:
+The repository is this package: this file is at its top, beside the three
+parts that installing maps here (pyproject.toml, package-dir):
 
 - `backprop_ninja.model`: the lecture's network in torch alone, every
   gradient by hand (`from backprop_ninja.model import MLP, Config`);
