@@ -91,6 +91,7 @@ def serve(conn: Connection, max_running: int) -> None:
 
 
 def main() -> None:
+    conn = processes.connection()
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     max_running = int(sys.argv[2])
@@ -98,7 +99,7 @@ def main() -> None:
     x = torch.ones(4, 4)
     (x @ x).sum(0, keepdim=True).exp().log()
     torch.nn.functional.one_hot(torch.arange(3), num_classes=3)
-    serve(processes.connection(), max_running)
+    serve(conn, max_running)
 
 
 if __name__ == "__main__":
