@@ -13,7 +13,7 @@ if [ "${1:-}" = "--test" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
   missing=""
   [ -x /usr/bin/chromium ] || missing="$missing chromium"
-  command -v curl >/dev/null || missing="$missing curl"  # the README's curl recipe runs as a test
+  command -v curl >/dev/null || missing="$missing curl"  # docs/api.md's curl recipe runs as a test
   command -v ip >/dev/null || missing="$missing iproute2"  # a non-loopback address for the token test
   command -v redis-server >/dev/null || missing="$missing redis-server"  # rooms across two processes (the test starts it)
   if [ -n "$missing" ]; then

@@ -1,6 +1,7 @@
 """The web app: sessions that step the lecture's MLP, live training, Derive
-it, and rooms, over HTTP and WebSocket. `backprop-ninja` (or `python -m
-backprop_ninja.server`) runs it under uvicorn; `app.create_app` assembles it.
+it, and rooms, over HTTP and WebSocket. `backprop-ninja` runs it under
+uvicorn (`python -m backprop_ninja.server` too, but with the current folder
+first on the server's own sys.path); `app.create_app` assembles it.
 
 Its packages, bottom of the stack first (docs/architecture.md has the
 picture, the paths of a request, and which may import which):

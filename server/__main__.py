@@ -1,4 +1,7 @@
-"""`backprop-ninja` / `python -m backprop_ninja.server`: run the app under uvicorn."""
+"""`backprop-ninja`: run the app under uvicorn.
+
+`python -m backprop_ninja.server` runs the same, with the current folder
+first on the server's sys.path (the tests start it so, from the repository)."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +20,7 @@ EXIT_USAGE = 2
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="backprop-ninja", description=__doc__)
+    p = argparse.ArgumentParser(prog="backprop-ninja", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=None, help="port (default 8000)")
     p.add_argument("--data", default=None, help="word list, one word a line (default: built-in names)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from importlib import metadata
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         janitor.cancel()
         store.close_all()  # stop the training workers before the process exits
 
-    app = FastAPI(title="backprop-ninja", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="backprop-ninja", version=metadata.version("backprop-ninja"), lifespan=lifespan,
                   description="Step the lecture's MLP node by node and stream every tensor.")
     app.state.settings, app.state.datasets, app.state.sessions = settings, ds, store
     app.state.sandbox = sandbox

@@ -29,7 +29,7 @@ import pytest
 from backprop_ninja.server.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "frontend" / "README.md"]
 BIN = Path(sys.executable).parent  # the venv the tests run in: `.venv/bin` as the docs write it
 WORDS = "anna\nbob\ncarla\ndave\neve\nfred\ngina\nhal\nian\njoe\nkim\nlou\n"
 START_TIMEOUT = 60.0
@@ -67,6 +67,19 @@ def sh_commands() -> list[tuple[str, str]]:
                 if cmd and not cmd.startswith("#"):
                     out.append((doc.relative_to(REPO).as_posix(), cmd))
     return out
+
+
+def test_every_code_block_says_what_it_holds():
+    """A block is ```sh (its commands are covered below), ```python (the one
+    recipe tests/model/test_model_notebook.py runs) or ```text (output, pictures):
+    a command in a block of another kind would escape the checks."""
+    kinds = {}
+    for doc in DOCS:
+        fences = re.findall(r"^```(.*)$", doc.read_text(), re.M)[::2]  # the opening fence of each pair
+        for lang in fences:
+            kinds.setdefault(lang, []).append(doc.relative_to(REPO).as_posix())
+    assert set(kinds) <= {"sh", "python", "text"}, {k: v for k, v in kinds.items() if k not in ("sh", "python", "text")}
+    assert kinds.get("python") == ["docs/notebook.md"], kinds.get("python")
 
 
 COMMANDS = sh_commands()
@@ -232,7 +245,6 @@ def test_the_images_command_serves_the_app_behind_its_token(tmp_path):
         stop(proc)
 
 
-
 def test_the_image_installs_the_projects_dependencies_then_its_parts():
     """The Dockerfile installs the dependencies in a layer of their own, listed
     by its `python -c` line from pyproject.toml (run here as the image's shell
@@ -244,8 +256,10 @@ def test_the_image_installs_the_projects_dependencies_then_its_parts():
     line = re.search(r"^RUN (python -c .*?) \\$", dockerfile, re.M).group(1).replace("python", sys.executable, 1)
     listed = subprocess.run(["sh", "-c", line], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert listed.splitlines() == project["project"]["dependencies"], listed
-    copied = set(re.findall(r"^COPY (\S+) \./", dockerfile, re.M))
-    parts = set(project["tool"]["setuptools"]["package-dir"].values())
+    copied = {src for srcs in re.findall(r"^COPY (.+) \./", dockerfile, re.M) for src in srcs.split()}
+    # the package's top is the repository's: its __init__.py, and a folder per part
+    parts = {"__init__.py"} | {p.split(".")[1] for p in project["tool"]["setuptools"]["packages"] if "." in p}
+    assert project["tool"]["setuptools"]["package-dir"] == {"backprop_ninja": "."}
     assert parts <= copied, f"the image does not copy {parts - copied}"
 
 # ---- benchmarks ------------------------------------------------------------------

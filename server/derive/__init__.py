@@ -3,4 +3,5 @@ a sandbox (sandbox.py, a zygote process forking one shut-in child per job:
 zygote.py, sandbox_child.py, sandbox_train.py), and judged against the true
 gradients (attempts.py, with model.derive_check); exercise 4 (exercise4.py).
 
-Owns: the zygote and its children. Imports: schemas, errors, processes, model."""
+Owns: the zygote and its children.
+Imports: model, schemas, errors, processes."""

@@ -2,5 +2,5 @@
 origins, tokens: security.py), what a request may send (bodies.py), and the
 memory budget everything is counted against before it is built (budget.py).
 
-Owns: the budget's ledger and the access token. Imports: schemas, errors,
-settings, model."""
+Owns: the budget's ledger and the access token.
+Imports: model, schemas, errors, settings."""

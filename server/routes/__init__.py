@@ -2,5 +2,5 @@
 capability that owns the state, answer with a schema object. pages.py serves
 the front end.
 
-Owns: nothing; the stores live on app.state (deps.py). Imports: every other
-package of the server."""
+Owns: nothing: the stores live on app.state (deps.py).
+Imports: model, schemas, errors, guards, stream, derive, sessions, lecture, rooms."""

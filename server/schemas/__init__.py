@@ -3,5 +3,5 @@ pydantic models, and nothing else. One module per area (common, graph,
 sessions, frames, stream, derive, rooms); names follow the direction of
 travel: `...Create` / `...Request` come in, `...Public` / `...Result` go out.
 
-Owns: nothing but definitions. Imports: `backprop_ninja.model` (the config's
-defaults) and pydantic; every other package of the server may import it."""
+Owns: nothing but definitions; every other package of the server may import it.
+Imports: model (the config's defaults)."""

@@ -2,5 +2,5 @@
 history, snapshots, shared links' replays (replay.py, trajectories.py),
 evaluation, and the word lists they train on (datasets.py).
 
-Owns: every session's model and history. Imports: live, stream, derive,
-guards, schemas, errors, settings, model."""
+Owns: every session's model and history, and the word lists.
+Imports: model, schemas, errors, settings, guards, stream, live, derive."""

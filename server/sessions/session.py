@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import TimeoutError as FutureTimeout  # TimeoutError itself only from 3.11
 
 from backprop_ninja.model import MLP
 from backprop_ninja.model.diagnostics import tanh_stats
@@ -26,6 +25,7 @@ from .history import History
 from .lock import SessionLock, locked, mutating, reads_history, rebuild_step
 from .trajectories import link_key
 
+
 # steps x batch_size x n_hidden one train request may do: the schema's
 # 20,000 steps at batch 32 and the lecture's 200 hidden units (~20 s here)
 TRAIN_WORK = MAX_TRAIN_STEPS * 32 * 200
@@ -35,6 +35,8 @@ TRAIN_WORK = MAX_TRAIN_STEPS * 32 * 200
 # replay's slice looks at the clock after each run
 CHUNK_WORK = 25 * 32 * 64
 FRAME_TIMEOUT = 30.0  # seconds a request waits for a live frame
+
+
 class Session:
     def __init__(self, sid: str, mlp: MLP, dataset_id: str, settings: Settings, pool):
         self.id, self.mlp, self.dataset_id, self.settings = sid, mlp, dataset_id, settings
@@ -387,7 +389,7 @@ class Session:
         if player is not None and player.alive:
             try:  # a step at most, and the frame's build: seconds only for a huge model
                 got = player.request_frame(0, nodes, fmt).result(FRAME_TIMEOUT)
-            except FutureTimeout:
+            except TimeoutError:
                 got = None  # a frame of the model as the server last saw it, not none at all
             if got is not None:
                 return got[1]

@@ -2,4 +2,5 @@
 layout of their tensors: frames.py), the batched summaries they carry
 (summaries.py) and the inspector's tensors (inspected.py).
 
-Owns: no state but a session's summary cache. Imports: schemas, model."""
+Owns: no state but each session's summary cache.
+Imports: model, schemas."""

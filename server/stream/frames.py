@@ -61,6 +61,7 @@ def stepper_source(m, loss: float | None, playing: bool) -> FrameSource:
         running_var=m.running_var, checks=m.checks() if m.computed else {},
         contributions=m.stepper.contributions if atomic else None)
 
+
 class _Stats:
     """Summaries of every tensor a frame shows, those not in `cache` computed in one batch."""
 

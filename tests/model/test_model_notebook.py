@@ -1,4 +1,4 @@
-"""The notebook recipe in the README runs as written, and MLP's docstring too:
+"""The notebook recipe of docs/notebook.md (once in the README) runs as written, and MLP's docstring too:
 the lecture's audience works in Jupyter, so the documented calls must work."""
 import re
 from pathlib import Path

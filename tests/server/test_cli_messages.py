@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 
-
 def run_cli(*args: str, tmp) -> subprocess.CompletedProcess:
     env = {**os.environ, "BPN_DATA_DIR": str(tmp / "data")}
     return subprocess.run([sys.executable, "-m", "backprop_ninja.server", "--no-open", *args], cwd=tmp, env=env,

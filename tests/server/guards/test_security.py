@@ -254,7 +254,7 @@ def test_off_loopback_the_token_is_required(shared_server):
 
 
 def test_readme_curl_recipe(live_server):
-    """The README's curl line for a request that changes state works as written."""
+    """The curl line of docs/api.md (once the README's) for a request that changes state works as written."""
     import shlex
     line = re.search(r"`(curl -X POST -H 'X-Requested-With[^`]+)`", (REPO / "docs" / "api.md").read_text()).group(1)
     cmd = shlex.split(line.replace("http://127.0.0.1:8000", live_server))
