@@ -26,7 +26,7 @@ import logging
 from fastapi import APIRouter, WebSocket
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..errors import ApiError, sendable
 from ..guards import bodies
@@ -42,6 +42,15 @@ COMMANDS = TypeAdapter(StreamCommand)
 CMD_NAMES = ("forward", "backward", "back", "update", "train", "play", "pause", "seek", "subscribe", "frame",
              "replay")
 IDLE_POLL = 0.05  # seconds between checks for live training started elsewhere
+
+
+def _taken(task: asyncio.Task) -> None:
+    """Take a background task's outcome: a send that failed because the client
+    left is the receive loop's to see (as a disconnect), not a log line at
+    exit; anything else is a bug, logged."""
+    err = None if task.cancelled() else task.exception()
+    if err is not None and not isinstance(err, WebSocketDisconnect):
+        log.error("stream task failed", exc_info=err)
 
 
 class Connection:
@@ -62,8 +71,16 @@ class Connection:
 
     async def send(self, *messages) -> None:
         async with self.send_lock:  # a reply and its frame go out together
-            for m in messages:
-                await (self.ws.send_bytes(m) if isinstance(m, bytes) else self.ws.send_text(m))
+            try:
+                for m in messages:
+                    await (self.ws.send_bytes(m) if isinstance(m, bytes) else self.ws.send_text(m))
+            except RuntimeError:
+                # the client left during another send (a live frame in flight when a
+                # command came, the client closing after it): Starlette then refuses
+                # every send with a RuntimeError, which is the client leaving too
+                if self.ws.application_state != WebSocketState.DISCONNECTED:
+                    raise
+                raise WebSocketDisconnect(code=1006) from None
 
     async def error(self, message: str, cmd: str | None = None) -> None:
         # the "cmd" and the sentence may echo what was sent, a lone surrogate too
@@ -87,6 +104,7 @@ class Connection:
 
     async def run(self) -> None:
         sender = asyncio.create_task(self.sender())
+        sender.add_done_callback(_taken)  # it ends with the send that found the client gone
         try:
             while True:
                 msg = await self.ws.receive()
@@ -213,6 +231,7 @@ class Connection:
                     continue
                 self.sent_step = got[0]
                 sending = asyncio.create_task(self.send(got[1]))
+                sending.add_done_callback(_taken)
         finally:
             if sending is not None:
                 sending.cancel()
