@@ -224,7 +224,9 @@ def test_a_learners_folder_of_same_named_modules_is_never_imported(installed, tm
                     if isinstance(msg, str) and '"type":"frame"' in msg.replace(" ", ""):
                         steps.add(json.loads(msg)["step"])
                 ws.send('{"cmd": "pause"}')
-            assert max(steps) > 0
+                while not (isinstance(msg := ws.recv(timeout=60), str) and '"cmd":"pause"' in msg.replace(" ", "")):
+                    pass
+            assert max(steps) > 0 and json.loads(msg)["result"]["step"] >= max(steps)
     finally:
         stop_server(proc)
     assert not marks.exists(), f"imported from the learner's folder: {marks.read_text()}"
