@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import derive
+from . import derive, mistakes
 from .graph import Tensors
 
 
@@ -46,7 +46,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 def name_mistake(mode: str, node: str, yours: torch.Tensor, v: Tensors, g: Tensors) -> tuple[str, str] | None:
     """(kind, hint) of the first classic mistake `yours` matches, or None."""
     true = g[node]
-    for kind, hint, fn in derive.variants(mode, node):
+    for kind, hint, fn in mistakes.variants(mode, node):
         try:
             cand = fn(v, g).to(true.dtype)
         except (KeyError, RuntimeError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from backprop_ninja.model import derive
+from backprop_ninja.model import derive, hints
 from backprop_ninja.model.graph import Dims
 
 from ..derive import attempts, exercise4
@@ -42,7 +42,7 @@ def overview(mode: DeriveMode, s: Session = Depends(deps.session)) -> DerivePubl
 def hint(mode: DeriveMode, node: str, level: int = Path(ge=1, le=LEVELS), s: Session = Depends(deps.session)) -> HintPublic:
     """Hint 1 gives the shape, 2 the tensors involved, 3 the local rule in words."""
     attempts.check_node(mode, node)
-    text = derive.hints(mode, node, Dims.of(s.mlp.cfg, s.mlp.vocab.size))[level - 1]
+    text = hints.hints(mode, node, Dims.of(s.mlp.cfg, s.mlp.vocab.size))[level - 1]
     return HintPublic(node=node, mode=mode, level=level, levels=LEVELS, text=text)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from backprop_ninja.model import MLP, Config, derive
+from backprop_ninja.model import MLP, Config, derive, hints, mistakes
 from backprop_ninja.model.derive_check import judge
 from backprop_ninja.model.graph import BY_NAME, Dims
 from backprop_ninja.model.reference import autograd_grads
@@ -25,7 +25,7 @@ def test_axes_read_back_every_shape():
     for mode in derive.MODES:
         for node in derive.ORDER[mode]:
             assert len(derive.axes(node)) == len(BY_NAME[node].shape(dims))
-            assert len(derive.hints(mode, node, dims)) == 3 and all(derive.hints(mode, node, dims))
+            assert len(hints.hints(mode, node, dims)) == 3 and all(hints.hints(mode, node, dims))
     assert derive.axes("logits") == ("n", "vocab") and derive.axes("embcat") == ("n", "block·n_embd")
 
 
@@ -46,7 +46,7 @@ def test_fits_is_the_lecture_cmp_broadcast():
 def test_judge_truth_is_correct_and_each_variant_is_named(truth, node):
     (v, g), (v2, g2) = truth
     assert judge("atomic", node, [g[node], g2[node]], truth).verdict == "correct"
-    for kind, _, fn in derive.variants("atomic", node):
+    for kind, _, fn in mistakes.variants("atomic", node):
         cand = fn(v, g)
         if cand.shape != g[node].shape or torch.allclose(cand, g[node]):
             continue
