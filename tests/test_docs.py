@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys

@@ -240,7 +240,7 @@ def test_samples_evaluation_png_and_snapshot_export_import_resume(train_page, li
     # ...import it: a new session at the same step with the same parameters
     page.get_by_test_id("import-file").set_input_files(str(snap_file))
     page.wait_for_function(f"() => window.__train.state.session.id !== '{old}' && window.__train.idle")
-    page.wait_for_function(f"() => document.querySelector('[data-testid=snapshot-info]').textContent.startsWith('Imported')")
+    page.wait_for_function("() => document.querySelector('[data-testid=snapshot-info]').textContent.startsWith('Imported')")
     new = sid(page)
     assert status_step(page) == step
     a, b = api(live_server, f"{old}/snapshot"), api(live_server, f"{new}/snapshot")
