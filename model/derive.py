@@ -6,6 +6,8 @@ classic wrong answers in mistakes.py.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .graph import BACKWARD_ORDER, BY_NAME, Dims
@@ -15,7 +17,7 @@ MODES = ("atomic", "fused")
 ORDER = {"atomic": BACKWARD_ORDER, "fused": FUSED_ORDER}
 
 # Exercise 2 and 3 as the lecture writes them; every other fused node is the
-# same line as in the atomic pass.
+# same line as in the atomic pass (dhpreact keeps (1.0 - h**2) * dh, dC its loop).
 FUSED_LINES = {
     "logits": "dlogits = F.softmax(logits, 1)\n"
               "dlogits[range(n), Yb] -= 1\n"
@@ -23,12 +25,24 @@ FUSED_LINES = {
     "hprebn": "dhprebn = bngain*bnvar_inv/n * (n*dhpreact - dhpreact.sum(0) "
               "- n/(n-1)*bnraw*(dhpreact*bnraw).sum(0))",
 }
-# The atomic loop for dC that the lecture writes first: the idea behind index_add_.
-DC_LOOP = ("dC = torch.zeros_like(C)\n"
-           "for k in range(Xb.shape[0]):\n"
-           "    for j in range(Xb.shape[1]):\n"
-           "        ix = Xb[k, j]\n"
-           "        dC[ix] += demb[k, j]")
+# The lecture's double loop for dC (exercises 1 and 4): the registry's own line.
+DC_LOOP = BY_NAME["C"].backward
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """An equivalent form of a lecture line that is not the lecture's own."""
+    code: str
+    label: str  # one sentence: whose form it is and why it is the same
+
+
+ALTERNATIVES = {
+    "C": Alternative(
+        "dC = torch.zeros_like(C).index_add_(0, Xb.view(-1), demb.view(-1, n_embd))",
+        "A vectorised form viewers of the lecture proposed in its comments, not the lecture's own: "
+        "index_add_ adds every position's gradient into the row of C it read, repeated rows included, "
+        "in one call. The training step uses it, since the loop runs one small Python addition per position."),
+}
 
 # Sizes no two of which coincide, so a shape can be read back as axis names.
 PROBE = Dims(n=1009, block=1013, embd=1019, hidden=1021, vocab=1031)
@@ -54,11 +68,17 @@ def upstream(mode: str, node: str) -> tuple[str, ...]:
 
 
 def answer(mode: str, node: str) -> str:
-    """The lecture's lines for d<node>."""
+    """The lecture's lines for d<node> (for dC its double loop, in both modes)."""
     check_mode(mode, node)
     if mode == "fused" and node in FUSED_LINES:
         return FUSED_LINES[node]
     return BY_NAME[node].backward
+
+
+def alternative(mode: str, node: str) -> Alternative | None:
+    """An equivalent form someone else wrote, when there is one (dC's index_add_)."""
+    check_mode(mode, node)
+    return ALTERNATIVES.get(node)
 
 
 # ---- shapes ------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Judge a learner's d<node>: shape first, then the lecture's cmp, then the
-second batch, then which classic mistake it is (derive.py's variants).
+second batch, then which classic mistake it is (the catalogue in mistakes.py).
 
 Pure torch: the caller ran the learner's code (in the sandbox) and passes
 its results for both batches with the true values and gradients of each."""
@@ -27,6 +27,11 @@ class Verdict:
     second_batch: bool | None = None  # the same code right on a batch the learner has not seen
     absdiff: list[list[float]] | None = None  # |yours - true| per element, as a 2-d picture
 
+    @property
+    def mistake_label(self) -> str | None:
+        """The mistake's short human label (mistakes.LABELS), e.g. "missing 1/n"."""
+        return mistakes.label(self.mistake) if self.mistake else None
+
 
 def as_grid(t: torch.Tensor) -> list[list[float]]:
     """Any tensor as rows for a heatmap: () -> 1x1, (k,) -> 1xk, (n,3,10) -> n x 30."""
@@ -44,7 +49,8 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def name_mistake(mode: str, node: str, yours: torch.Tensor, v: Tensors, g: Tensors) -> tuple[str, str] | None:
-    """(kind, hint) of the first classic mistake `yours` matches, or None."""
+    """(kind, hint) of the first classic mistake `yours` matches, or None.
+    Called for a wrong `yours` only: the recognisers rely on that."""
     true = g[node]
     for kind, hint, fn in mistakes.variants(mode, node):
         try:
@@ -56,6 +62,12 @@ def name_mistake(mode: str, node: str, yours: torch.Tensor, v: Tensors, g: Tenso
             continue
         if _close(yours, cand):
             return kind, hint
+    for kind, hint, test in mistakes.recognisers(mode, node):
+        try:
+            if test(yours, v, g):
+                return kind, hint
+        except (KeyError, RuntimeError):
+            continue
     return None
 
 
@@ -68,6 +80,7 @@ def judge(mode: str, node: str, yours: list[torch.Tensor], truth: list[tuple[Ten
     if ys != ts:
         if not derive.fits(ys, ts):
             sentence, kind, hint = derive.shape_message(node, ys, ts)
+            kind, hint = mistakes.shape_mistake(node, ys, ts, kind, hint)
             return Verdict("wrong", sentence, diagnosis=hint, mistake=kind, shape_ok=False)
         note = (f"Your d{node} has shape {ys} and the true one {ts}: the same numbers with a size-1 axis "
                 f"{'more' if len(ys) > len(ts) else 'less'}. The lecture's cmp accepts this (it broadcasts); "
@@ -96,6 +109,10 @@ def judge(mode: str, node: str, yours: list[torch.Tensor], truth: list[tuple[Ten
                        f"Correct: d{node} agrees with autograd's to {maxdiff:.2g} (torch.allclose), not bit "
                        "for bit: your operations round in another order than autograd's (in float64 the "
                        "difference falls to ~1e-17).")
+        gap = mistakes.incomplete(mode, node, y, v, g)  # right to rounding, yet a branch is missing
+        if gap is not None:
+            out.mistake, gap_note = gap
+            out.note = gap_note if note is None else f"{note} {gap_note}"
         return out
     out.message = f"Not yet: your d{node} differs from the true one by up to {maxdiff:.3g}."
     found = name_mistake(mode, node, y, v, g)

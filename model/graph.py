@@ -88,6 +88,15 @@ class Branches:
         return {c: fn(v, g) for c, fn in self.rules if only is None or c == only}
 
 
+# dC as the lecture writes it, in exercises 1 and 4: every position (k, j) of the
+# batch adds its gradient into the row of C it read (index_add_ in one call is a
+# viewer's vectorisation: model/derive.py offers it as the alternative).
+DC_LOOP = ("dC = torch.zeros_like(C)\n"
+           "for k in range(Xb.shape[0]):\n"
+           "    for j in range(Xb.shape[1]):\n"
+           "        ix = Xb[k, j]\n"
+           "        dC[ix] += demb[k, j]")
+
 NODES: tuple[Node, ...] = (
     # ---- data and parameters: the leaves -------------------------------
     Node("Xb", DATA, (), lambda d: (d.n, d.block),
@@ -98,46 +107,55 @@ NODES: tuple[Node, ...] = (
          "The target characters: indices carry no gradient."),
     Node("C", PARAM, (), lambda d: (d.vocab, d.embd),
          "C = torch.randn((vocab_size, n_embd))",
-         "dC = torch.zeros_like(C)\n"
-         "dC.index_add_(0, Xb.view(-1), demb.view(-1, n_embd))  # for k,j: dC[Xb[k,j]] += demb[k,j]",
-         "A row lookup in the forward routes each row's gradient back to the row it read; "
-         "rows read several times add up. Seen as a matrix product, emb is one_hot(Xb) @ C, so dC is "
-         "one_hot(Xb).T @ demb: index_add_ does that product without building the {vocab}-wide one-hot rows.",
+         DC_LOOP,
+         "A row lookup in the forward routes each row's gradient back to the row it read; rows read "
+         "several times add up, hence += in the lecture's double loop. Seen as a matrix product, with "
+         "Xb and demb flattened so that each of the {n}·{block} positions is a row, emb is a one-hot "
+         "matrix times C, so dC is that one-hot matrix transposed times demb: "
+         "`F.one_hot(Xb.view(-1), num_classes=vocab_size).to(demb.dtype).T @ demb.view(-1, n_embd)` "
+         "(.to(demb.dtype) makes the integer one-hot a float matrix, .float() in float32). The loop "
+         "computes the same sums without building those {vocab}-wide one-hot rows.",
          bwd=lambda v, g: {"emb": torch.zeros_like(v["C"]).index_add_(
              0, v["Xb"].reshape(-1), g["emb"].reshape(-1, v["C"].shape[1]))}),
     Node("W1", PARAM, (), lambda d: (d.block * d.embd, d.hidden),
          "W1 = torch.randn((n_embd * block_size, n_hidden)) * (5/3) / (n_embd * block_size)**0.5",
          "dW1 = embcat.T @ dhprebn",
-         "Matrix product: ({fan_in},{n}) @ ({n},{hidden}) is the only product of embcat and dhprebn "
-         "giving W1's shape ({fan_in},{hidden}).",
+         "hprebn = embcat @ W1 + b1: W1's gradient is the upstream dhprebn multiplied by the other "
+         "operand, embcat. ({fan_in},{n}) @ ({n},{hidden}) is the only product of the two giving W1's "
+         "shape ({fan_in},{hidden}).",
          bwd=lambda v, g: {"hprebn": v["embcat"].T @ g["hprebn"]}),
     Node("b1", PARAM, (), lambda d: (d.hidden,),
          "b1 = torch.randn(n_hidden) * 0.1",
          "db1 = dhprebn.sum(0)",
-         "A bias broadcast down the batch sums its gradient over the batch. "
-         "BatchNorm subtracts the batch mean right after, so b1 cannot change the loss and db1 is "
+         "hprebn = embcat @ W1 + b1: the local derivative by b1 is 1, so dhprebn passes unchanged, "
+         "summed over the batch because b1 was broadcast to every row. BatchNorm subtracts the batch mean right after, so b1 cannot change the loss and db1 is "
          "rounding noise around 0.",
          bwd=lambda v, g: {"hprebn": g["hprebn"].sum(0)}),
     Node("W2", PARAM, (), lambda d: (d.hidden, d.vocab),
          "W2 = torch.randn((n_hidden, vocab_size)) * 0.1",
          "dW2 = h.T @ dlogits",
-         "Matrix product: ({hidden},{n}) @ ({n},{vocab}) is the only product of h and dlogits "
-         "giving W2's shape ({hidden},{vocab}).",
+         "logits = h @ W2 + b2: W2's gradient is the upstream dlogits multiplied by the other operand, "
+         "h. ({hidden},{n}) @ ({n},{vocab}) is the only product of the two giving W2's shape "
+         "({hidden},{vocab}).",
          bwd=lambda v, g: {"logits": v["h"].T @ g["logits"]}),
     Node("b2", PARAM, (), lambda d: (d.vocab,),
          "b2 = torch.randn(vocab_size) * 0.1",
          "db2 = dlogits.sum(0)",
-         "A bias broadcast down the batch sums its gradient over the batch.",
+         "logits = h @ W2 + b2: the local derivative by b2 is 1, so dlogits passes unchanged, summed "
+         "over the batch because the one b2 was added to every row.",
          bwd=lambda v, g: {"logits": g["logits"].sum(0)}),
     Node("bngain", PARAM, (), lambda d: (1, d.hidden),
          "bngain = torch.randn((1, n_hidden)) * 0.1 + 1.0",
          "dbngain = (bnraw * dhpreact).sum(0, keepdim=True)",
-         "Broadcast in the forward (one gain per unit for the whole batch) is a sum in the backward.",
+         "hpreact = bngain * bnraw + bnbias: the local derivative by bngain is the other factor, bnraw; "
+         "times dhpreact, then summed over the batch, because one gain per unit was broadcast to every "
+         "example.",
          bwd=lambda v, g: {"hpreact": (v["bnraw"] * g["hpreact"]).sum(0, keepdim=True)}),
     Node("bnbias", PARAM, (), lambda d: (1, d.hidden),
          "bnbias = torch.randn((1, n_hidden)) * 0.1",
          "dbnbias = dhpreact.sum(0, keepdim=True)",
-         "Broadcast in the forward is a sum in the backward.",
+         "hpreact = bngain * bnraw + bnbias: the local derivative by bnbias is 1, so dhpreact passes "
+         "unchanged, summed over the batch because one bias per unit was added to every example.",
          bwd=lambda v, g: {"hpreact": g["hpreact"].sum(0, keepdim=True)}),
     # ---- the forward pass, one tensor a line -----------------------------
     Node("emb", ACTIVATION, ("C", "Xb"), lambda d: (d.n, d.block, d.embd),
@@ -150,8 +168,9 @@ NODES: tuple[Node, ...] = (
     Node("embcat", ACTIVATION, ("emb",), lambda d: (d.n, d.block * d.embd),
          "embcat = emb.view(emb.shape[0], -1)",
          "dembcat = dhprebn @ W1.T",
-         "Matrix product: ({n},{hidden}) @ ({hidden},{fan_in}) is the only product of dhprebn and W1 "
-         "giving embcat's shape ({n},{fan_in}).",
+         "hprebn = embcat @ W1 + b1: embcat's gradient is the upstream dhprebn multiplied by the other "
+         "operand, W1. ({n},{hidden}) @ ({hidden},{fan_in}) is the only product of the two giving "
+         "embcat's shape ({n},{fan_in}).",
          fwd=lambda v: v["emb"].view(v["emb"].shape[0], -1),
          bwd=lambda v, g: {"hprebn": g["hprebn"] @ v["W1"].T}),
     Node("hprebn", ACTIVATION, ("embcat", "W1", "b1"), lambda d: (d.n, d.hidden),
@@ -166,8 +185,12 @@ NODES: tuple[Node, ...] = (
              ("bnmeani", lambda v, g: 1.0 / _n(v) * torch.ones_like(v["hprebn"]) * g["bnmeani"]))),
     Node("bnmeani", ACTIVATION, ("hprebn",), lambda d: (1, d.hidden),
          "bnmeani = 1/n * hprebn.sum(0, keepdim=True)",
-         "dbnmeani = -dbndiff.sum(0, keepdim=True)",
-         "The mean was broadcast down the rows when subtracted: its gradient sums them, negated.",
+         "dbnmeani = (-dbndiff).sum(0)",
+         "bndiff = hprebn - bnmeani: the local derivative by bnmeani is -1, and the mean was broadcast "
+         "down the rows when subtracted, so its gradient sums dbndiff over the batch, negated. The "
+         "lecture writes the sum without keepdim, so dbnmeani comes out ({hidden},), one size-1 axis "
+         "short of bnmeani's (1,{hidden}): cmp accepts it because the same numbers broadcast to that "
+         "shape, and the dhprebn line broadcasts it down the rows either way.",
          fwd=lambda v: 1 / _n(v) * v["hprebn"].sum(0, keepdim=True),
          bwd=lambda v, g: {"bndiff": -g["bndiff"].sum(0, keepdim=True)}),
     Node("bndiff", ACTIVATION, ("hprebn", "bnmeani"), lambda d: (d.n, d.hidden),
@@ -195,7 +218,8 @@ NODES: tuple[Node, ...] = (
     Node("bnvar_inv", ACTIVATION, ("bnvar",), lambda d: (1, d.hidden),
          "bnvar_inv = (bnvar + 1e-5)**-0.5",
          "dbnvar_inv = (bndiff * dbnraw).sum(0, keepdim=True)",
-         "bnvar_inv was broadcast down the batch: its gradient sums over the batch.",
+         "bnraw = bndiff * bnvar_inv: the local derivative by bnvar_inv is the other factor, bndiff; "
+         "times dbnraw, then summed over the batch, because bnvar_inv was broadcast down the rows.",
          fwd=lambda v: (v["bnvar"] + _eps(v)) ** -0.5,
          bwd=lambda v, g: {"bnraw": (v["bndiff"] * g["bnraw"]).sum(0, keepdim=True)}),
     Node("bnraw", ACTIVATION, ("bndiff", "bnvar_inv"), lambda d: (d.n, d.hidden),
@@ -215,8 +239,9 @@ NODES: tuple[Node, ...] = (
     Node("h", ACTIVATION, ("hpreact",), lambda d: (d.n, d.hidden),
          "h = torch.tanh(hpreact)",
          "dh = dlogits @ W2.T",
-         "Matrix product: ({n},{vocab}) @ ({vocab},{hidden}) is the only product of dlogits and W2 "
-         "giving h's shape ({n},{hidden}).",
+         "logits = h @ W2 + b2: h's gradient is the upstream dlogits multiplied by the other operand, "
+         "W2. ({n},{vocab}) @ ({vocab},{hidden}) is the only product of the two giving h's shape "
+         "({n},{hidden}).",
          fwd=lambda v: torch.tanh(v["hpreact"]),
          bwd=lambda v, g: {"logits": g["logits"] @ v["W2"].T}),
     Node("logits", ACTIVATION, ("h", "W2", "b2"), lambda d: (d.n, d.vocab),
@@ -284,10 +309,11 @@ NODES: tuple[Node, ...] = (
     Node("loss", LOSS, ("logprobs", "Yb"), lambda d: (),
          "loss = -logprobs[range(n), Yb].mean()",
          "dloss = 1.0",
-         "Backprop starts here: dloss/dloss = 1. (The lecture printed 3.3377 for the loss at init; its "
-         "bngain and bnbias came from an unseeded generator, so no one can get that number again. "
-         "Ours come from a second generator with the same seed: the batches are the lecture's, the "
-         "loss at init is close to its 3.3377 but not equal.)",
+         "Backprop starts here: dloss/dloss = 1. (At init the lecture printed 3.3377 on its list of "
+         "32033 names. The number depends on the word list, the sizes and the random draws, so other "
+         "data give other numbers; even the notebook's own code gives 3.31 to 3.35 on fresh runs, "
+         "because it drew bngain and bnbias from an unseeded generator. For scale: a net that spread "
+         "its probability evenly over the {vocab} characters would score ln {vocab}.)",
          fwd=lambda v: -v["logprobs"][torch.arange(_n(v)), v["Yb"]].mean(),
          bwd=lambda v, g: {"": torch.ones_like(v["loss"])}),
 )

@@ -1,11 +1,13 @@
 """What the pages say about each node, per view (atomic or fused), derived
 from the sizes, the dtype and the mode: lecture knowledge as data, sent out
 by the graph route. Every code line here is executed by
-tests/model/test_model_texts.py and compared with the function that runs.
+tests/model/test_model_texts.py and compared with the function that runs;
+code inside a paragraph is set in `backticks` and executed there too.
 
 A node's text in one view (`NodeText`):
-- `used_by`: the forward line(s) of the consumer(s), the lines the backward
-  rule differentiates (the node's own line only says how it was made);
+- `used_by`: the forward line(s) that use the node, the lines the backward
+  rule differentiates ("" for the loss, which nothing uses);
+- `made_by`: the node's own forward line, which only says how it was made;
 - `backward`, `explain`: the rule and why, in plain sentences;
 - `upstream`: the gradients the rule reads, for the float note;
 - `rounding`: why this node's own rule can round differently from
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import BY_NAME, DATA, Dims, branches, sources
+from .derive import ALTERNATIVES
+from .graph import BY_NAME, DATA, PARAM, Dims, branches, sources
 
 MODES = ("atomic", "fused")
 
@@ -42,7 +45,8 @@ FUSED_GROUPS: tuple[FusedGroup, ...] = (
         "dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1\ndlogits /= n",
         ("Exercise 2: the seven cross-entropy nodes collapse into one. Write one row's loss with the "
          "softmax, differentiate it on paper, and the whole chain shrinks to: the probabilities, minus "
-         "1 at the target, divided by n = {n}.",
+         "1 at the target, divided by n = {n}. The lecture gets there with the quotient rule, in two "
+         "cases (i = y and i ≠ y); the derivation beside does it that way and by splitting the log.",
          "So every row of dlogits adds up to zero: each wrong character is pushed down by its "
          "probability and the right one is pulled up by the same total. The dlogits panel beside "
          "shows those pulls, row by row.")),
@@ -65,13 +69,6 @@ FUSED_GROUPS: tuple[FusedGroup, ...] = (
 GROUP_OF = {m: grp for grp in FUSED_GROUPS for m in grp.members}
 GROUP_BY_OUTPUT = {grp.output: grp for grp in FUSED_GROUPS}
 
-# What the fused backward runs beside the two groups, where its line differs
-# from the atomic one (fused.py: fewer passes over the (n, h) tensors).
-FUSED_LINES = {
-    "hpreact": "dhpreact = dh - dh*h*h   # torch.addcmul(dh, dh*h, h, value=-1): (1 - h²)·dh",
-    "C": "dC = torch.zeros_like(C).index_add_(0, Xb.view(-1), demb.view(-1, n_embd))",
-}
-
 # Nodes reused along a whole axis in the forward: their gradient is a sum.
 BROADCAST = {
     "b1": "b1, shape ({hidden},), is added to every row of the batch",
@@ -88,6 +85,8 @@ KEEPDIM = {
           "axis is dropped (bngain and bnbias are (1,{hidden}) instead, and keep it with keepdim=True).",
     "b2": "db2 is .sum(0) without keepdim, as in the lecture: b2 has shape ({vocab},), so the summed "
           "axis is dropped.",
+    "bnmeani": "The lecture's line has no keepdim here, so its dbnmeani is ({hidden},): a shape the check "
+               "accepts, because it broadcasts to bnmeani's (1,{hidden}) with the same numbers.",
 }
 # Nodes summed (or averaged) by their consumer: their gradient is a broadcast.
 SUMMED = {
@@ -104,8 +103,9 @@ ROUNDING = {
         "the product after (two roundings). On this build many float32 entries then differ in their "
         "last bit."),
     ("fused", "hpreact"): (
-        "The fused pass writes this as dh − (dh·h)·h in one torch.addcmul, rounding in yet another "
-        "order than autograd's tanh backward."),
+        "The line is the lecture's, but the training step (the fused pass) computes the same value as "
+        "dh − (dh·h)·h with one torch.addcmul, which needs fewer passes over the ({n},{hidden}) tensors "
+        "and rounds in yet another order than autograd's tanh backward."),
     ("fused", "logits"): (
         "Here the rounding starts: dlogits is softmax − one-hot over n in one expression, while "
         "autograd goes back through log_softmax's own backward: the same value, other operations, "
@@ -127,10 +127,37 @@ FLOAT_NOTE = {
 }
 LOGIT_MAX_ROUNDING = {"float32": "~1e-9", "float64": "~1e-18"}
 
+# The lecture's reasons, where a learner meets them (its chapters 0:07:26 and 1:05:17).
+CMP = ("The first check. The lecture's cmp compares your gradient with autograd's .grad three ways: "
+       "exact, every element bit for bit equal; approximate, torch.allclose with its default tolerance "
+       "(rtol 1e-05, atol 1e-08: each |yours − autograd's| at most 1e-08 + 1e-05·|autograd's|); and "
+       "maxdiff, the largest |yours − autograd's| of all elements. A right formula can miss exact by "
+       "rounding; approximate and a tiny maxdiff are what the check is really after.")
+BESSEL = ("Why n − 1 and not n (Bessel's correction): the batch mean is computed from these very "
+          "numbers, so it sits closer to them than the true mean would, and their squared deviations from "
+          "it come out small on average; dividing by n − 1 = {n_less} instead of n = {n} corrects that. The "
+          "BatchNorm paper and PyTorch normalise a training batch with 1/n but keep the running variance "
+          "for test time with 1/(n − 1), so training and testing use two different estimates: the lecture "
+          "calls that a bug and uses n − 1 in both, here and when it calibrates BatchNorm after training.")
+INIT = {
+    "C": "C starts as N(0,1) draws",
+    "W1": "W1 starts as N(0,1)·(5/3)/√{fan_in}, tanh's gain over the square root of the fan-in",
+    "b1": ("b1 starts as N(0,1)·0.1 rather than zeros, and is kept although BatchNorm makes it useless, so "
+           "that its gradient, rounding noise around 0, can be checked too"),
+    "W2": "W2 starts as N(0,1)·0.1, small, so the first logits are close to each other",
+    "b2": "b2 starts as N(0,1)·0.1 rather than the usual zeros",
+    "bngain": "bngain starts as 1 + N(0,1)·0.1 rather than the usual ones",
+    "bnbias": "bnbias starts as N(0,1)·0.1 rather than the usual zeros",
+}
+INIT_WHY = ("The notebook sets these numbers on purpose, small and none exactly 0: a wrong gradient can "
+            "hide behind zeros (a term multiplied by a zero vanishes, whether it is right or wrong), and "
+            "then pass the check. With every parameter non-zero, a mistake shows up.")
+
 
 @dataclass(frozen=True)
 class NodeText:
     used_by: str
+    made_by: str
     backward: str
     explain: tuple[str, ...]
     upstream: tuple[str, ...]
@@ -143,11 +170,13 @@ def fill(template: str, dims: Dims, dtype: str = "float32") -> str:
                            vocab_less=dims.vocab - 1, dtype=dtype, rounding=LOGIT_MAX_ROUNDING[dtype])
 
 
-def _used_by(name: str) -> str:
-    node = BY_NAME[name]
-    if node.kind == DATA or name == "loss":
-        return node.forward
-    return "\n".join(BY_NAME[c].forward for c in sources(name))
+def used_lines(mode: str, name: str) -> tuple[str, ...]:
+    """The forward lines that use `name`, in the order its gradient adds their parts:
+    the lines the backward differentiates (none for the loss)."""
+    grp = GROUP_BY_OUTPUT.get(name) if mode == "fused" else None
+    if grp is not None:  # the fused forward that takes it in
+        return tuple(grp.forward.splitlines())
+    return tuple(BY_NAME[c].forward for c in sources(name))
 
 
 def _atomic_explain(name: str) -> list[str]:
@@ -176,6 +205,14 @@ def _atomic_explain(name: str) -> list[str]:
                    f"parts and their sum once both are in.")
     if node.kind == DATA:
         out.append("Data: integers pick rows and targets; nothing to differentiate.")
+    if node.kind == PARAM:
+        out.append(f"{INIT[name]}. {INIT_WHY}")
+    if name in ALTERNATIVES:
+        out.append(f"{ALTERNATIVES[name].label} In code: `{ALTERNATIVES[name].code}`")
+    if name == "logprobs":
+        out.append(CMP)
+    if name == "bnvar":
+        out.append(BESSEL)
     return out
 
 
@@ -185,17 +222,16 @@ def node_text(name: str, mode: str, dims: Dims, dtype: str) -> NodeText:
     rounding = fill(ROUNDING.get((mode, name), ""), dims, dtype)
     grp = GROUP_BY_OUTPUT.get(name) if mode == "fused" else None
     if grp is not None:  # logits and hprebn in the fused view: exercises 2 and 3
-        return NodeText(grp.forward, grp.backward, tuple(fill(t, dims, dtype) for t in grp.explain),
+        explain = grp.explain + ((CMP,) if name == "logits" else ())  # the fused view's first check
+        return NodeText(grp.forward, node.forward, grp.backward, tuple(fill(t, dims, dtype) for t in explain),
                         grp.reads, rounding)
     explain = _atomic_explain(name)
     upstream = sources(name) if node.kind != DATA and name != "loss" else ()
-    backward = node.backward
-    if mode == "fused":
-        if name in GROUP_OF:
-            explain.append(f"In the fused view this gradient is not computed on its own: it is inside "
-                           f"{GROUP_OF[name].name}. Switch to atomic to step through it.")
-        backward = FUSED_LINES.get(name, backward)
-    return NodeText(_used_by(name), backward, tuple(fill(t, dims, dtype) for t in explain), upstream, rounding)
+    if mode == "fused" and name in GROUP_OF:
+        explain.append(f"In the fused view this gradient is not computed on its own: it is inside "
+                       f"{GROUP_OF[name].name}. Switch to atomic to step through it.")
+    return NodeText("\n".join(used_lines(mode, name)), node.forward, node.backward,
+                    tuple(fill(t, dims, dtype) for t in explain), upstream, rounding)
 
 
 def group_text(grp: FusedGroup, dims: Dims, dtype: str) -> NodeText:
@@ -206,4 +242,4 @@ def float_note(dtype: str) -> str:
     return FLOAT_NOTE[dtype]
 
 
-__all__ = ["FUSED_GROUPS", "MODES", "NodeText", "node_text", "group_text", "float_note", "fill"]
+__all__ = ["FUSED_GROUPS", "MODES", "NodeText", "node_text", "group_text", "float_note", "fill", "used_lines"]

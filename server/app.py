@@ -18,7 +18,7 @@ from .guards.budget import Budget
 from .guards.security import CLIENT_HEADER, STATE_CHANGING, Access, Guard
 from .rooms.bus import LocalBus, RedisBus
 from .rooms.hub import Rooms
-from .routes import datasets, derive, graph, inspect, pages, rooms, sessions, stream
+from .routes import checks, datasets, derive, graph, inspect, pages, rooms, sessions, stream
 from .sessions import snapshots
 from .sessions.datasets import DatasetStore
 from .sessions.store import SessionStore
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status, message = http_error_message(request, err)
         return JSONResponse({"detail": message}, status_code=status, headers=err.headers)
 
-    for module in (graph, datasets, sessions, inspect, stream, derive, rooms):
+    for module in (graph, datasets, sessions, inspect, stream, derive, checks, rooms):
         app.include_router(module.router)
     pages.mount(app)
     app.openapi = _openapi_with_string_errors(app)

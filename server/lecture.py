@@ -11,11 +11,16 @@ from latex2mathml.converter import convert as latex_to_mathml
 from backprop_ninja.model.atomic import LECTURE_ORDER
 from backprop_ninja.model.derivations import DERIVATIONS, FOR_NODE
 from backprop_ninja.model.graph import BACKWARD_ORDER, BY_NAME, NODES, Dims, branches, sources
+from backprop_ninja.model import moments
 from backprop_ninja.model.mlp import FUSED_ORDER, MODES
 from backprop_ninja.model.texts import FUSED_GROUPS, NodeText, fill, float_note, group_text, node_text
 
-from .schemas.graph import (DerivationPublic, DerivationStepPublic, FusedGroupPublic, GraphPublic, NodePublic,
-                            NodeTextPublic, TapeItemPublic)
+from .schemas.graph import (DerivationPublic, DerivationStepPublic, FusedGroupPublic, GraphPublic, MomentPublic,
+                            NodePublic, NodeTextPublic, TapeItemPublic)
+
+
+def _moment(m: moments.Moment | None) -> MomentPublic | None:
+    return None if m is None else MomentPublic(seconds=m.seconds, label=m.label, url=m.url())
 
 
 def _text(t: NodeText) -> NodeTextPublic:
@@ -25,7 +30,7 @@ def _text(t: NodeText) -> NodeTextPublic:
 @lru_cache(maxsize=1)
 def _derivations() -> list[DerivationPublic]:
     # MathML, which Chromium draws natively: no script and no font to serve
-    return [DerivationPublic(id=d.id, title=d.title, steps=[
+    return [DerivationPublic(id=d.id, title=d.title, moment=_moment(moments.DERIVATION.get(d.id)), steps=[
         DerivationStepPublic(text=s.text, math=latex_to_mathml(s.latex, display="block") if s.latex else "")
         for s in d.steps]) for d in DERIVATIONS]
 
@@ -39,10 +44,12 @@ def graph(dims: Dims, dtype: str) -> GraphPublic:
                         shape=list(n.shape(dims)), forward=n.forward, backward=n.backward,
                         branches=branches(n.name), explain=fill(n.explain, dims, dtype),
                         views={m: _text(node_text(n.name, v, dims, dtype)) for m, v in views.items()},
-                        derivation=FOR_NODE.get(n.name)) for n in NODES]
+                        derivation=FOR_NODE.get(n.name), moment=_moment(moments.NODE.get(n.name))) for n in NODES]
     groups = [FusedGroupPublic(name=g.name, members=list(g.members), output=g.output,
-                               shape=list(BY_NAME[g.members[-1]].shape(dims)), text=_text(group_text(g, dims, dtype)))
+                               shape=list(BY_NAME[g.members[-1]].shape(dims)), text=_text(group_text(g, dims, dtype)),
+                               moment=_moment(moments.FUSED.get(g.output)))
               for g in FUSED_GROUPS]
     return GraphPublic(nodes=nodes, backward_order=list(BACKWARD_ORDER), fused_order=list(FUSED_ORDER),
                        fused_groups=groups, float_note=float_note(dtype), derivations=_derivations(),
-                       lecture_order=[TapeItemPublic(node=n, branch=b) for n, b in LECTURE_ORDER])
+                       lecture_order=[TapeItemPublic(node=n, branch=b) for n, b in LECTURE_ORDER],
+                       chapters=[_moment(m) for m in moments.CHAPTERS])

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
-from backprop_ninja.model import derive
+from backprop_ninja.model import derive, mistakes
 from backprop_ninja.model.derive_check import judge
 from backprop_ninja.model.graph import BY_NAME, Dims, Tensors
 from backprop_ninja.model.mlp import MLP
 from backprop_ninja.model.reference import autograd_grads
+from backprop_ninja.model.texts import used_lines
 
 from ..errors import Unprocessable
 from ..schemas.derive import AttemptCreate, AttemptPublic, DeriveNodePublic, DerivePublic
@@ -70,9 +71,13 @@ def scope(mode: str, node: str, values: Tensors, grads: Tensors, sizes_: dict[st
 
 
 def overview(mlp: MLP, mode: str) -> DerivePublic:
+    """Each node of the mode's order with its shape, what is in scope, the lines
+    that use it (above the editor: the backward comes from them) and its own line."""
     d = Dims.of(mlp.cfg, mlp.vocab.size)
     nodes = [DeriveNodePublic(node=n, shape=list(BY_NAME[n].shape(d)), axes=list(derive.axes(n)),
-                              scope=["d" + u for u in derive.upstream(mode, n)]) for n in derive.ORDER[mode]]
+                              scope=["d" + u for u in derive.upstream(mode, n)],
+                              used_in=list(used_lines(mode, n)), made_by=BY_NAME[n].forward)
+             for n in derive.ORDER[mode]]
     names = [n.name for n in BY_NAME.values()] + list(SIZES) + ["torch", "F", *BUILTINS]
     return DerivePublic(mode=mode, nodes=nodes, names=names)
 
@@ -90,6 +95,11 @@ def _tensors(answer: dict, dtype: torch.dtype) -> list[torch.Tensor] | None:
     return out if len(out) == 2 else None
 
 
+def _named(kind: str, hint: str) -> dict:
+    """A mistake named from the child's error text (a product whose shapes do not fit)."""
+    return {"mistake": kind, "mistake_label": mistakes.label(kind), "diagnosis": hint}
+
+
 def attempt(sandbox: Sandbox, got: Inputs, body: AttemptCreate) -> AttemptPublic:
     mode, node, truth = body.mode, body.node, got.truth
     true_shape = list(truth[0][1][node].shape)
@@ -103,15 +113,17 @@ def attempt(sandbox: Sandbox, got: Inputs, body: AttemptCreate) -> AttemptPublic
     status = answer.get("status")
     if status != "ok":
         kind = status if status in ERRORS else "crash"
-        return AttemptPublic(**base, verdict="error", error=kind,
-                             message=ERRORS[kind] + str(answer.get("message", ""))[:2000])
+        message = str(answer.get("message", ""))[:2000]
+        named = mistakes.product_error(node, message, true_shape) if kind == "error" else None
+        return AttemptPublic(**base, verdict="error", error=kind, message=ERRORS[kind] + message,
+                             **_named(*named) if named else {})
     yours = _tensors(answer, getattr(torch, got.dtype))
     if yours is None:
         return AttemptPublic(**base, verdict="error", error="crash", message="Stopped: the sandbox answered in a "
                              "form the server does not accept")
     v = judge(mode, node, yours, truth)
     return AttemptPublic(**base, verdict=v.verdict, message=v.message, diagnosis=v.diagnosis, mistake=v.mistake,
-                         shape_ok=v.shape_ok, exact=v.exact, approx=v.approx, maxdiff=v.maxdiff, note=v.note,
+                         mistake_label=v.mistake_label, shape_ok=v.shape_ok, exact=v.exact, approx=v.approx, maxdiff=v.maxdiff, note=v.note,
                          second_batch=v.second_batch, shape=list(yours[0].shape), absdiff=v.absdiff)
 
 

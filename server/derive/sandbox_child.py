@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from . import restrict
+from . import cell_child, restrict  # cell_child imports this module too: each uses the other's names at call time
 
 NOBODY = 65534  # uid/gid of `nobody` on Debian and most Linuxes
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
@@ -109,8 +109,14 @@ class Failed(Exception):
 
 def compile_code(code: str, names: frozenset[str], source: str = SOURCE):
     """Parse, restrict and compile, or raise Failed."""
+    return guarded(lambda: compile(restrict.check(code, names), source, "exec"))
+
+
+def guarded(parse):
+    """parse(), with the parser's and the restriction's errors raised as Failed
+    (cell_child parses and compiles a cell a statement at a time through it)."""
     try:
-        return compile(restrict.check(code, names), source, "exec")
+        return parse()
     except SyntaxError as err:
         raise Failed("syntax", f"line {err.lineno}: {err.msg}") from None
     except ValueError as err:  # e.g. a NUL byte in the source
@@ -150,7 +156,10 @@ def tensors(arrays: dict) -> dict:
 
 
 def run(job: dict) -> dict:
-    """An attempt: parse, restrict, run once per scope; a JSON-ready answer."""
+    """An attempt: parse, restrict, run once per scope; a JSON-ready answer.
+    A job of kind "cell" is a whole cell (cell_child.py)."""
+    if job.get("kind") == "cell":
+        return cell_child.run(job)
     dtype = getattr(torch, job["dtype"])
     scopes = [tensors(s) for s in job["scopes"]]
     target = job["target"]

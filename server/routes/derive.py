@@ -40,18 +40,21 @@ def overview(mode: DeriveMode, s: Session = Depends(deps.session)) -> DerivePubl
 @router.get("/{sid}/derive/{mode}/{node}/hints/{level}", response_model=HintPublic,
             responses=deps.errors(404, 422))
 def hint(mode: DeriveMode, node: str, level: int = Path(ge=1, le=LEVELS), s: Session = Depends(deps.session)) -> HintPublic:
-    """Hint 1 gives the shape, 2 the tensors involved, 3 the local rule in words."""
+    """Hint 1 gives the shape, 2 where the node is used and what flows back from
+    there, 3 the local derivative in words: filled for the session's sizes and dtype."""
     attempts.check_node(mode, node)
-    text = hints.hints(mode, node, Dims.of(s.mlp.cfg, s.mlp.vocab.size))[level - 1]
+    text = hints.hints(mode, node, Dims.of(s.mlp.cfg, s.mlp.vocab.size), s.mlp.cfg.dtype)[level - 1]
     return HintPublic(node=node, mode=mode, level=level, levels=LEVELS, text=text)
 
 
 @router.get("/{sid}/derive/{mode}/{node}/answer", response_model=AnswerPublic, responses=deps.errors(404, 422))
 def answer(mode: DeriveMode, node: str, s: Session = Depends(deps.session)) -> AnswerPublic:
-    """The lecture's lines for d<node>: the reveal."""
+    """The lecture's lines for d<node>: the reveal, with an equivalent form
+    others wrote when there is one (dC's index_add_), labelled as theirs."""
     attempts.check_node(mode, node)
+    alt = derive.alternative(mode, node)
     return AnswerPublic(node=node, mode=mode, code=derive.answer(mode, node),
-                        idea=derive.DC_LOOP if node == "C" else None)
+                        alternative=alt.code if alt else None, alternative_label=alt.label if alt else None)
 
 
 @router.post("/{sid}/derive/train", response_model=DeriveTrainPublic, responses=deps.errors(404, 422))

@@ -29,6 +29,8 @@ class AttemptPublic(BaseModel):
     diagnosis: str | None = Field(None, description="the classic mistake recognised, and a hint")
     mistake: str | None = Field(None, description="its kind: one_branch, transposed, keepdim, wrong_axis, "
                                 "broadcast, missing_1n, bessel, sign, no_local, hard_coded, ...")
+    mistake_label: str | None = Field(None, description="a short human label for the kind, e.g. 'missing 1/n' "
+                                      "(model.mistakes.LABELS)")
     error: AttemptError | None = Field(None, description="why the code gave no result (verdict error)")
     shape_ok: bool | None = None
     exact: bool | None = None
@@ -44,7 +46,8 @@ class AttemptPublic(BaseModel):
 class HintPublic(BaseModel):
     node: NodeName
     mode: DeriveMode
-    level: int = Field(description="1: the shape; 2: the tensors involved; 3: the local rule in words")
+    level: int = Field(description="1: the shape with its axes; 2: where the node is used and what flows back "
+                       "from there; 3: the local derivative in words and symbols (never the answer's line)")
     levels: int
     text: str
 
@@ -52,8 +55,10 @@ class HintPublic(BaseModel):
 class AnswerPublic(BaseModel):
     node: NodeName
     mode: DeriveMode
-    code: str = Field(description="the lecture's lines for d<node>")
-    idea: str | None = Field(None, description="the lecture's slower first version, when it wrote one (dC's loop)")
+    code: str = Field(description="the lecture's own lines for d<node> (for dC its double loop)")
+    alternative: str | None = Field(None, description="an equivalent one-call form that is not the lecture's "
+                                    "(dC's index_add_)")
+    alternative_label: str | None = Field(None, description="one sentence: whose form the alternative is")
 
 
 class DeriveNodePublic(BaseModel):
@@ -61,6 +66,9 @@ class DeriveNodePublic(BaseModel):
     shape: list[int]
     axes: list[str]
     scope: list[str] = Field(description="true gradients in scope for this node (those upstream)")
+    used_in: list[str] = Field(description="the forward lines that use the node: its gradient comes back "
+                               "through them (two for a node used twice; none for the loss)")
+    made_by: str = Field(description="the node's own forward line: how it was made")
 
 
 class DerivePublic(BaseModel):
@@ -86,3 +94,69 @@ class DeriveTrainPublic(BaseModel):
     losses: list[float] = Field(description="the batch loss of each step trained with the learner's backward")
     reference: list[float] = Field(description="the same steps with the lecture's fused backward, same seed")
     maxdiff: float | None = Field(None, description="max |yours - reference| over the steps both ran")
+
+
+# ---- a whole cell at once, and finite differences (issue 29) ----------------
+CellStatus = Literal["correct", "wrong", "affected", "missing", "error"]
+MAX_FD_SAMPLES = 20
+
+
+class CellCreate(Strict):
+    mode: DeriveMode = Field("atomic", description="atomic: exercise 1's cell; fused: exercise 2, 3 or 4's "
+                             "backward lines")
+    code: str = Field(max_length=MAX_CODE, description="the cell as pasted from the notebook; cmp(...) and "
+                      "print(...) lines are ignored")
+
+
+class CellNodePublic(BaseModel):
+    node: NodeName
+    status: CellStatus = Field(description="affected: wrong in the cell as written, right when its own lines run "
+                               "with the true gradients upstream; missing: not assigned in the cell")
+    message: str
+    mistake: str | None = None
+    mistake_label: str | None = None
+    diagnosis: str | None = None
+    exact: bool | None = Field(None, description="of the cell as written, as the notebook's cmp prints it")
+    approx: bool | None = None
+    maxdiff: float | None = None
+    affected_by: list[NodeName] = Field(default_factory=list, description="for affected: the wrong gradients "
+                                        "its lines read")
+    line: int | None = Field(None, description="the first line of the cell that assigns d<node>")
+
+
+class CellPublic(BaseModel):
+    mode: DeriveMode
+    nodes: list[CellNodePublic] = Field(description="every node of the mode's order, in lecture order")
+    first_wrong: NodeName | None = Field(None, description="the first node whose own lines are wrong")
+    solved: int
+    total: int
+    message: str = Field(description="the whole cell in a sentence")
+    error: AttemptError | None = Field(None, description="why the cell did not run at all")
+    error_message: str | None = None
+
+
+class FiniteDiffCreate(Strict):
+    mode: DeriveMode = "atomic"
+    node: NodeName = Field(description="the node whose gradient is checked, e.g. W1 or probs")
+    code: str | None = Field(None, max_length=MAX_CODE, description="the learner's lines for d<node> (optional): "
+                             "their values are compared too")
+    samples: int = Field(6, ge=1, le=MAX_FD_SAMPLES, description="how many entries to sample")
+
+
+class FiniteDiffSample(BaseModel):
+    index: list[int] = Field(description="the entry of the node, one index per axis")
+    numeric: float = Field(description="(loss(x+eps) - loss(x-eps)) / 2eps")
+    autograd: float
+    yours: float | None = None
+
+
+class FiniteDiffPublic(BaseModel):
+    node: NodeName
+    mode: DeriveMode
+    eps: float
+    tolerance: float = Field(description="agreement: |value - numeric| <= tolerance * max(1, |numeric|)")
+    dtype: Literal["float64"] = "float64"
+    samples: list[FiniteDiffSample]
+    agree: bool = Field(description="autograd agrees with the numeric derivative at every sample")
+    yours_agree: bool | None = Field(None, description="your code's values agree too (when code was sent and ran)")
+    message: str = Field(description="what was sampled, how, and the outcome")

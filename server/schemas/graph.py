@@ -8,9 +8,17 @@ from .common import Kind, Mode, NodeName
 
 
 # ---- the graph ---------------------------------------------------------------
+class MomentPublic(BaseModel):
+    """A moment of the lecture's video (model/moments.py): a link only, nothing is loaded from it."""
+    seconds: int  # from the start of the video
+    label: str  # what the lecture does there
+    url: str  # the video's address with &t=<seconds>s
+
+
 class NodeTextPublic(BaseModel):
     """What the inspector says about a node in one view (model/texts.py)."""
-    used_by: str  # the consumer's forward line(s): what the backward rule differentiates
+    used_by: str  # the forward line(s) that USE the node ("\n"-joined; "" for the loss): what the rule differentiates
+    made_by: str  # the node's own forward line: how it was made
     backward: str  # the backward code that runs in this view
     explain: list[str]  # paragraphs, sizes filled in from the config
     upstream: list[NodeName]  # the gradients the rule reads (an inexact one explains this one)
@@ -29,6 +37,7 @@ class NodePublic(BaseModel):
     explain: str  # the local rule in one or two plain sentences
     views: dict[Mode, NodeTextPublic]  # the inspector's texts, atomic and fused
     derivation: str | None = None  # id of a derivation in GraphPublic.derivations
+    moment: MomentPublic | None = None  # where exercise 1 derives this node's gradient (None for data and loss)
 
 
 class FusedGroupPublic(BaseModel):
@@ -37,6 +46,7 @@ class FusedGroupPublic(BaseModel):
     output: NodeName  # the gradient its backward produces in one expression
     shape: list[int]
     text: NodeTextPublic
+    moment: MomentPublic | None = None  # exercise 2 or 3 in the video
 
 
 class DerivationStepPublic(BaseModel):
@@ -48,6 +58,7 @@ class DerivationPublic(BaseModel):
     id: str
     title: str
     steps: list[DerivationStepPublic]
+    moment: MomentPublic | None = None  # where the lecture does it on paper
 
 
 class TapeItemPublic(BaseModel):
@@ -63,3 +74,4 @@ class GraphPublic(BaseModel):
     float_note: str  # for the requested dtype: why ≈ and not exact, and what float64 changes
     derivations: list[DerivationPublic]
     lecture_order: list[TapeItemPublic]  # the notebook's line order: a += node's first branch early
+    chapters: list[MomentPublic]  # the video's chapters, in order

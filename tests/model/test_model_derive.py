@@ -29,6 +29,17 @@ def test_axes_read_back_every_shape():
     assert derive.axes("logits") == ("n", "vocab") and derive.axes("embcat") == ("n", "block·n_embd")
 
 
+def test_the_answer_is_the_lecture_s_own_line():
+    for mode in derive.MODES:
+        assert derive.answer(mode, "C") == derive.DC_LOOP and "for k in range(Xb.shape[0])" in derive.DC_LOOP
+        assert derive.answer(mode, "hpreact") == "dhpreact = (1.0 - h**2) * dh"
+        alt = derive.alternative(mode, "C")
+        assert "index_add_" in alt.code and "viewers of the lecture proposed" in alt.label
+        assert derive.alternative(mode, "h") is None
+    assert derive.answer("atomic", "bnmeani") == "dbnmeani = (-dbndiff).sum(0)"
+    assert derive.fits((64,), BY_NAME["bnmeani"].shape(Dims()))  # the shape cmp accepts
+
+
 def test_upstream_is_what_comes_before():
     assert derive.upstream("atomic", "probs") == ("loss", "logprobs")
     assert derive.upstream("fused", "logits") == ()

@@ -168,7 +168,7 @@ def test_hints_and_answer(client, batch):
     assert "add" in texts[2]
     assert client.get(f"/api/sessions/{batch}/derive/atomic/counts/hints/4").status_code == 422
     ans = client.get(f"/api/sessions/{batch}/derive/atomic/C/answer").json()
-    assert "index_add_" in ans["code"] and "for k in range" in ans["idea"]
+    assert "for k in range" in ans["code"] and "index_add_" in ans["alternative"]
     fused = client.get(f"/api/sessions/{batch}/derive/fused/hprebn/answer").json()["code"]
     assert fused == derive.FUSED_LINES["hprebn"]
     over = client.get(f"/api/sessions/{batch}/derive/fused").json()

@@ -76,6 +76,9 @@ CORPUS = [
     ("while True", "while True:\n    pass"),
     ("endless for", "for i in range(10**12):\n    pass"),
     ("nested endless for", "for i in range(10**6):\n    for j in range(10**6):\n        x = i"),
+    ("endless zip", "for i, j in zip(range(10**12), range(10**12)):\n    pass"),
+    ("zip object internals", "dx = zip(probs, probs).__reduce__()"),
+    ("enumerate over a string", "for i, c in enumerate('abc'):\n    dx = c.join"),
     ("huge integer power", "dx = 10**10**10"),
     ("matmul storm", "a = torch.ones(700, 700)\nfor i in range(10**6):\n    a = a @ a"),
     ("nested parentheses", "dx = " + "(" * 1000 + "1" + ")" * 1000),
@@ -171,7 +174,8 @@ def test_corpus_is_refused_or_stopped(server):
     assert len(CORPUS) >= 40
     assert [r for r in rows if r[1] != "error"] == []
     kinds = {w: k for w, _, k, _, _ in rows}
-    assert kinds["endless for"] == kinds["matmul storm"] == "timeout" and kinds["huge zeros"] == "memory"
+    assert kinds["endless for"] == kinds["endless zip"] == kinds["matmul storm"] == "timeout"
+    assert kinds["huge zeros"] == "memory" and kinds["zip object internals"] == "refused"
     assert kinds["while True"] == kinds["torch.load"] == kinds["dunder walk from a tuple"] == "refused"
     assert all("ran for more than" in m for _, _, k, m, _ in rows if k == "timeout")
     assert glob.glob(CANARY + "*") == []  # nothing written
