@@ -91,6 +91,11 @@ export const api = {
   hint: (id, mode, node, level) => request('GET', `${s(id)}/derive/${mode}/${encodeURIComponent(node)}/hints/${level}`),
   answer: (id, mode, node) => request('GET', `${s(id)}/derive/${mode}/${encodeURIComponent(node)}/answer`),
   deriveTrain: (id, steps, codes) => request('POST', `${s(id)}/derive/train`, { json: { steps, codes } }),
+  /** CellPublic: a whole pasted cell, every node of the mode's order with its verdict. */
+  cell: (id, mode, code) => request('POST', `${s(id)}/cells`, { json: { mode, code } }),
+  /** FiniteDiffPublic: central differences in float64 on a few sampled entries of d<node>; `code`: the learner's, or null. */
+  finiteDifferences: (id, mode, node, code = null, samples = 6) => request('POST', `${s(id)}/finite-differences`,
+    { json: { mode, node, code, samples } }),
   /** Fire-and-forget delete when the page goes away. */
   dropSession: (id) => dropSession(id),
   // rooms: a teacher's session followed live (server/routes/rooms.py)

@@ -2,89 +2,57 @@
 // its sandbox, the verdict names the mistake. Answers of unsolved nodes stay
 // hidden: this module marks the page (body, inspector, tape chips) and
 // derive.css hides what a marked page must not show; the graph draws the
-// rings it puts in the store as `derive`.
+// rings it puts in the store as `derive`. The panel's parts: derivepanel.js
+// (elements, the lines around the editor), deriveflow.js (progress bar, next
+// node, the question before a reveal), derivecell.js (a whole cell),
+// derivefd.js (finite differences), deriveresult.js (a verdict), derivepage.js
+// (what it marks outside the panel).
 import { api } from './api.js';
+import { createCell } from './derivecell.js';
 import { wireEditor } from './deriveeditor.js';
+import { createFd } from './derivefd.js';
+import { createAsk, nextOpen, renderBar, summaryText } from './deriveflow.js';
+import { deriveMode as modeOf, nodeLines } from './derivelines.js';
+import { renderLines, scopeText, skeleton } from './derivepanel.js';
 import * as P from './deriveprogress.js';
+import { markPage, wireTransfer } from './derivepage.js';
 import { gradNameOf } from './graph.js';
-import { inspectedNode } from './inspector.js';
-import { diffFigure, historyItems, resultNodes } from './deriveresult.js';
+import { answerNodes, diffFigure, historyItems, resultNodes } from './deriveresult.js';
 import { createTrainSection } from './derivetrain.js';
 import { h, mount } from './theme.js';
 import { reportError, toast } from './toast.js';
 
-
 const ON_KEY = 'bpn-derive-on'; // derive mode stays on across reloads
-// derive works in exercise 1 (atomic, in either order of its tape) or exercises 2-3 (fused)
-const modeOf = (state) => (state.mode === 'fused' ? 'fused' : 'atomic');
 const orderOf = (state) => (state.graph ? (state.mode === 'fused' ? state.graph.fused_order : state.graph.backward_order) : []);
-
-function skeleton(root) {
-  const el = (name, tag = 'div', attrs = {}, ...kids) => h(tag, { 'data-d': name, ...attrs }, ...kids);
-  root.replaceChildren(
-    h('div', { class: 'panel-head' },
-      h('h2', {}, 'Derive it: ', el('target', 'span', { class: 'mono', 'data-testid': 'derive-target' }), ' ',
-        el('shape', 'span', { class: 'shape mono' })),
-      h('div', { class: 'head-right' },
-        el('progress', 'span', { class: 'derive-progress', 'data-testid': 'derive-progress' }),
-        el('export', 'button', { type: 'button', class: 'small', 'data-testid': 'derive-export' }, 'Export progress'),
-        h('label', { class: 'upload small', title: 'A file saved with Export progress' }, h('span', {}, 'Import…'),
-          el('import', 'input', { type: 'file', accept: '.json,application/json', 'data-testid': 'derive-import' })))),
-    el('summary', 'p', { class: 'derive-summary', 'data-testid': 'derive-summary' }),
-    h('p', { class: 'derive-legend' }, 'In the graph and the backward order: ', h('span', { class: 'lg solved' }), ' solved ',
-      h('span', { class: 'lg revealed' }), ' revealed ', h('span', { class: 'lg failing' }), ' last attempt wrong. '
-      + 'Backward lines, gradients and checks of a node stay hidden until you solve it or reveal it.'),
-    h('div', { class: 'derive-nav' },
-      el('prev', 'button', { type: 'button', class: 'small' }, '← previous'),
-      el('pos', 'span', { class: 'derive-pos' }),
-      el('next', 'button', { type: 'button', class: 'small', 'data-testid': 'derive-next' }, 'next open node →')),
-    h('div', { class: 'derive-grid' },
-      h('div', { class: 'derive-left' },
-        h('div', { class: 'code-label' }, 'forward'), el('forward', 'pre', { class: 'derive-forward' }),
-        el('scope', 'p', { class: 'derive-scope', 'data-testid': 'derive-scope' }),
-        el('editor', 'textarea', {
-          class: 'derive-editor', spellcheck: 'false', autocapitalize: 'off', autocomplete: 'off', rows: '7',
-          'data-testid': 'derive-editor', 'aria-label': 'Your code for the gradient',
-        }),
-        h('div', { class: 'derive-actions' },
-          el('submit', 'button', { type: 'button', class: 'primary', 'data-testid': 'derive-submit' }, 'Check ',
-            h('kbd', {}, 'Ctrl'), '+', h('kbd', {}, 'Enter')),
-          el('hint', 'button', { type: 'button', 'data-testid': 'derive-hint' }, 'Hint'),
-          el('reveal', 'button', { type: 'button', 'data-testid': 'derive-reveal' }, 'Reveal the answer'),
-          el('counts', 'span', { class: 'derive-counts', 'data-testid': 'derive-counts' }),
-          h('span', { class: 'derive-keys' }, 'Tab indents · Esc leaves the editor')),
-        el('hints', 'ol', { class: 'derive-hints', 'data-testid': 'derive-hints' }),
-        el('answer', 'div', { class: 'derive-answer', 'data-testid': 'derive-answer', hidden: true })),
-      h('div', { class: 'derive-right' },
-        el('result', 'div', { class: 'derive-result', 'data-testid': 'derive-result', 'aria-live': 'polite' }),
-        el('plot', 'div', { class: 'plot', 'data-testid': 'derive-heatmap' }),
-        h('details', { class: 'derive-history' }, el('history-title', 'summary', {}, 'Earlier attempts'),
-          el('history', 'ol', { 'data-testid': 'derive-history' })))),
-    el('train', 'section', { class: 'derive-train', 'data-testid': 'derive-train-section' }),
-  );
-  return (name) => root.querySelector(`[data-d="${name}"]`);
-}
+const exerciseOf = (mode) => (mode === 'fused' ? 'exercises 2 and 3 (fused)' : 'exercise 1 (atomic)');
+const CELL_VERDICT = { correct: 'correct', wrong: 'wrong', error: 'error', affected: 'affected' };
 
 export function createDerive(root, toggle, { store, actions, storage = window.localStorage }) {
   const get = store.get;
-  const $ = skeleton(root);
+  const { $, bar } = skeleton(root);
   const plot = mount($('plot'));
   let progress = P.load(storage);
   try { if (storage.getItem(ON_KEY) === '1') store.set({ deriveOn: true }); } catch (_) { /* no storage */ }
   let target = null; // the node being derived
   let shownTarget = null; // whose draft the editor holds
-  const results = new Map(); // mode:node -> the last AttemptPublic of this page
+  let view = 'node'; // 'node': one node in the editor; 'cell': a whole cell
+  let focusNext = false; // a correct answer just came: focus "next" (Enter moves on)
+  const results = new Map(); // mode:node -> the last AttemptPublic of this page (+ its code), or a cell's row
   const hintTexts = new Map(); // mode:node -> [text]
   const answers = new Map(); // mode:node -> AnswerPublic
   const overviews = new Map(); // session|mode -> DerivePublic
   let busy = false;
-  const key = () => `${modeOf(get())}:${target}`;
+  const key = () => `${modeOf(get().mode)}:${target}`;
   const trainView = createTrainSection($('train'), {
     get, progress: () => progress, order: () => (get().graph ? get().graph.fused_order : []),
   });
+  const fd = createFd($('fd'), { get });
+  const ask = createAsk($('ask'), () => $('reveal').focus());
 
-  const change = (p) => { progress = p; P.save(storage, p); render(get()); };
+  // every change goes through the store, so the room's report (follow.js) sees it when it happens
+  const change = (p) => { progress = p; P.save(storage, p); store.set({ deriveProgress: p }); };
   const on = () => Boolean(get().deriveOn);
+  const ensureBatch = async () => { if (!get().forwarded) await actions.forward(); };
 
   function setTarget(node) {
     target = node;
@@ -101,11 +69,12 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     if (!code.trim()) { toast(`Write d${target} = ... first.`); return; }
     busy = true;
     render(get());
-    const [mode, node] = [modeOf(s), target];
+    const [mode, node] = [modeOf(s.mode), target];
     try {
-      if (!get().forwarded) await actions.forward();
+      await ensureBatch();
       const r = await api.attempt(get().session.id, node, code, mode);
-      results.set(`${mode}:${node}`, r);
+      results.set(`${mode}:${node}`, { ...r, code });
+      focusNext = r.verdict === 'correct' && node === target;
       change(P.recordAttempt(progress, mode, node, code, r));
       if (r.verdict === 'correct') toast(`d${node} solved.`);
     } catch (err) {
@@ -128,93 +97,102 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   async function hint() {
     const s = get();
     if (!target || !s.session) return;
-    const level = Math.min(3, P.entry(progress, modeOf(s), target).hints + 1);
+    const mode = modeOf(s.mode);
+    const level = Math.min(3, P.entry(progress, mode, target).hints + 1);
     try {
-      await loadHints(modeOf(s), target, level);
-      change(P.recordHint(progress, modeOf(s), target, level));
+      await loadHints(mode, target, level);
+      change(P.recordHint(progress, mode, target, level));
     } catch (err) { reportError(err, 'derive'); }
   }
 
-  async function reveal() {
-    const s = get();
-    if (!target || !s.session) return;
+  async function reveal(mode, node) {
     try {
-      answers.set(key(), await api.answer(s.session.id, modeOf(s), target));
-      change(P.recordReveal(progress, modeOf(s), target));
+      answers.set(`${mode}:${node}`, await api.answer(get().session.id, mode, node));
+      change(P.recordReveal(progress, mode, node));
+      if (node === target) $('answer').focus(); // the button that had the focus is gone: the answer takes it
     } catch (err) { reportError(err, 'derive'); }
   }
 
   function step(dir) {
     const order = orderOf(get());
     const i = order.indexOf(target);
-    if (dir > 0) {
-      const open = order.slice(i + 1).find((n) => !P.unlocked(progress, modeOf(get()), n)) || P.firstOpen(progress, modeOf(get()), order);
-      setTarget(open || order[Math.min(order.length - 1, i + 1)]);
-    } else setTarget(order[Math.max(0, i - 1)]);
+    if (dir > 0) setTarget(nextOpen(progress, modeOf(get().mode), order, target) || order[Math.min(order.length - 1, i + 1)]);
+    else setTarget(order[Math.max(0, i - 1)]);
   }
+
+  // the editor gets the focus, scrolled so that the line above it (where the node is used) shows too
+  function toEditor() {
+    $('editor').focus({ preventScroll: true });
+    $('used-label').scrollIntoView({ block: 'nearest' });
+    $('editor').scrollIntoView({ block: 'nearest' });
+  }
+
+  function setView(v) {
+    view = v;
+    render(get());
+  }
+
+  const cell = createCell($('cell'), {
+    get,
+    mode: () => modeOf(get().mode),
+    ensureBatch,
+    onResult(c, code, mode) {
+      // only the nodes the cell writes: dloss, which the lecture's cell takes as given, is not the learner's
+      const lines = new Map(c.nodes.map((n) => [n.node, nodeLines(code, n)]));
+      for (const n of c.nodes) {
+        if (CELL_VERDICT[n.status] && lines.get(n.node)) {
+          results.set(`${mode}:${n.node}`, { ...n, verdict: CELL_VERDICT[n.status], fromCell: true, code: lines.get(n.node) });
+        }
+      }
+      change(P.recordCell(progress, mode, c, (node) => lines.get(node)));
+    },
+    onOpen(node, lines) {
+      view = 'node';
+      setTarget(node);
+      if (lines) {
+        $('editor').value = lines;
+        change(P.setDraft(progress, modeOf(get().mode), node, lines));
+      }
+      toEditor();
+    },
+  });
 
   wireEditor($('editor'), { onSubmit: submit });
   let draftTimer = null;
   $('editor').addEventListener('input', () => {
     clearTimeout(draftTimer);
-    const [mode, node, text] = [modeOf(get()), target, $('editor').value];
+    const [mode, node, text] = [modeOf(get().mode), target, $('editor').value];
     draftTimer = setTimeout(() => { progress = P.setDraft(progress, mode, node, text); P.save(storage, progress); }, 300);
   });
   $('submit').addEventListener('click', submit);
   $('hint').addEventListener('click', hint);
-  $('reveal').addEventListener('click', reveal);
+  $('reveal').addEventListener('click', () => {
+    const [mode, node] = [modeOf(get().mode), target];
+    if (!node || !get().session || P.entry(progress, mode, node).revealed) return;
+    ask.ask(node, () => reveal(mode, node)); // asked once: a revealed node shows its answer from then on
+  });
   $('next').addEventListener('click', () => step(1));
   $('prev').addEventListener('click', () => step(-1));
-  $('export').addEventListener('click', () => {
-    const url = URL.createObjectURL(new Blob([P.exportText(progress)], { type: 'application/json' }));
-    const a = h('a', { href: url, download: 'backprop-ninja-progress.json' });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  $('next-open').addEventListener('click', () => {
+    step(1);
+    toEditor();
   });
-  $('import').addEventListener('change', async (ev) => {
-    const file = ev.target.files[0];
-    ev.target.value = '';
-    if (!file) return;
-    try {
-      change(P.importText(await file.text()));
-      results.clear();
-      toast('Progress imported.');
-    } catch (err) { toast(err.message); }
+  $('cell-open').addEventListener('click', () => setView(view === 'cell' ? 'node' : 'cell'));
+  cell.closeButton.addEventListener('click', () => setView('node'));
+  wireTransfer($('export'), $('import'), {
+    progress: () => progress, say: toast, onImport: (p) => { results.clear(); change(p); },
   });
   toggle.addEventListener('click', () => {
     const next = !on();
     try { storage.setItem(ON_KEY, next ? '1' : '0'); } catch (_) { /* storage disabled: on for this page only */ }
     store.set({ deriveOn: next });
-    if (next) setTarget(P.firstOpen(progress, modeOf(get()), orderOf(get())) || orderOf(get())[0]);
+    if (next) setTarget(P.firstOpen(progress, modeOf(get().mode), orderOf(get())) || orderOf(get())[0]);
   });
   let forwardedFor = null; // a batch is drawn once per session when derive mode needs one
 
-  function markPage(s) {
-    document.body.dataset.derive = on() ? 'on' : 'off';
-    if (!on()) { // the CSS keys on body[data-derive=on]: nothing else to mark, nothing to draw
-      if (s.derive) store.set({ derive: null });
-      return;
-    }
-    const order = orderOf(s);
-    const locked = (n) => !(P.unlocked(progress, modeOf(s), n) || P.unlocked(progress, 'atomic', n));
-    const shown = inspectedNode(s);
-    const ref = s.graph ? gradNameOf(s.graph, shown) : shown;
-    const node = s.graph && s.graph.nodes.find((n) => n.name === ref);
-    document.getElementById('inspector').toggleAttribute('data-derive-hidden', Boolean(node && node.kind !== 'data' && locked(ref)));
-    for (const chip of document.querySelectorAll('#tape .chip[data-node]')) {
-      chip.dataset.derive = P.status(progress, modeOf(s), chip.dataset.node);
-    }
-    document.body.dataset.deriveDlogits = locked('logits') ? 'hidden' : '';
-    const status = Object.fromEntries(order.map((n) => [n, P.status(progress, modeOf(s), n)]));
-    const derive = { status, firstWrong: P.firstWrong(progress, modeOf(s), order) };
-    if (JSON.stringify(derive) !== JSON.stringify(s.derive || null)) store.set({ derive });
-  }
-
   async function overview(s) {
-    const k = `${s.session.id}|${modeOf(s)}`;
-    if (!overviews.has(k)) overviews.set(k, await api.deriveOverview(s.session.id, modeOf(s)));
+    const k = `${s.session.id}|${modeOf(s.mode)}`;
+    if (!overviews.has(k)) overviews.set(k, await api.deriveOverview(s.session.id, modeOf(s.mode)));
     return overviews.get(k);
   }
 
@@ -222,45 +200,53 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     toggle.setAttribute('aria-pressed', on() ? 'true' : 'false');
     root.hidden = !on();
     if (!s.graph) return;
-    markPage(s);
+    markPage(s, { progress, on: on(), order: orderOf(s), store });
     if (!on()) return;
     if (s.session && !s.forwarded && !s.busy && forwardedFor !== s.session.id) {
       forwardedFor = s.session.id;
       actions.forward(); // the checks need a batch: draw one, as f would
     }
+    const mode = modeOf(s.mode);
     const order = orderOf(s);
     const picked = s.pinned && (s.graph ? gradNameOf(s.graph, s.selected) : s.selected);
     if (picked && order.includes(picked) && picked !== target && !s.busy) target = picked;
-    if (!order.includes(target)) target = P.firstOpen(progress, modeOf(s), order) || order[0];
-    const e = P.entry(progress, modeOf(s), target);
+    if (!order.includes(target)) target = P.firstOpen(progress, mode, order) || order[0];
+    const e = P.entry(progress, mode, target);
     const node = s.graph.nodes.find((n) => n.name === target);
-    $('target').textContent = `d${target}`;
-    $('shape').textContent = node.shape.length ? `(${node.shape.join(', ')})` : '(a number)';
-    $('pos').textContent = `node ${order.indexOf(target) + 1} of ${order.length}, ${modeOf(s) === 'fused' ? 'exercises 2 and 3 (fused)' : 'exercise 1 (atomic)'}`;
-    $('forward').textContent = node.forward;
-    const sum = P.summary(progress, modeOf(s), order);
+    const whole = view === 'cell'; // a whole cell: no one node in play
+    $('target').textContent = whole ? `a whole cell of ${exerciseOf(mode)}` : `d${target}`;
+    $('target').classList.toggle('mono', !whole);
+    $('shape').textContent = whole ? '' : node.shape.length ? `(${node.shape.join(', ')})` : '(a number)';
+    $('pos').textContent = `node ${order.indexOf(target) + 1} of ${order.length}, ${exerciseOf(mode)}`;
+    for (const k of ['prev', 'pos', 'next', 'summary']) $(k).hidden = whole; // the cell has its own
+    renderLines($, s.graph, target, mode);
+    if (whole) $('moment').hidden = true;
+    const sum = P.summary(progress, mode, order);
     $('progress').textContent = `${sum.clean + sum.hinted} solved · ${sum.revealed} revealed · ${sum.open} open`;
-    $('summary').textContent = sum.open === 0
-      ? `All ${sum.total} derived: ${sum.clean} without hints, ${sum.hinted} with hints, ${sum.revealed} revealed (${sum.attempts} attempt${sum.attempts === 1 ? '' : 's'}).`
-      : `Write d${target} in PyTorch with the lecture's names, as in the notebook's cells (several lines, += and for loops allowed). It is checked against autograd on this batch and on one you have not seen.`;
+    renderBar(bar, sum, exerciseOf(mode));
+    $('summary').textContent = summaryText(sum, target);
+    $('cell-open').setAttribute('aria-pressed', whole ? 'true' : 'false');
+    $('cell').hidden = !whole;
+    $('grid').hidden = whole;
+    if (whole) cell.render();
     if (shownTarget !== key()) {
       shownTarget = key();
+      ask.close();
       $('editor').value = e.draft || (e.history[0] && e.history[0].code) || `d${target} = `;
       $('editor').placeholder = `d${target} = ...`;
     }
     overview(s).then((ov) => {
-      const item = ov.nodes.find((n) => n.node === target);
-      const ups = item ? item.scope : [];
-      $('scope').textContent = `In scope: every forward value (${node.inputs.concat([target]).join(', ')}, ...), `
-        + `n and the sizes, torch, F${ups.length ? `, and the true ${ups.length > 6 ? `${ups.slice(0, 3).join(', ')} ... ${ups.slice(-3).join(', ')}` : ups.join(', ')}` : ''}.`;
+      const item = ov.nodes.find((n) => n.node === node.name);
+      $('scope').textContent = scopeText(node, item ? item.scope : []);
     }).catch((err) => reportError(err, 'derive'));
     $('submit').disabled = busy;
     $('hint').disabled = e.hints >= 3;
     $('hint').textContent = e.hints >= 3 ? 'No more hints' : `Hint ${e.hints + 1} of 3`;
+    $('reveal').hidden = e.revealed;
     $('counts').textContent = `attempts ${e.attempts} · hints ${e.hints}${e.revealed ? ' · revealed' : ''}`;
     renderHints(s, e);
     renderAnswer(s, e);
-    renderResult(s, e);
+    renderResult(s, e, order);
     renderHistory(e);
     trainView.render(s);
   }
@@ -268,7 +254,7 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
   function renderHints(s, e) {
     const k = key();
     const texts = hintTexts.get(k) || [];
-    if (texts.length < e.hints) loadHints(modeOf(s), target, e.hints).then(() => render(get())).catch(() => {});
+    if (texts.length < e.hints) loadHints(modeOf(s.mode), target, e.hints).then(() => render(get())).catch(() => {});
     $('hints').replaceChildren(...texts.slice(0, e.hints).map((t) => h('li', {}, t)));
   }
 
@@ -276,17 +262,28 @@ export function createDerive(root, toggle, { store, actions, storage = window.lo
     const box = $('answer');
     box.hidden = !e.revealed;
     if (!e.revealed) return;
-    const a = answers.get(key());
-    if (!a) { api.answer(s.session.id, modeOf(s), target).then((r) => { answers.set(key(), r); render(get()); }).catch(() => {}); return; }
-    box.replaceChildren(...[h('div', { class: 'code-label' }, 'the lecture\'s answer'), h('pre', {}, a.code),
-      a.idea ? h('p', { class: 'hint' }, 'The idea, as the lecture first writes it (a Python loop):') : null,
-      a.idea ? h('pre', {}, a.idea) : null].filter(Boolean));
+    const k = key();
+    const a = answers.get(k);
+    if (!a) { api.answer(s.session.id, modeOf(s.mode), target).then((r) => { answers.set(k, r); render(get()); }).catch(() => {}); return; }
+    box.replaceChildren(...answerNodes(a));
   }
 
-  function renderResult(s, e) {
+  function renderResult(s, e, order) {
+    const mode = modeOf(s.mode);
     const r = results.get(key());
     $('result').replaceChildren(...resultNodes(r, e.history[0], busy));
     plot.show(diffFigure(r, target, s, busy));
+    // the attempt on screen, else the last one kept from an earlier page
+    fd.render(mode, target, (r && r.code) || (e.history[0] && e.history[0].code) || null);
+    // after a correct answer: the next open node, one Enter away
+    const solvedNow = Boolean(r && r.verdict === 'correct');
+    const next = solvedNow ? nextOpen(progress, mode, order, target) : null;
+    $('flow').hidden = !solvedNow;
+    $('next-open').hidden = !next;
+    $('next-open').textContent = next ? `Next: d${next} →` : '';
+    $('flow-text').textContent = next ? ' or press Enter' : `Every node of ${exerciseOf(mode)} is done.`;
+    if (focusNext && next) $('next-open').focus();
+    focusNext = false;
   }
 
   function renderHistory(e) {

@@ -44,8 +44,9 @@ export function unlocked(p, mode, node) {
 export function recordAttempt(p, mode, node, code, result) {
   const e = entry(p, mode, node);
   const item = {
-    code, verdict: result.verdict, mistake: result.mistake || null, error: result.error || null,
-    message: result.message, diagnosis: result.diagnosis || null, at: new Date().toISOString(),
+    code, verdict: result.verdict, mistake: result.mistake || null, mistake_label: result.mistake_label || null,
+    error: result.error || null, message: result.message, diagnosis: result.diagnosis || null,
+    at: new Date().toISOString(), ...(result.source ? { source: result.source } : {}),
   };
   const solved = e.solved || result.verdict === 'correct';
   return put(p, mode, node, {
@@ -54,6 +55,29 @@ export function recordAttempt(p, mode, node, code, result) {
     failing: !solved && result.verdict !== 'correct',
     history: [item, ...e.history].slice(0, KEEP_ATTEMPTS),
   });
+}
+
+/**
+ * A whole cell's answer (CellPublic) as attempts: each node the cell got right
+ * counts as solved, each wrong one (or one that raised) as a wrong attempt.
+ * "affected" nodes (wrong only through a wrong node upstream) and missing
+ * ones are left as they were: the learner has not been shown anything about
+ * them yet. `codeFor(node)` gives the cell's lines for the node; a node the
+ * cell does not write ("" or null: the loss, which the check takes as given) is skipped.
+ */
+export function recordCell(p, mode, cell, codeFor) {
+  const verdicts = { correct: 'correct', wrong: 'wrong', error: 'error' };
+  let out = p;
+  for (const n of cell.nodes) {
+    const verdict = verdicts[n.status];
+    const code = codeFor(n.node);
+    if (!verdict || !code) continue;
+    out = recordAttempt(out, mode, n.node, code, {
+      verdict, mistake: n.mistake, mistake_label: n.mistake_label, message: n.message,
+      diagnosis: n.diagnosis, source: 'cell',
+    });
+  }
+  return out;
 }
 
 export function recordHint(p, mode, node, level) {
@@ -120,8 +144,10 @@ export function importText(text) {
       history: Array.isArray(e.history) ? e.history.filter((a) => a && typeof a.code === 'string')
         .slice(0, KEEP_ATTEMPTS).map((a) => ({
           code: a.code.slice(0, MAX_CODE), verdict: String(a.verdict), mistake: a.mistake ? String(a.mistake) : null,
+          mistake_label: a.mistake_label ? String(a.mistake_label) : null,
           error: a.error ? String(a.error) : null, message: String(a.message || ''),
           diagnosis: a.diagnosis ? String(a.diagnosis) : null, at: String(a.at || ''),
+          ...(a.source === 'cell' ? { source: 'cell' } : {}),
         })) : [],
     };
   }

@@ -31,6 +31,8 @@ export function actionFor(ev) {
   if (tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA' || (t && t.isContentEditable)) {
     return ev.key === 'Escape' ? 'blur' : null;
   }
+  // in a panel of forms (Derive it), Space and Enter press the focused button, as everywhere on the web
+  if ((ev.key === ' ' || ev.key === 'Enter') && t && t.closest && t.closest('[data-native-keys] :is(button, a)')) return null;
   const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
   return BY_KEY.get(key === '/' && ev.shiftKey ? '?' : key) || BY_KEY.get(ev.key) || null;
 }

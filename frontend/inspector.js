@@ -38,8 +38,9 @@ export function inspectorModel(state) {
   return {
     name, gradName, ...base,
     // the line the backward rule differentiates: where this node is used
-    forward: text.used_by,
-    madeBy: group || node.kind === 'loss' || node.kind === 'data' ? '' : `${name} itself is made by: ${node.forward}`,
+    // the loss is used by nothing: its gradient, 1, is where the backward starts
+    forward: text.used_by || 'nothing uses the loss: dloss = 1 starts the backward',
+    madeBy: group ? '' : `${name} itself is made by: ${text.made_by}`,
     backward: text.backward,
     explain: text.explain,
     derivation: group ? (graph.nodes.find((n) => n.name === group.output) || {}).derivation : node.derivation,

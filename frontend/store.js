@@ -38,6 +38,7 @@ export function initialState(view = {}) {
     busy: false, // an action is in flight
     slow: false, // ... and has been for a while: shown (app.js SLOW_MS)
     error: null,
+    deriveProgress: null, // Derive it's progress (derive.js owns it; a follower's room reports it)
   };
 }
 

@@ -1,7 +1,11 @@
 """Derive it yourself, in a real browser: solve the first five nodes by
-typing, make a classic mistake and read its diagnosis, reload and find the
-progress kept; answers of unsolved nodes stay hidden."""
+typing (the line that uses each node above the editor, the line that made it
+below, Enter moves on), make a classic mistake and read its name and
+diagnosis, reload and find the progress kept; answers of unsolved nodes stay
+hidden, and revealing one asks first."""
 from __future__ import annotations
+
+from backprop_ninja.model.mistakes import label
 
 from pagekit import open_view
 
@@ -40,30 +44,66 @@ def wait_verdict(page, node: str, attempts: int) -> str:
     return page.get_by_test_id("derive-verdict").inner_text()
 
 
-def test_solve_five_make_a_mistake_reload(page, live_server, shots):
+def bar(page) -> tuple[str, str, str]:
+    b = page.get_by_test_id("derive-bar")
+    assert b.get_attribute("role") == "progressbar"
+    return b.get_attribute("aria-valuenow"), b.get_attribute("aria-valuemax"), b.get_attribute("aria-valuetext")
+
+
+def start(page, live_server):
     open_view(page, live_server)
     page.evaluate("() => localStorage.clear()")
     page.get_by_test_id("derive-toggle").click()
     page.wait_for_function("() => window.__bpn.state.forwarded && window.__bpn.state.deriveOn")
+
+
+def test_solve_five_make_a_mistake_reload(page, live_server, shots):
+    start(page, live_server)
     assert page.get_by_test_id("derive-target").inner_text() == "dloss"
+    assert bar(page) == ("0", "27", "0 solved, 0 revealed, 27 open of 27")
+    # nothing uses the loss: the backward pass starts there
+    assert "starts here" in page.get_by_test_id("derive-used").inner_text()
     for i, (node, code) in enumerate(SOLUTIONS):
         assert page.get_by_test_id("derive-target").inner_text() == f"d{node}"
         # before it is solved, the page does not give the answer away
         assert not page.get_by_test_id("backward-line").is_visible()
+        if node == "logprobs":
+            # above the editor the line that USES logprobs (the gradient flows back from it), below it the one that made it
+            assert page.get_by_test_id("derive-used").inner_text() == "loss = -logprobs[range(n), Yb].mean()"
+            assert page.get_by_test_id("derive-made").inner_text() == "logprobs = probs.log()"
+            used, editor, made = (page.get_by_test_id(t).bounding_box()["y"] for t in ("derive-used", "derive-editor", "derive-made"))
+            assert used < editor < made
+            # the inspector's derivation (softmax minus one-hot: exercise 2's answer) waits too
+            assert not page.get_by_test_id("derivation").is_visible()
         type_code(page, code)
         assert wait_verdict(page, node, 1) == "correct"
+        if node == "logprobs":
+            page.get_by_test_id("derivation").wait_for()
         page.wait_for_function("(n) => document.querySelector(`#tape [data-node='${n}']`).dataset.derive === 'solved'",
                                arg=node)
         assert page.get_by_test_id("backward-line").is_visible()  # solved: the lecture's line is shown
+        assert bar(page)[0] == str(i + 1)
         if i == 2:
             page.screenshot(path=str(shots / "derive-solved-probs.png"), full_page=True)
-        page.get_by_test_id("derive-next").click()
+        # the next open node is offered, focused: Enter moves on, and the editor has the focus again
+        following = SOLUTIONS[i + 1][0] if i + 1 < len(SOLUTIONS) else "counts"
+        assert page.get_by_test_id("derive-next-open").inner_text() == f"Next: d{following} →"
+        page.wait_for_function("() => document.activeElement.dataset.testid === 'derive-next-open'")
+        page.keyboard.press("Enter")
+        page.wait_for_function("(n) => document.querySelector('[data-testid=derive-target]').textContent === 'd' + n",
+                               arg=following)
+        assert page.evaluate("() => document.activeElement.dataset.testid") == "derive-editor"
 
+    # dcounts is used twice: both lines above the editor
+    used = page.get_by_test_id("derive-used").inner_text()
+    assert "probs = counts * counts_sum_inv" in used and "counts_sum = counts.sum(1, keepdim=True)" in used
+    assert "2 lines" in page.locator("[data-d=used-label]").text_content()
     # dcounts with the second branch forgotten: the mistake is named, not the answer given
     assert page.get_by_test_id("derive-target").inner_text() == "dcounts"
     type_code(page, "dcounts = counts_sum_inv * dprobs")
     assert wait_verdict(page, "counts", 1) == "wrong"
-    assert page.get_by_test_id("derive-mistake").inner_text() == "one branch only"
+    assert page.get_by_test_id("derive-mistake").inner_text() == label("one_branch")
+    assert not page.get_by_test_id("derive-next-open").is_visible()  # no "next" after a wrong answer
     diagnosis = page.get_by_test_id("derive-diagnosis").inner_text()
     assert "+=" in diagnosis and "counts_sum" in diagnosis
     assert "counts_sum_inv * dprobs\ndcounts +=" not in page.inner_text("body")  # the answer stays hidden
@@ -86,7 +126,7 @@ def test_solve_five_make_a_mistake_reload(page, live_server, shots):
     assert page.get_by_test_id("derive-counts").inner_text() == "attempts 1 · hints 1"
     assert page.get_by_test_id("derive-editor").input_value() == "dcounts = counts_sum_inv * dprobs"
     page.wait_for_function("() => document.querySelectorAll('[data-testid=derive-hints] li').length === 1")
-    assert "one branch only" in page.get_by_test_id("derive-history").text_content()
+    assert label("one_branch") in page.get_by_test_id("derive-history").text_content()
     page.wait_for_function(RINGS, arg=6)
     page.screenshot(path=str(shots / "derive-after-reload.png"), full_page=True)
 
@@ -96,13 +136,32 @@ def test_solve_five_make_a_mistake_reload(page, live_server, shots):
     assert page.get_by_test_id("derive-progress").inner_text().startswith("6 solved")
 
 
-def test_reveal_fused_exercise_and_export_import(page, browser, live_server, shots, tmp_path):
-    open_view(page, live_server)
-    page.evaluate("() => localStorage.clear()")
-    page.get_by_test_id("derive-toggle").click()
-    page.wait_for_function("() => window.__bpn.state.forwarded && window.__bpn.state.deriveOn")
+def reveal(page) -> None:
     page.get_by_test_id("derive-reveal").click()
+    page.get_by_test_id("derive-reveal-yes").click()
     page.wait_for_function("() => !document.querySelector('[data-testid=derive-answer]').hidden")
+
+
+def test_reveal_fused_exercise_and_export_import(page, browser, live_server, shots, tmp_path):
+    start(page, live_server)
+    # Reveal asks first, in the page: "Keep trying" and Esc leave the node open
+    page.get_by_test_id("derive-reveal").click()
+    assert "counts as revealed" in page.get_by_test_id("derive-ask").inner_text()
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "derive-reveal-yes"
+    page.get_by_test_id("derive-reveal-no").click()
+    assert not page.get_by_test_id("derive-ask").is_visible()
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "derive-reveal"
+    page.keyboard.press("Enter")  # the reveal button, by keyboard: asks again
+    page.get_by_test_id("derive-reveal-yes").wait_for()
+    page.keyboard.press("Escape")
+    assert not page.get_by_test_id("derive-ask").is_visible()
+    assert page.get_by_test_id("derive-answer").is_hidden()
+    assert page.get_by_test_id("derive-progress").inner_text() == "0 solved · 0 revealed · 27 open"
+    page.get_by_test_id("derive-reveal").click()
+    page.keyboard.press(" ")  # "Show it" has the focus: Space presses it (it does not start playing)
+    page.wait_for_function("() => !document.querySelector('[data-testid=derive-answer]').hidden")
+    assert not page.get_by_test_id("derive-reveal").is_visible()  # asked once: a revealed node stays revealed
+    assert not page.evaluate("() => window.__bpn.state.playing")
     assert "dloss = 1.0" in page.get_by_test_id("derive-answer").inner_text()
     assert page.locator("#tape [data-node='loss']").get_attribute("data-derive") == "revealed"
     assert page.get_by_test_id("derive-progress").inner_text() == "0 solved · 1 revealed · 26 open"
@@ -111,6 +170,10 @@ def test_reveal_fused_exercise_and_export_import(page, browser, live_server, sho
     page.get_by_test_id("mode-fused").click()
     page.wait_for_function("() => document.querySelector('[data-testid=derive-target]').textContent === 'dlogits'")
     assert not page.get_by_test_id("plot-dlogits").is_visible()  # hidden until derived
+    # exercise 2's moment of the lecture, and the fused forward line it differentiates
+    assert page.get_by_test_id("derive-moment").inner_text() == "▶ watch this in the lecture (1:26:31)"
+    assert "F.cross_entropy(logits, Yb)" in page.get_by_test_id("derive-used").inner_text()
+    assert page.get_by_test_id("derive-bar").get_attribute("aria-valuemax") == "13"
     type_code(page, "dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1\ndlogits /= n")
     assert wait_verdict(page, "logits", 1) == "correct"
     page.wait_for_function("() => document.querySelector('[data-testid=plot-dlogits]').offsetParent !== null")
@@ -121,8 +184,7 @@ def test_reveal_fused_exercise_and_export_import(page, browser, live_server, sho
     for k in range(12):
         page.get_by_test_id("derive-next").click()
         page.wait_for_function("(k) => !document.querySelector('[data-testid=derive-target]').textContent.includes('dlogits')", arg=k)
-        page.get_by_test_id("derive-reveal").click()
-        page.wait_for_function("() => !document.querySelector('[data-testid=derive-answer]').hidden")
+        reveal(page)
     page.get_by_test_id("derive-train-steps").fill("200")
     page.get_by_test_id("derive-train").click()
     page.wait_for_function("() => document.querySelector('[data-testid=derive-train-status]').textContent.includes(\"as the lecture's does\")",
@@ -156,10 +218,7 @@ def test_reveal_fused_exercise_and_export_import(page, browser, live_server, sho
 
 
 def test_editor_indents_like_a_code_cell(page, live_server):
-    open_view(page, live_server)
-    page.evaluate("() => localStorage.clear()")
-    page.get_by_test_id("derive-toggle").click()
-    page.wait_for_function("() => window.__bpn.state.forwarded && window.__bpn.state.deriveOn")
+    start(page, live_server)
     page.get_by_test_id("chip-C").click()  # any node can be attempted on its own
     page.wait_for_function("() => document.querySelector('[data-testid=derive-target]').textContent === 'dC'")
     editor = page.get_by_test_id("derive-editor")
@@ -183,6 +242,16 @@ def test_editor_indents_like_a_code_cell(page, live_server):
                                     "    for j in range(Xb.shape[1]):\n        dC[Xb[k, j]] += demb[k, j]")
     page.keyboard.press("Control+Enter")
     assert wait_verdict(page, "C", 1) == "correct"
+    # the lecture's answer is its double loop; the one-call index_add_ is shown apart, labelled as a viewer's form
+    reveal(page)
+    answer = page.evaluate("""async () => (await fetch(`/api/sessions/${window.__bpn.state.session.id}/derive/atomic/C/answer`,
+        {headers: {'X-Requested-With': 'test'}})).json()""")
+    code = page.get_by_test_id("derive-answer-code").inner_text()
+    assert code == answer["code"] and "for k in range" in code and "index_add_" not in code
+    assert page.get_by_test_id("derive-alternative").inner_text() == answer["alternative"]
+    assert "index_add_" in answer["alternative"]
+    assert page.get_by_test_id("derive-alternative-label").inner_text() == answer["alternative_label"]
+    page.get_by_test_id("derive-editor").focus()
     page.keyboard.press("Escape")  # leaves the editor: the stepper's keys work again
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => window.__bpn.state.computed.length === 1")
