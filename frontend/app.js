@@ -417,7 +417,7 @@ const replayView = createReplayView(document.getElementById('replay'));
 document.querySelector('#dlogits [data-action=sort]').addEventListener('click', actions.toggleSort);
 createDerive(document.getElementById('derive'), document.getElementById('derive-toggle'), { store, actions });
 createTeach(document.querySelector('[data-testid=teach]'), { store });
-follow = createFollow({ store, adopt, release });
+follow = createFollow({ store, adopt, release, select: actions.select });
 
 // The graph and the inspector in one go: a key press waits for both (the
 // inspected node's tensors come in the frame that moves the graph), and one

@@ -28,10 +28,22 @@ export function teachView(state) {
     show_diff: Boolean(state.showDiff),
     present: Boolean(state.present),
     playing: Boolean(state.playing),
+    derive: Boolean(state.deriveOn), // followers are invited to derive `inspect` themselves
   };
 }
 
 const escape = (s) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const followers = (n) => (n === 1 ? '1 follower' : `${n} followers`);
+
+/** The class view's line on mistakes at the teacher's node (a ClassPublic). */
+export function mistakeLine(k) {
+  if (k.mistake) {
+    const name = escape(k.mistake_label || k.mistake.replace(/_/g, ' '));
+    return `most common mistake here: <b>${name}</b> (${followers(k.mistake_count)})`;
+  }
+  if (k.wrong) return `${followers(k.wrong)} had a wrong attempt here, none of a kind the checker names`;
+  return 'no wrong attempt here';
+}
 
 const stepperKey = (s, view) => JSON.stringify(view) + (s.frame ? `|${s.frame.step}|${s.frame.computed.length}|${s.frame.mode}` : '');
 
@@ -81,7 +93,8 @@ export function createTeach(button, { store, page = 'stepper', view: viewOf = te
         <b>${k.revealed}</b> revealed · <b>${k.trying}</b> still trying</p>
       <p class="class-label">first failing node</p>
       <ol class="class-fails" data-testid="class-fails">${fails.length ? fails.map(bar).join('') : '<li>none</li>'}</ol>
-      <p data-testid="class-mistake">${k.mistake ? `most common mistake here: <b>${k.mistake.replace(/_/g, ' ')}</b> (${k.mistake_count})` : 'no wrong attempt here'}</p>
+      <p data-testid="class-mistake">${mistakeLine(k)}</p>
+      <p class="class-note">Followers were asked to try it on their own copy.</p>
       ${k.nicknames.length ? `<p class="class-names">here: ${k.nicknames.map(escape).join(', ')}</p>` : ''}`;
   }
 

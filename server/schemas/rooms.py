@@ -52,6 +52,8 @@ class RoomViewPublic(Strict):
     show_diff: bool = False
     present: bool = False
     playing: bool = False  # the stepper's play (one node every 0.6 s) or live training
+    derive: bool = Field(False, description="the teacher's \"Derive it\" is on: followers are invited to write "
+                                            "the gradient of `inspect` themselves (a late joiner too)")
 
 
 class TeachView(RoomViewPublic):
@@ -83,11 +85,17 @@ class FollowNickname(Strict):
 DeriveStatus = Literal["solved", "revealed", "failing", "unsolved"]
 
 
+MistakeKind = Annotated[str, Field(max_length=40, pattern=r"^[a-z0-9_]+$")]
+MAX_KINDS = 16  # kinds of mistake reported per node: more than a learner makes at one node
+
+
 class NodeProgress(Strict):
     status: DeriveStatus
     hints: int = Field(0, ge=0, le=9)
-    mistake: str | None = Field(None, max_length=40, pattern=r"^[a-z0-9_]+$",
-                                description="the kind of the last wrong attempt (AttemptPublic.mistake)")
+    mistake: MistakeKind | None = Field(None, description="the kind of the last wrong attempt (AttemptPublic.mistake)")
+    mistakes: list[MistakeKind] = Field([], max_length=MAX_KINDS,
+                                        description="each kind of the node's wrong attempts, once, solved since or not")
+    wrong: int = Field(0, ge=0, le=99, description="wrong attempts at the node (capped), solved since or not")
 
 
 class FollowProgress(Strict):
@@ -111,8 +119,10 @@ class ClassPublic(BaseModel):
     revealed: int
     trying: int  # last attempt wrong
     first_failing: dict[NodeName, int]  # each follower's first node whose last attempt is wrong
-    mistake: str | None  # the most common kind of wrong attempt at `node`
-    mistake_count: int
+    wrong: int = 0  # followers with a wrong attempt at `node`, solved since or not
+    mistake: str | None  # the kind of mistake most followers made at `node` (a first try counts, solved since or not)
+    mistake_label: str | None = None  # its name for people (model/mistakes.py label()), e.g. "missing 1/n"
+    mistake_count: int  # followers who made it
     nicknames: list[str]  # of the followers who gave one, sorted; never tied to their results
 
 

@@ -125,3 +125,85 @@ def test_the_class_view_shows_who_is_stuck_where(page, browser, live_server, sho
     assert "Ada" in page.get_by_test_id("class-view").inner_text()
     page.get_by_test_id("room-card").screenshot(path=str(shots / "room-class-view.png"))
     page.screenshot(path=str(shots / "room-teacher-class-view.png"))
+
+
+PROMPT_UP = "() => { const p = document.querySelector('[data-testid=derive-prompt]'); return p && !p.hidden; }"
+
+
+def test_derive_it_in_a_class_prompts_followers_and_counts_first_tries(page, browser, live_server, shots):
+    """The teacher turns Derive it on: a phone following is prompted, taps "Try
+    it yourself" and derives dloss on its own copy (wrong sign first); a late
+    joiner is prompted at once. The class view counts both first tries under
+    the catalogue's name, then "missing 1/n" at dlogprobs; Derive it off is said too."""
+    from backprop_ninja.model.mistakes import label
+
+    open_view(page, live_server)
+    page.evaluate("() => { localStorage.clear(); sessionStorage.clear(); }")
+    page.get_by_test_id("teach").click()
+    page.get_by_test_id("follow-link").wait_for()
+    url = page.get_by_test_id("follow-link").get_attribute("href")
+    phone = follower(browser, url, PHONE)
+    phone.wait_for_function("() => window.__bpn.state.room.version > 0")
+    assert phone.get_by_test_id("derive-prompt").is_hidden()  # Derive it is off: nothing to try yet
+    assert phone.get_by_test_id("own-stepper").is_hidden()  # only once the room has ended
+
+    page.get_by_test_id("derive-toggle").click()  # the teacher: "let's derive dloss"
+    phone.wait_for_function(PROMPT_UP)
+    text = phone.get_by_test_id("derive-prompt-text").inner_text()
+    assert "Derive it" in text and "dloss" in text
+    try_it = phone.get_by_test_id("try-it")
+    box = try_it.bounding_box()
+    assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 390  # a thumb's target, on screen
+    phone.screenshot(path=str(shots / "room-follower-derive-prompt.png"))
+    try_it.tap()
+    phone.wait_for_function("""() => { const s = window.__bpn.state; return window.__bpn.ready && !s.room.watching
+        && s.deriveOn && document.querySelector('[data-testid=derive-target]').textContent === 'dloss'; }""")
+    assert phone.get_by_test_id("derive-prompt").is_hidden()
+    editor = phone.get_by_test_id("derive-editor").bounding_box()  # brought up to the thumb, under the bar
+    bar = phone.get_by_test_id("follow-bar").bounding_box()
+    assert bar["y"] + bar["height"] <= editor["y"] < 844
+    phone.screenshot(path=str(shots / "room-follower-derive-tried.png"))
+    assert derive(phone, "loss", "dloss = -1.0") == "wrong"  # the sign, first
+    assert derive(phone, "loss", "dloss = 1.0", attempts=2) == "correct"
+
+    late = follower(browser, url, {"width": 1280, "height": 900})  # joins with Derive it already on
+    late.wait_for_function(PROMPT_UP)
+    assert "dloss" in late.get_by_test_id("derive-prompt-text").inner_text()
+    late.get_by_test_id("try-it").click()
+    late.wait_for_function("() => window.__bpn.ready && window.__bpn.state.deriveOn && !window.__bpn.state.room.watching")
+    assert derive(late, "loss", "dloss = -1.0") == "wrong"
+
+    # both first tries counted at dloss, though the phone solved it since
+    mistake = page.get_by_test_id("class-mistake")
+    sign = f"most common mistake here: {label('sign')} (2 followers)"
+    mistake.filter(has_text=sign).wait_for()
+    counts = page.get_by_test_id("class-counts")
+    counts.filter(has_text="1 solved without hints").filter(has_text="1 still trying").wait_for()
+    assert derive(late, "loss", "dloss = 1.0", attempts=2) == "correct"
+    counts.filter(has_text="2 solved without hints").filter(has_text="0 still trying").wait_for()
+    assert mistake.inner_text() == sign  # solved by all, the mistake still counted
+
+    # the teacher moves on to dlogprobs; the late joiner follows and forgets 1/n
+    page.get_by_test_id("derive-next").click()
+    page.get_by_test_id("class-view").locator("h3").filter(has_text="dlogprobs").wait_for()
+    assert mistake.inner_text() == "no wrong attempt here"
+    late.get_by_test_id("derive-next").click()
+    assert derive(late, "logprobs", "dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0") == "wrong"
+    missing = f"most common mistake here: {label('missing_1n')} (1 follower)"
+    mistake.filter(has_text=missing).wait_for()
+    assert "1/n" in mistake.locator("b").inner_text()
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.screenshot(path=str(shots / "room-teacher-derive-class-view.png"))
+
+    # Derive it off: said to followers, who can go back to the teacher from the notice
+    page.get_by_test_id("derive-toggle").click()
+    phone.wait_for_function(PROMPT_UP)
+    assert "off" in phone.get_by_test_id("derive-prompt-text").inner_text()
+    assert phone.get_by_test_id("try-it").is_hidden() and not state(phone, "room")["watching"]
+    phone.screenshot(path=str(shots / "room-follower-derive-off.png"))
+    phone.get_by_test_id("prompt-dismiss").tap()
+    assert phone.get_by_test_id("derive-prompt").is_hidden()
+    phone.get_by_test_id("back-to-teacher").tap()
+    phone.wait_for_function("() => window.__bpn.state.room.watching")
+    for p in (phone, late):
+        p.context.close()

@@ -6,9 +6,11 @@ import asyncio
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import pytest
 
+from backprop_ninja.model.mistakes import label
 from backprop_ninja.server.rooms.hub import Slot
 from backprop_ninja.server.routes.rooms import FOLLOWER_REFUSAL
 from tests.server.conftest import make_client, ready
@@ -68,7 +70,8 @@ def test_follower_sees_the_teacher_live_and_never_the_session_id(client):
         state = until(follower, "state")
         assert state["frame"]["computed"] == ["loss", "logprobs", "probs"] and state["forwarded"]
         assert state["view"] == {"selected": "probs", "pinned": True, "inspect": "probs", "row": 4,
-                                 "sort_by_loss": False, "show_diff": False, "present": True, "playing": False}
+                                 "sort_by_loss": False, "show_diff": False, "present": True, "playing": False,
+                                 "derive": False}
         assert state["tensor"]["name"] == "probs" and state["tensor"]["grad"] is not None
         assert len(state["rows"]["Yb"]) == 32 and state["rows"]["dlogits"] is None  # not reached yet
         assert "session" not in state["view"] and sid not in json.dumps(state) and sid not in json.dumps(graph)
@@ -250,7 +253,7 @@ def test_the_class_view_counts_followers_progress_anonymously(client):
             assert got["node"] == "probs" and got["mode"] == "atomic"
             assert (got["solved"], got["hinted"], got["revealed"], got["trying"]) == (1, 0, 0, 1)
             assert got["first_failing"] == {"logprobs": 1, "probs": 1}
-            assert (got["mistake"], got["mistake_count"]) == ("one_branch", 1)
+            assert (got["mistake"], got["mistake_count"], got["wrong"]) == ("one_branch", 1, 1)
             assert "Ada" not in json.dumps({k: v for k, v in got.items() if k != "nicknames"})
             # bad reports are refused with a sentence, and change nothing
             c.send_text(json.dumps({"cmd": "progress", "mode": "atomic", "nodes": {"W9": {"status": "solved"}}}))
@@ -264,3 +267,73 @@ def test_the_class_view_counts_followers_progress_anonymously(client):
         # followers gone: their records go too
         got = until(teacher, "class", lambda m: m["reporting"] == 0)
         assert got["nicknames"] == []
+
+
+def test_the_class_view_counts_a_first_try_mistake_by_its_name(client):
+    """A follower's wrong first try at dloss counts though they solved it since,
+    named as the catalogue names it (missing_1n is "missing 1/n", not "missing 1n")."""
+    sid = new_session(client)
+    client.post(f"/api/sessions/{sid}/forward")
+    room = make_room(client, sid)
+    code = room["code"]
+    sign = client.post(f"/api/sessions/{sid}/attempts", json={"node": "loss", "code": "dloss = -1.0", "mode": "atomic"})
+    assert sign.json()["mistake"] == "sign"  # what a follower's page reports after this try
+    progress = [
+        {"loss": {"status": "solved", "mistakes": ["sign"], "wrong": 1}},  # wrong sign first, then right
+        {"loss": {"status": "solved", "hints": 1, "mistakes": ["sign"], "wrong": 2}},
+        {"loss": {"status": "failing", "mistake": "sign", "mistakes": ["sign", "missing_1n"], "wrong": 2}},
+        {"loss": {"status": "solved"}},
+        {"loss": {"status": "failing", "wrong": 1}},  # a wrong try of no named kind (a syntax error, say)
+    ]
+    with client.websocket_connect(f"/api/rooms/{code}/teach") as teacher, ExitStack() as stack:
+        hello(teacher, room["secret"])
+        teacher.send_text(view(sid, inspect="loss", selected="loss", pinned=True, derive=True))
+        socks = [stack.enter_context(client.websocket_connect(f"/api/rooms/{code}/follow")) for _ in progress]
+        for ws, nodes in zip(socks, progress):
+            ws.send_text(json.dumps({"cmd": "progress", "mode": "atomic", "nodes": nodes}))
+        got = until(teacher, "class", lambda m: m["reporting"] == 5)
+        assert got["node"] == "loss"
+        assert (got["solved"], got["hinted"], got["trying"], got["wrong"]) == (2, 1, 2, 4)
+        assert (got["mistake"], got["mistake_count"]) == ("sign", 3)
+        assert got["mistake_label"] == label("sign") and got["mistake_label"] != "sign"
+        # the teacher looks at dlogprobs: one follower's "missing 1/n" there, by its human name
+        ws = socks[0]
+        ws.send_text(json.dumps({"cmd": "progress", "mode": "atomic", "nodes": {
+            "loss": {"status": "solved"},
+            "logprobs": {"status": "solved", "mistakes": ["missing_1n"], "wrong": 1}}}))
+        teacher.send_text(view(sid, inspect="logprobs", derive=True))
+        got = until(teacher, "class", lambda m: m["node"] == "logprobs" and m["mistake"] is not None)
+        assert (got["mistake"], got["mistake_count"], got["solved"]) == ("missing_1n", 1, 1)
+        assert got["mistake_label"] == label("missing_1n") and "1/n" in got["mistake_label"]
+        # a kind that is not a kind is refused with a sentence
+        ws.send_text(json.dumps({"cmd": "progress", "mode": "atomic",
+                                 "nodes": {"loss": {"status": "solved", "mistakes": ["Wrong Sign!"]}}}))
+        assert "progress" in until(ws, "error")["message"]
+
+
+def test_followers_and_a_late_joiner_learn_the_teachers_derive_it_is_on(client):
+    sid = new_session(client)
+    client.post(f"/api/sessions/{sid}/forward")
+    room = make_room(client, sid)
+    code = room["code"]
+    with client.websocket_connect(f"/api/rooms/{code}/teach") as teacher, \
+            client.websocket_connect(f"/api/rooms/{code}/follow") as early:
+        hello(teacher, room["secret"])
+        teacher.send_text(view(sid, inspect="loss"))
+        assert until(early, "state")["view"]["derive"] is False
+        teacher.send_text(view(sid, inspect="loss", selected="loss", pinned=True, derive=True))
+        on = until(early, "state", lambda m: m["view"]["derive"])
+        assert on["view"]["inspect"] == "loss"
+        with client.websocket_connect(f"/api/rooms/{code}/follow") as late:  # joins after: told at once
+            first = until(late, "state")
+            assert first["view"]["derive"] is True and first["view"]["inspect"] == "loss"
+            teacher.send_text(view(sid, inspect="loss"))  # and off again
+            assert until(late, "state", lambda m: not m["view"]["derive"])["version"] > first["version"]
+        # a fork made meanwhile carries the view too
+        r = client.post(f"/api/rooms/{code}/fork")
+        assert r.status_code == 201 and r.json()["view"]["derive"] is False
+    bad = json.dumps({"cmd": "view", "view": {"session": sid, "derive": "yes please"}})
+    with client.websocket_connect(f"/api/rooms/{code}/teach") as teacher:
+        hello(teacher, room["secret"])
+        teacher.send_text(bad)
+        assert "derive" in until(teacher, "error")["message"]
