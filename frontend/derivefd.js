@@ -18,7 +18,7 @@ export function fdNodes(r) {
   const good = r.yours_agree === null || r.yours_agree === undefined ? r.agree : r.yours_agree;
   return [
     h('p', {}, h('span', { class: `badge big ${good ? 'exact' : 'fail'}`, 'data-testid': 'fd-verdict' }, verdict),
-      ' ', h('span', { class: 'check-line' }, `${r.dtype} · eps ${fmt(r.eps, 2)} · tolerance ${fmt(r.tolerance, 2)}`)),
+      ' ', h('span', { class: 'check-line' }, `${r.dtype} · eps ${fmt(r.eps, 2)} · agree within ${fmt(r.atol, 2)} + ${fmt(r.tolerance, 2)} × |numeric|`)),
     h('p', { class: 'derive-message', 'data-testid': 'fd-message' }, r.message),
     h('div', { class: 'fd-scroll' }, h('table', { class: 'fd-table', 'data-testid': 'fd-table' },
       h('thead', {}, h('tr', {}, ...head.map((t) => h('th', { scope: 'col' }, t)))),

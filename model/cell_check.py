@@ -108,8 +108,7 @@ def _cmp(yours: list[torch.Tensor] | str | None, truth: list[tuple[Tensors, Tens
                    maxdiff=float(diff.max()) if diff.numel() else 0.0)
 
 
-def check_node(mode: str, node: str, run: Run, truth: list[tuple[Tensors, Tensors]],
-               first_wrong: str | None, bad: set[str]) -> NodeCheck:
+def check_node(mode: str, node: str, run: Run, truth: list[tuple[Tensors, Tensors]], bad: set[str]) -> NodeCheck:
     """One node that the cell assigns, given which nodes before it are not right."""
     chained = _cmp(run.chained, truth, node)
     if chained is not None and chained.approx:  # right on both batches: the judge says how, and any note
@@ -119,9 +118,8 @@ def check_node(mode: str, node: str, run: Run, truth: list[tuple[Tensors, Tensor
     alone = judge(mode, node, run.isolated, truth) if isinstance(run.isolated, list) else None
     used = [u for u in run.reads if u in bad]
     if alone is not None and alone.verdict == "correct":
-        if first_wrong is None and not used:
+        if not used:  # it reads no wrong gradient: nothing upstream to blame, its own lines say why
             return _with(NodeCheck(node, "wrong", _alone_right(node, run), line=run.line), None, chained)
-        used = used or [first_wrong]
         names = ", ".join("d" + u for u in used)
         return _with(NodeCheck(node, "affected", f"Wrong in your cell only because it uses {names}: with the "
                                f"true {names} your lines for d{node} are right.", affected_by=used,
@@ -145,7 +143,7 @@ def check_cell(mode: str, runs: dict[str, Run], truth: list[tuple[Tensors, Tenso
         if run is None or run.chained is None:
             nodes.append(_unassigned(mode, node))
             continue
-        check = check_node(mode, node, run, truth, first_wrong, bad)
+        check = check_node(mode, node, run, truth, bad)
         if check.status != "correct":
             bad.add(node)
             if first_wrong is None and check.status in ("wrong", "error"):
@@ -162,6 +160,8 @@ def _unassigned(mode: str, node: str) -> NodeCheck:
         # the lecture's cell starts at dlogprobs: dloss = 1 is where backprop starts, not a line to write
         return NodeCheck(node, "correct", "dloss = 1: backprop starts here. The lecture's cell does not write "
                          "it, so the check takes it as given.", exact=True, approx=True, maxdiff=0.0)
+    if mode == "fused":  # exercise 2's or 3's cell holds one node, exercise 4's all of them
+        return NodeCheck(node, "missing", f"d{node} is not part of this cell.")
     return NodeCheck(node, "missing", f"d{node} is not assigned in this cell: still to do.")
 
 

@@ -96,9 +96,12 @@ def shape_message(node: str, yours: tuple[int, ...], true: tuple[int, ...]) -> t
                 return base + f" Axis {a} ({names[a]}) is missing.", "keepdim", (
                     f"A sum without keepdim=True drops axis {a}; keep it so the gradient has {node}'s shape.")
     if len(yours) == len(true) == 2 and yours[0] == yours[1] and 1 in true and max(true) == yours[0]:
-        return base, "broadcast", ("A broadcast gave a wrong shape: a tensor of shape "
-                                   f"({yours[0]},) met one of shape {true} and Python broadcast them "
-                                   f"to {yours}. Keep the axis (keepdim=True) so they line up.")
+        m = yours[0]
+        return base, "broadcast", ("Most likely a broadcast gave this shape: an elementwise operation met two "
+                                   f"tensors holding their {m} numbers along different axes (say ({m}, 1) "
+                                   f"and (1, {m}), or ({m}, 1) and ({m},)), and broadcasting stretched each "
+                                   f"along the other's axis to {yours}. Keep the numbers on the axis where "
+                                   f"{node} has them, {true} (keepdim=True, no .T).")
     if len(yours) == len(true):
         diff = [a for a in range(len(true)) if yours[a] != true[a]]
         where = ", ".join(f"axis {a} ({names[a]}): {yours[a]} where {true[a]} is due" for a in diff)

@@ -121,7 +121,7 @@ FUSED_WHERE = {
               "cross-entropy of the batch at once, from the loss itself, whose own gradient is one. "
               "You need logits (or their softmax), Yb and n.",
     "hprebn": "In the fused forward, hprebn feeds BatchNorm's lines: `bnmeani = hprebn.mean(0, keepdim=True)`, "
-              "`bnvar = hprebn.var(0, keepdim=True, unbiased=True)` and "
+              "`bnvar = hprebn.var(0, keepdim=True, unbiased=True)`, `bnvar_inv = (bnvar + 1e-5)**-0.5` and "
               "`bnraw = (hprebn - bnmeani) * bnvar_inv`, then `hpreact = bngain * bnraw + bnbias`. What "
               "flows back is dhpreact; none of the gradients in between (dbnraw, dbnvar, dbnmeani) is in "
               "scope, so you go from dhpreact to dhprebn in one expression, with bnraw, bngain, bnvar_inv "

@@ -3,30 +3,30 @@ gradients so that a learner's result can be recognised numerically: one
 catalogue for the page, the class view and the notebook.
 
 Three kinds of entries:
-- a variant: the wrong tensor itself, computed from the forward values and
-  the true gradients (yours is compared with it);
-- a recogniser: a test on yours, for a mistake no single tensor stands for
-  (dC with `=` keeps one of several contributions per row, which one depends
-  on the order of the writes);
-- pure functions on what is not a tensor: a wrong shape, torch's error text.
+- a variant (here): the wrong tensor itself, computed from the forward
+  values and the true gradients (yours is compared with it);
+- a recogniser (recognisers.py): a test on yours, for a mistake no single
+  tensor stands for (dC with `=` keeps one of several contributions per row);
+- pure functions on what is not a tensor (recognisers.py): a wrong shape,
+  torch's error text.
 Every kind has a short label in LABELS, for the page, the class view and the
-notebook."""
+notebook. This module re-exports recognisers.py's public names, so
+`mistakes.incomplete`, `mistakes.shape_mistake` and the rest keep working."""
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .derive import PROBE, axes
+from .derive import PROBE
 from .graph import BY_NAME, DATA, Tensors, consumers
+from .recognisers import (SUMMED_VIEW, Recogniser, incomplete, near, nearer, product_error,  # noqa: F401
+                          recognisers, rounding_noise, shape_mistake, summed_wrong)
 
 # A variant is (kind, message, function of the forward values v and the true
 # gradients g, both by node name). Each recognises one wrong answer.
 Variant = tuple[str, str, Callable[[Tensors, Tensors], torch.Tensor]]
-# A recogniser is (kind, message, test of yours given v and g).
-Recogniser = tuple[str, str, Callable[[torch.Tensor, Tensors, Tensors], bool]]
 
 LABELS: dict[str, str] = {
     "one_branch": "one branch only (+= missing)",
@@ -56,6 +56,8 @@ LABELS: dict[str, str] = {
     "hard_coded": "right for this batch only",
     "max_dropped": "logit_maxes branch missing",
     "max_spread": "logit_maxes branch on every column",
+    "max_sign": "logit_maxes branch with the wrong sign",
+    "max_scaled": "logit_maxes branch scaled",
 }
 
 
@@ -162,9 +164,14 @@ def _power_rule(node: str) -> list[Variant]:
                "exponent -0.5 comes down as the factor and the new exponent is one lower, -1.5.")
         slips = ((-0.5, -0.5, "the exponent was not lowered"), (1.0, -1.5, "the factor -0.5 is missing"),
                  (-1.0, -1.5, "the factor is -0.5, not -1"), (0.5, -0.5, "the exponent was not lowered and "
-                 "the sign is off"), (-1.5, -2.5, "the exponent was lowered twice"))
+                 "the sign is off"), (-1.5, -2.5, "the new exponent -1.5 came down as the factor, where the old "
+                 "one, -0.5, is due, and the exponent dropped once more, to -2.5"))
         return [("power_rule", f"A power-rule slip ({what}): {why}",
-                 lambda v, g, a=a, p=p: a * (v["bnvar"] + 1e-5) ** p * g["bnvar_inv"]) for a, p, what in slips]
+                 lambda v, g, a=a, p=p: a * (v["bnvar"] + 1e-5) ** p * g["bnvar_inv"]) for a, p, what in slips] + [
+            ("power_rule", "ε = 1e-5 left out of the bracket: bnvar_inv = (bnvar + 1e-5)**-0.5, so the power rule "
+             "gives -0.5 * (bnvar + 1e-5)**-1.5, with the same 1e-5 inside. Without it every number is off, if "
+             "only by a hair where bnvar is large next to 1e-5.",
+             lambda v, g: -0.5 * v["bnvar"] ** -1.5 * g["bnvar_inv"])]
     if node == "bndiff":
         return [("power_rule", "A power-rule slip in the second branch: bndiff2 = bndiff**2, whose "
                  "derivative is 2 * bndiff; the factor 2 is missing.",
@@ -185,7 +192,7 @@ def _special(mode: str, node: str) -> list[Variant]:
     if node == "hprebn" and mode == "atomic":
         return [("missing_1n", "The mean's branch needs 1/n: bnmeani averages n rows, so each row gets "
                  "1/n of dbnmeani.", lambda v, g: g["bndiff"] + g["bnmeani"]),
-                ("bessel", "The mean's branch divides by n-1, but bnmeani is a plain mean over n rows "
+                ("bessel_reverse", "The mean's branch divides by n-1, but bnmeani is a plain mean over n rows "
                  "(only the variance uses Bessel's n-1).", lambda v, g: g["bndiff"] + g["bnmeani"] / (_n(v) - 1))]
     if node == "hprebn" and mode == "fused":
         return [("bessel", "The last term needs n/(n-1): bnvar uses Bessel's correction, so the variance "
@@ -200,14 +207,9 @@ def _special(mode: str, node: str) -> list[Variant]:
                  "the batch. Each row (one example) has its own distribution over the characters: "
                  "F.softmax(logits, 1).", lambda v, g: (F.softmax(v["logits"], 0) - _onehot(v)) / _n(v))]
     if node == "emb":  # the sum over an axis, broadcast back so the shape fits
-        return [("summed_view", _SUMMED_VIEW, lambda v, g, a=a: g["emb"].sum(a, keepdim=True).expand_as(g["emb"]))
+        return [("summed_view", SUMMED_VIEW, lambda v, g, a=a: g["emb"].sum(a, keepdim=True).expand_as(g["emb"]))
                 for a in (1, 2)]
     return []
-
-
-_SUMMED_VIEW = ("Summed where the gradient is copied: embcat is emb viewed as (n, block·n_embd), and a view "
-                "moves every number to exactly one place, nothing is added. So demb is dembcat viewed back "
-                "to emb's shape, no sum.")
 
 
 def variants(mode: str, node: str) -> list[Variant]:
@@ -229,143 +231,3 @@ def variants(mode: str, node: str) -> list[Variant]:
          lambda v, g: g[node] * _n(v) / (_n(v) - 1)),
     ]
     return out
-
-
-# ---- recognisers: tests on yours --------------------------------------------------
-def _near(a: torch.Tensor, b: torch.Tensor, scale: float) -> bool:
-    return bool(torch.allclose(a, b, rtol=1e-3, atol=1e-5 * scale + 1e-12))
-
-
-def _one_per_row(y: torch.Tensor, v: Tensors, g: Tensors) -> bool:
-    """Every row of yours holds one of the rows of demb routed to it (or 0
-    if none is): what a `=` leaves where the sum of all of them is due."""
-    if y.shape != g["C"].shape:
-        return False
-    ix = v["Xb"].reshape(-1)
-    parts = g["emb"].reshape(ix.numel(), -1)
-    scale = float(parts.abs().max()) if parts.numel() else 0.0
-    for r in range(y.shape[0]):
-        mine = parts[ix == r]
-        if len(mine) == 0:
-            if not _near(y[r], torch.zeros_like(y[r]), scale):
-                return False
-        elif not any(_near(y[r], p, scale) for p in mine):
-            return False
-    return True
-
-
-def _same_numbers(y: torch.Tensor, v: Tensors, g: Tensors, node: str) -> bool:
-    t = g[node]
-    if y.shape != t.shape or t.numel() < 2:
-        return False
-    scale = float(t.abs().max())
-    return _near(y.reshape(-1).sort().values, t.reshape(-1).sort().values, scale)
-
-
-_OVERWRITE = ("Each row of your dC holds the gradient of one position that reads it, where the sum over all "
-              "of them is due: a row of C read several times in the batch (the same character in several "
-              "contexts) gets a part from each use, and the parts add up. In the loop, `dC[ix] = demb[k, j]` "
-              "overwrites the row, so `+=` is due. `dC[Xb] += demb` does the same in one line: it reads the "
-              "rows dC[Xb] (a copy), adds demb, and writes them back, so a repeated row is written several "
-              "times and the last write wins; advanced indexing does not accumulate. Write the loop with +=, "
-              "or dC.index_add_(0, Xb.view(-1), demb.view(-1, n_embd)), which does accumulate.")
-
-
-def recognisers(mode: str, node: str) -> list[Recogniser]:
-    """Tests on the learner's result for this node, most specific first."""
-    out: list[Recogniser] = []
-    if node == "C":
-        out.append(("overwrite", _OVERWRITE, _one_per_row))
-    if node == "emb":
-        out.append(("wrong_order", "The right numbers in the wrong places: demb was viewed (or permuted) in "
-                    "another order. A row of embcat holds emb[k, 0]'s n_embd numbers, then emb[k, 1]'s, then "
-                    "emb[k, 2]'s; dembcat.view(emb.shape), that is (n, block_size, n_embd), puts each back "
-                    "where it came from, with no transpose or permute.",
-                    lambda y, v, g: _same_numbers(y, v, g, "emb")))
-    else:
-        out.append(("wrong_order", f"The right numbers in the wrong places: every value of d{node} is there, "
-                    "at another position. An index or an axis order is off (a transpose, a permute, a view "
-                    "in another order, the wrong index).", lambda y, v, g: _same_numbers(y, v, g, node)))
-    return out
-
-
-# ---- correct to rounding, but incomplete (dlogits) --------------------------------
-def _max_note(what: str, size: float) -> str:
-    return (f"Correct to rounding, but {what}. That branch is near zero (dlogit_maxes is at most {size:.1g} "
-            "here) because subtracting a row's max does not change its probabilities: the loss does not "
-            "depend on logit_maxes, and only floating point leaves a trace. The complete line adds "
-            "dlogit_maxes at each row's argmax: F.one_hot(logits.max(1).indices, num_classes=logits.shape[1])"
-            " * dlogit_maxes.")
-
-
-def incomplete(mode: str, node: str, yours: torch.Tensor, v: Tensors, g: Tensors) -> tuple[str, str] | None:
-    """(kind, note) when a result that passes is the lecture's dlogits without
-    its logit_maxes branch, or with it spread over the whole row."""
-    if mode != "atomic" or node != "logits" or yours.shape != g["logits"].shape:
-        return None
-    true, size = g["logits"], float(g["logit_maxes"].abs().max())
-    cands = (("max_dropped", "the branch through logit_maxes is missing", g["norm_logits"]),
-             ("max_spread", "dlogit_maxes is added to every column of its row, where it belongs only at "
-              "the position of the row's max (the max reads that one entry)", g["norm_logits"] + g["logit_maxes"]))
-    off = float((yours - true).abs().max())
-    for kind, what, cand in cands:
-        # near the incomplete line, and much nearer to it than to the truth
-        if off > 0 and float((yours - cand).abs().max()) * 4 < off:
-            return kind, _max_note(what, size)
-    return None
-
-
-# ---- shapes and torch's errors ------------------------------------------------------
-def shape_mistake(node: str, yours: tuple[int, ...], true: tuple[int, ...],
-                  kind: str | None, hint: str | None) -> tuple[str | None, str | None]:
-    """Refine derive.shape_message's (kind, hint) where the node tells more."""
-    if node == "emb" and kind == "summed":
-        return "summed_view", _SUMMED_VIEW
-    if kind is not None or len(yours) == 0 or len(true) == 0:
-        return kind, hint
-    if sorted(yours) == sorted(true):
-        if node == "emb":
-            return "wrong_order", ("Viewed in the wrong order: demb has emb's shape (n, block_size, n_embd); "
-                                   "view dembcat back with dembcat.view(emb.shape). A row of embcat holds "
-                                   "emb[k, 0]'s n_embd numbers, then emb[k, 1]'s, then emb[k, 2]'s.")
-        return "wrong_order", (f"The axes are in another order: d{node} has {node}'s axes "
-                               f"({', '.join(axes(node))}); transpose or permute back.")
-    if _numel(yours) == _numel(true):
-        return "reshape", (f"The right number of elements in another shape: view it as {node}'s shape "
-                           f"{true}" + (" (dembcat.view(emb.shape))." if node == "emb" else "."))
-    return kind, hint
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out
-
-
-_MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
-
-
-def product_error(node: str, message: str, true_shape: tuple[int, ...] | list[int]) -> tuple[str, str] | None:
-    """(kind, hint) for torch's shape error of a matrix product, or None:
-    which products of those two shapes work, and which gives d<node>'s shape."""
-    m = _MATMUL.search(message)
-    if m is None:
-        return None
-    a, b = (int(m[1]), int(m[2])), (int(m[3]), int(m[4]))
-    A, B = f"A ({a[0]}x{a[1]})", f"B ({b[0]}x{b[1]})"
-    forms = {"A @ B": (a, b), "A @ B.T": (a, b[::-1]), "A.T @ B": (a[::-1], b), "A.T @ B.T": (a[::-1], b[::-1]),
-             "B @ A": (b, a), "B @ A.T": (b, a[::-1]), "B.T @ A": (b[::-1], a), "B.T @ A.T": (b[::-1], a[::-1])}
-    works = {f: (x[0], y[1]) for f, (x, y) in forms.items() if x[1] == y[0]}
-    true = tuple(true_shape)
-    text = (f"A transposed or swapped product: torch cannot multiply {A} by {B}, as the inner sizes "
-            f"{a[1]} and {b[0]} differ. Let the shapes decide. ")
-    if not works:
-        return "swapped_product", text + ("No product of these two fits, transposed or swapped: one of them is "
-                                          f"not the tensor d{node} needs.")
-    text += "With these two, what works is " + ", ".join(f"{f} -> {s}" for f, s in works.items()) + ". "
-    fit = [f for f, s in works.items() if s == true]
-    if fit:
-        return "swapped_product", text + f"d{node} has shape {true}: {' or '.join(fit)}."
-    return "swapped_product", text + (f"None of them has d{node}'s shape {true}: one of the two is not the "
-                                      "tensor this gradient needs.")

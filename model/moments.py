@@ -7,7 +7,7 @@ from a timed transcript of the lecture (a Whisper transcription published in
 the GitHub repository ckarageorgkaneen/whisperzh, makemore4/makemore4.json;
 its segment times agree with the chapter list to within two seconds). Each
 moment is the start of the transcript segment where the lecture turns to
-that part, rounded down to the second; the comment beside it quotes the
+that part, rounded to the nearest second; the comment beside it quotes the
 words spoken there, so a moment can be checked against the video. Those
 quotes are evidence for maintainers and are never shown to learners.
 

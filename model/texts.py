@@ -125,7 +125,7 @@ FLOAT_NOTE = {
         "This run is float64 (53 bits, about 16 digits): the same roundings leave gaps of ~1e-17 and "
         "below, the last bit of the numbers. Nothing is wrong; float64 cannot do better."),
 }
-LOGIT_MAX_ROUNDING = {"float32": "~1e-9", "float64": "~1e-18"}
+LOGIT_MAX_ROUNDING = {"float32": "~1e-9", "float64": "~1e-17"}
 
 # The lecture's reasons, where a learner meets them (its chapters 0:07:26 and 1:05:17).
 CMP = ("The first check. The lecture's cmp compares your gradient with autograd's .grad three ways: "

@@ -10,7 +10,9 @@ assigns none (a temporary, a forward line) belongs to the next one that does.
 
 Each batch is run twice: chained, the cell as written, and isolated, where
 before each statement the gradients it reads from upstream of its node are
-replaced by the true ones. A statement that raises is reported against its
+replaced by the true ones. Both start with the true gradients of the nodes
+before the cell's first node in scope (what earlier cells of the notebook
+would have made), and no others. A statement that raises is reported against its
 nodes, and the run goes on, so later nodes are still judged."""
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from types import CodeType
 import torch
 
 from . import restrict
-from . import sandbox_child as child  # imports this module too: its names are used at call time only
+from .sandbox_common import SOURCE, Failed, environment, guarded, run_code, tensors
 
 DROPPED = ("cmp", "print")
 
@@ -46,8 +48,8 @@ def parse(code: str) -> tuple[str, ast.Module]:
     failed = None
     for text in (code, textwrap.dedent(code), first + "\n" + textwrap.dedent(rest)):
         try:
-            return text, child.guarded(lambda: ast.parse(text))
-        except child.Failed as err:
+            return text, guarded(lambda: ast.parse(text))
+        except Failed as err:
             failed = failed or err
     if "indent" in failed.answer["message"]:
         failed.answer["message"] += " (paste the lines with the same indentation each)"
@@ -118,7 +120,7 @@ def split(tree: ast.Module, order: tuple[str, ...]) -> list[Statement]:
     out: list[Statement] = []
     for stmt in tree.body:
         written, read = names(stmt)
-        program = child.guarded(lambda: compile(ast.Module([stmt], []), child.SOURCE, "exec"))
+        program = guarded(lambda: compile(ast.Module([stmt], []), SOURCE, "exec"))
         out.append(Statement(program, stmt.lineno, _nodes(written, order), _nodes(read, order), ()))
     owner: tuple[str, ...] = ()
     for k in range(len(out) - 1, -1, -1):  # from the end: a statement without a d-line takes the next's
@@ -128,22 +130,14 @@ def split(tree: ast.Module, order: tuple[str, ...]) -> list[Statement]:
 
 
 # ---- running it ----------------------------------------------------------------------
+# what a cell's line can read, said after a NameError
+IN_SCOPE = ("the forward values, n and the other sizes, torch and F, the true gradients of the nodes before "
+            "the cell's first one, and the gradients that earlier lines of the cell assign")
+
+
 def _execute(program: CodeType, env: dict) -> str | None:
     """Run one statement; the error as a sentence with its line, or None."""
-    try:
-        exec(program, env)
-    except MemoryError:
-        raise child.Failed("memory", "your code needed more memory than the limit") from None
-    except NameError as err:
-        return (f"{child._line_of(err)}{err}: in scope are the forward values, n and the other sizes, torch "
-                "and F, and the gradients that earlier lines of the cell assign")
-    except RuntimeError as err:
-        if "allocate" in str(err) or "memory" in str(err):
-            raise child.Failed("memory", "your code needed more memory than the limit") from None
-        return f"{child._line_of(err)}RuntimeError: {str(err)[:400]}"
-    except Exception as err:  # the learner's own bug: reported like Python would, and the run goes on
-        return f"{child._line_of(err)}{type(err).__name__}: {str(err)[:400]}"
-    return None
+    return run_code(program, env, IN_SCOPE)
 
 
 def _copy(value):
@@ -219,12 +213,20 @@ def prepare(job: dict) -> tuple[list[Statement], set[str]]:
     text, tree = parse(job["code"])
     what = more_than_backward(tree)
     if what is not None:
-        raise child.Failed("refused", paste_hint(job["mode"], what))
+        raise Failed("refused", paste_hint(job["mode"], what))
     scope = frozenset(job["scopes"][0]) | {"d" + x for x in order} | {"torch", "F"} | set(restrict.BUILTINS)
     text = drop_checks(text, tree)
-    tree = child.guarded(lambda: restrict.check(text, scope))
+    tree = guarded(lambda: restrict.check(text, scope))
     stmts = split(tree, order)
     return stmts, {x for st in stmts for x in st.writes}
+
+
+def before_first(order: tuple[str, ...], assigned: set[str]) -> tuple[str, ...]:
+    """The nodes before the first one the cell assigns: their true gradients are in scope,
+    as the notebook's earlier cells would have made them. A later node's truth is not, or a
+    line could copy it back (dh = dhpreact / (1 - h**2) from the true dhpreact)."""
+    first = min((order.index(x) for x in assigned), default=0)
+    return order[:first]
 
 
 def run(job: dict) -> dict:
@@ -236,18 +238,18 @@ def run(job: dict) -> dict:
         changed: set[str] = set()
         unowned: list[str] = []
         for arrays, true_arrays in zip(job["scopes"], job["truths"]):
-            truth = child.tensors(true_arrays)
-            given = {"d" + x: truth[x] for x in order if x not in assigned}  # as earlier cells would have them
+            truth = tensors(true_arrays)
+            given = {"d" + x: truth[x] for x in before_first(order, assigned)}  # as earlier cells would have them
 
             def fresh() -> dict:  # each run its own copies: a line may change a tensor in place
-                return child.environment({**child.tensors(arrays), **{k: t.clone() for k, t in given.items()}})
+                return environment({**tensors(arrays), **{k: t.clone() for k, t in given.items()}})
             out, moved, failed = chained(stmts, fresh())
             runs["chained"].append({x: pack(x, v, dtype, limit) for x, v in out.items()})
             runs["isolated"].append({x: pack(x, v, dtype, limit)
                                      for x, v in isolated(stmts, fresh(), truth, order).items()})
             changed |= moved
             unowned = unowned or failed
-    except child.Failed as err:
+    except Failed as err:
         return err.answer
     nodes = {x: {"line": min(st.line for st in stmts if x in st.writes),
                  "reads": sorted({r for st in stmts if x in st.owner for r in st.reads} - {x}, key=order.index)}

@@ -129,7 +129,7 @@ def finite_differences(sandbox: Sandbox, got: Inputs, bn_eps: float, seed: int,
     yours, problem = (None, None) if body.code is None else _yours(sandbox, got, body, values, grads)
     out = fd.check(values, grads, bn_eps, body.node, body.samples, seed, yours)
     message = out.message if problem is None else f"{problem} {out.message}"
-    return FiniteDiffPublic(node=body.node, mode=body.mode, eps=out.eps, tolerance=out.tolerance,
+    return FiniteDiffPublic(node=body.node, mode=body.mode, eps=out.eps, tolerance=out.tolerance, atol=out.atol,
                             samples=[FiniteDiffSample(index=list(s.index), numeric=s.numeric, autograd=s.autograd,
                                                       yours=s.yours) for s in out.samples],
                             agree=out.agree, yours_agree=out.yours_agree, message=message)

@@ -7,47 +7,21 @@ The order matters: limits and lost privileges first, so even the parser
 (which hostile source may push to its limits) runs shut in."""
 from __future__ import annotations
 
-import builtins
 import ctypes
 import json
 import os
 import resource
 import signal
-import sys
-import traceback
-from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
 
-from . import cell_child, restrict  # cell_child imports this module too: each uses the other's names at call time
+from . import cell_child, restrict
+# the namespaces, the failure and the one way to run learner code are shared with cell_child and
+# sandbox_train; Failed, environment, tensors and SOURCE are imported from here by sandbox_train
+from .sandbox_common import SOURCE, Failed, environment, guarded, run_code, tensors  # noqa: F401
 
 NOBODY = 65534  # uid/gid of `nobody` on Debian and most Linuxes
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
-SOURCE = "<your code>"
-
-# Only the allowlisted functions are reachable through `torch` and `F`: the
-# restriction refuses other attribute names, and these namespaces do not
-# have them either (two walls, not one).
-TORCH = SimpleNamespace(**{a: getattr(torch, a) for a in restrict.ATTRIBUTES if hasattr(torch, a)
-                           and (callable(getattr(torch, a)) or isinstance(getattr(torch, a), torch.dtype))})
-FUNCTIONAL = SimpleNamespace(**{a: getattr(F, a) for a in restrict.ATTRIBUTES
-                                if hasattr(F, a) and callable(getattr(F, a))})
-
-
-def _import(name, globals=None, locals=None, fromlist=(), level=0):
-    """torch's C code imports torch.storage when a tensor is indexed with a
-    range, through the builtins of the code it runs under: hand it modules
-    torch has already loaded, and nothing else (the learner cannot name
-    __import__: names with '_' are refused)."""
-    if level == 0 and (name == "torch" or name.startswith("torch.")) and name in sys.modules:
-        return sys.modules[name] if fromlist else sys.modules["torch"]
-    raise ImportError(f"imports are not allowed ({name})")
-
-
-BUILTINS = {name: getattr(builtins, name) for name in restrict.BUILTINS}
-BUILTINS["__import__"] = _import
-
 
 LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote: the child may not open files
 
@@ -83,11 +57,6 @@ def _demote(cpu_s: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
 
 
-def _line_of(err: BaseException) -> str:
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == SOURCE]
-    return f"line {frames[-1].lineno}: " if frames else ""
-
-
 def _encode(value, dtype: torch.dtype, max_numel: int) -> dict:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = torch.tensor(float(value), dtype=dtype)
@@ -99,60 +68,19 @@ def _encode(value, dtype: torch.dtype, max_numel: int) -> dict:
     return {"shape": list(value.shape), "values": value.reshape(-1).tolist()}
 
 
-class Failed(Exception):
-    """The learner's code gave no result; `answer` says why, as the wire has it."""
-
-    def __init__(self, status: str, message: str):
-        super().__init__(message)
-        self.answer = {"status": status, "message": message}
-
-
 def compile_code(code: str, names: frozenset[str], source: str = SOURCE):
     """Parse, restrict and compile, or raise Failed."""
     return guarded(lambda: compile(restrict.check(code, names), source, "exec"))
 
 
-def guarded(parse):
-    """parse(), with the parser's and the restriction's errors raised as Failed
-    (cell_child parses and compiles a cell a statement at a time through it)."""
-    try:
-        return parse()
-    except SyntaxError as err:
-        raise Failed("syntax", f"line {err.lineno}: {err.msg}") from None
-    except ValueError as err:  # e.g. a NUL byte in the source
-        raise Failed("syntax", str(err)) from None
-    except restrict.Refused as err:
-        raise Failed("refused", str(err)) from None
-    except (RecursionError, MemoryError):
-        raise Failed("refused", "the code is nested too deeply to parse") from None
-
-
-def environment(scope: dict) -> dict:
-    return {"__builtins__": BUILTINS, "torch": TORCH, "F": FUNCTIONAL, **scope}
-
-
 def execute(program, env: dict, target: str) -> object:
     """Run the program in env; returns what it assigned to `target`, or raises Failed."""
-    try:
-        exec(program, env)
-    except MemoryError:
-        raise Failed("memory", "your code needed more memory than the limit") from None
-    except NameError as err:
-        raise Failed("error", f"{_line_of(err)}{err}; in scope are the forward values, n, the true "
-                     "gradients upstream of this node, torch and F") from None
-    except RuntimeError as err:
-        if "allocate" in str(err) or "memory" in str(err):
-            raise Failed("memory", "your code needed more memory than the limit") from None
-        raise Failed("error", f"{_line_of(err)}RuntimeError: {str(err)[:400]}") from None
-    except Exception as err:  # the learner's own bug: report it like Python would
-        raise Failed("error", f"{_line_of(err)}{type(err).__name__}: {str(err)[:400]}") from None
+    error = run_code(program, env, "the forward values, n, the true gradients upstream of this node, torch and F")
+    if error is not None:
+        raise Failed("error", error)
     if target not in env:
         raise Failed("error", f"your code does not assign {target}: end with `{target} = ...`")
     return env[target]
-
-
-def tensors(arrays: dict) -> dict:
-    return {k: torch.from_numpy(a).clone() if hasattr(a, "dtype") else a for k, a in arrays.items()}
 
 
 def run(job: dict) -> dict:

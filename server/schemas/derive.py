@@ -154,7 +154,8 @@ class FiniteDiffPublic(BaseModel):
     node: NodeName
     mode: DeriveMode
     eps: float
-    tolerance: float = Field(description="agreement: |value - numeric| <= tolerance * max(1, |numeric|)")
+    tolerance: float = Field(description="the relative part of agreement: |value - numeric| <= atol + tolerance * |numeric|")
+    atol: float = Field(description="the absolute part of agreement (most gradients here are far below 1)")
     dtype: Literal["float64"] = "float64"
     samples: list[FiniteDiffSample]
     agree: bool = Field(description="autograd agrees with the numeric derivative at every sample")

@@ -89,6 +89,20 @@ def test_errors_are_judged_on_the_isolated_run(truth):
     assert "dh (transposed or swapped product)" in checked.message and "1 after it is wrong" in checked.message
 
 
+def test_a_node_that_reads_no_wrong_gradient_is_not_blamed_on_one(truth):
+    # dprobs is wrong; dW2 reads only dlogits (right), yet its chained result is off:
+    # it is not "affected by dprobs" (it never read it), it is judged on its own
+    wrong = [(1.0 / v["probs"]) for v, _ in truth]
+    bent = [t * 1.5 for t in right(truth, "W2")]
+    checked = cell_check.check_cell("atomic", runs(truth, probs=cell_check.Run(wrong, wrong, reads=("logprobs",)),
+                                                   W2=cell_check.Run(bent, right(truth, "W2"), reads=("logits",))),
+                                    truth)
+    w2 = next(c for c in checked.nodes if c.node == "W2")
+    assert checked.first_wrong == "probs"
+    assert w2.status == "wrong" and w2.affected_by == [] and "dprobs" not in w2.message, w2
+    assert "right with the true gradients upstream" in w2.message
+
+
 def test_a_node_changed_later_is_wrong_with_the_reason(truth):
     bent = [t + 1.0 for t in right(truth, "bndiff")]
     checked = cell_check.check_cell("atomic", runs(truth, bndiff=cell_check.Run(
@@ -109,6 +123,9 @@ def test_nodes_not_assigned(truth):
     checked = cell_check.check_cell("fused", fused, truth)
     assert statuses(checked)["logits"] == "correct" and checked.solved == 1 and checked.total == len(FUSED_ORDER)
     assert all(s == "missing" for x, s in statuses(checked).items() if x != "logits")
+    # exercise 2's cell is one node: the others are not part of it, not "still to do"
+    h = next(c for c in checked.nodes if c.node == "h")
+    assert h.message == "dh is not part of this cell." and "still to do" not in h.message
 
 
 def test_a_size_one_axis_less_is_correct_as_cmp_says(truth):

@@ -30,7 +30,7 @@ SHAPES = [("W2", (27, 64), "transposed"), ("counts_sum_inv", (32,), "keepdim"), 
 
 
 def test_every_kind_has_a_label_and_every_label_a_kind(truth):
-    kinds = {"hard_coded", "swapped_product", "max_dropped", "max_spread"}
+    kinds = {"hard_coded", "swapped_product", "max_dropped", "max_spread", "max_sign", "max_scaled"}
     for mode, node in NODES:
         kinds |= {k for k, _, _ in mistakes.variants(mode, node)}
         kinds |= {k for k, _, _ in mistakes.recognisers(mode, node)}
@@ -85,6 +85,74 @@ def test_dlogits_flagged_only_when_the_branch_is_missing(truth):
     kind, note = mistakes.incomplete("atomic", "logits", g["norm_logits"].clone(), v, g)
     assert kind == "max_dropped" and "logit_maxes" in note
     assert mistakes.incomplete("fused", "logits", g["norm_logits"].clone(), v, g) is None
+
+
+def _at_max(v, g):
+    at = torch.nn.functional.one_hot(v["logits"].max(1).indices, num_classes=g["logits"].shape[1])
+    return at.to(g["logits"].dtype) * g["logit_maxes"]
+
+
+@pytest.mark.parametrize("build,kind,words", [
+    (lambda v, g: g["norm_logits"] - g["logit_maxes"], "max_spread", "subtracted from every column"),
+    (lambda v, g: g["norm_logits"] - _at_max(v, g), "max_sign", "wrong sign"),
+    (lambda v, g: g["norm_logits"] + 5 * _at_max(v, g), "max_scaled", "scaled by about 5"),
+    (lambda v, g: g["norm_logits"] + 0.5 * _at_max(v, g), "max_scaled", "scaled by about 0.5"),
+], ids=["spread-minus", "sign", "times-5", "times-half"])
+def test_dlogits_with_its_branch_flipped_or_scaled_passes_with_a_note(truth, build, kind, words):
+    (v, g), (v2, g2) = truth
+    got = judge("atomic", "logits", [build(v, g), build(v2, g2)], truth)
+    assert got.verdict == "correct" and got.mistake == kind and words in got.note, got
+    assert "Correct to rounding" in got.note and got.mistake_label == mistakes.LABELS[kind]
+
+
+def test_a_result_a_hair_off_everywhere_is_not_named(truth):
+    # sorted, it has the truth's numbers to 1e-3: yet it is off in place, not in order
+    (v, g), (v2, g2) = truth
+    for node in ("probs", "hpreact", "logits", "bnvar", "W1", "emb"):
+        for factor in (1 + 1e-4, 1.0005):
+            got = judge("atomic", node, [g[node] * factor, g2[node] * factor], truth)
+            assert got.verdict == "wrong" and got.mistake is None, (node, factor, got)
+
+
+def test_epsilon_left_out_of_dbnvar_is_named_not_as_wrong_order(truth):
+    (v, g), (v2, g2) = truth
+    no_eps = [-0.5 * w["bnvar"] ** -1.5 * d["bnvar_inv"] for w, d in ((v, g), (v2, g2))]
+    got = judge("atomic", "bnvar", no_eps, truth)
+    assert got.verdict == "wrong" and got.mistake == "power_rule" and "1e-5 left out" in got.diagnosis, got
+
+
+def test_the_mean_branch_over_n_minus_1_is_the_reverse_bessel(truth):
+    (v, g), (v2, g2) = truth
+    n = v["Xb"].shape[0]
+    wrong = [d["bndiff"] + d["bnmeani"] / (n - 1) for d in (g, g2)]
+    got = judge("atomic", "hprebn", wrong, truth)
+    assert got.mistake == "bessel_reverse" and got.mistake_label == "n-1 where n is due", got
+
+
+@pytest.mark.parametrize("node,why", [("b1", "BatchNorm subtracts the batch mean"),
+                                      ("logit_maxes", "does not change its probabilities")])
+def test_zeros_pass_where_the_truth_is_rounding_noise_and_it_is_said(truth, node, why):
+    (v, g), (v2, g2) = truth
+    got = judge("atomic", node, [torch.zeros_like(g[node]), torch.zeros_like(g2[node])], truth)
+    assert got.verdict == "correct", got
+    assert "rounding noise around 0" in got.message and why in got.message, got.message
+    assert "cannot tell a right formula from zeros" in got.message and "round in another order" not in got.message
+    # a gradient of a normal size keeps the usual message
+    assert mistakes.rounding_noise("W1", g["W1"]) is None
+
+
+@pytest.mark.parametrize("node,build,kind", [
+    ("b2", lambda g: g["logits"].sum(1), "wrong_axis"),
+    ("b1", lambda g: g["hprebn"].sum(1), "wrong_axis"),
+    ("b2", lambda g: g["logits"], "not_summed"),
+    ("b1", lambda g: g["hprebn"].clone(), "not_summed"),
+    ("counts_sum_inv", lambda g: (g["probs"]).sum(0), "wrong_axis"),
+], ids=["db2-sum1", "db1-sum1", "db2-unsummed", "db1-unsummed", "dcounts_sum_inv-sum0"])
+def test_a_bias_summed_over_the_wrong_axis_or_not_at_all_is_named(truth, node, build, kind):
+    (v, g), (v2, g2) = truth
+    got = judge("atomic", node, [build(g), build(g2)], truth)
+    assert got.verdict == "wrong" and got.shape_ok is False and got.mistake == kind, got
+    assert "axis 0 (n)" in got.diagnosis or "axis 1 (vocab)" in got.diagnosis, got.diagnosis
 
 
 PRODUCT_ERRORS = [

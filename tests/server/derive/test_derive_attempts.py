@@ -12,16 +12,6 @@ from backprop_ninja.server.schemas.derive import MAX_CODE
 CONTRACT = {"verdict", "message", "diagnosis", "shape_ok", "exact", "approx", "maxdiff"}
 
 
-@pytest.fixture(scope="module", params=["float32", "float64"])
-def batch(client, request):
-    """A session with a batch forwarded, shared by the tests of one dtype."""
-    r = client.post("/api/sessions", json={"dtype": request.param})
-    sid = r.json()["id"]
-    assert client.post(f"/api/sessions/{sid}/forward").status_code == 200
-    yield sid
-    client.delete(f"/api/sessions/{sid}")
-
-
 def attempt(client, sid, node, code, mode="atomic"):
     r = client.post(f"/api/sessions/{sid}/attempts", json={"node": node, "code": code, "mode": mode})
     assert r.status_code == 200, r.text
@@ -65,7 +55,7 @@ MISTAKES = [
     ("W2", "dW2 = dlogits.T @ h", "transposed", "ranspose"),
     ("bndiff2", "dbndiff2 = 1.0/n * torch.ones_like(bndiff2) * dbnvar", "bessel", "n-1"),
     ("hprebn", "dhprebn = dbndiff.clone()\ndhprebn += 1.0/(n-1) * torch.ones_like(hprebn) * dbnmeani",
-     "bessel", "n-1"),
+     "bessel_reverse", "plain mean over n rows"),
     ("logprobs", "dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0", "missing_1n", "1/n"),
     ("hprebn", "dhprebn = dbndiff.clone()\ndhprebn += torch.ones_like(hprebn) * dbnmeani", "missing_1n", "1/n"),
     ("counts_sum", "dcounts_sum = counts_sum**-2 * dcounts_sum_inv", "sign", "sign"),

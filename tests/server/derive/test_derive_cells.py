@@ -17,15 +17,6 @@ from benchmarks.derive_bench import PLANTED, lecture_cell
 STATUSES = {"correct", "wrong", "affected", "missing", "error"}
 
 
-@pytest.fixture(scope="module", params=["float32", "float64"])
-def batch(client, request):
-    r = client.post("/api/sessions", json={"dtype": request.param})
-    sid = r.json()["id"]
-    assert client.post(f"/api/sessions/{sid}/forward").status_code == 200
-    yield sid
-    client.delete(f"/api/sessions/{sid}")
-
-
 def post(client, sid, code, mode="atomic"):
     r = client.post(f"/api/sessions/{sid}/cells", json={"mode": mode, "code": code})
     assert r.status_code == 200, r.text
@@ -146,6 +137,28 @@ def test_nodes_not_in_the_cell_are_missing(client, batch):
     assert [nodes[x]["status"] for x in BACKWARD_ORDER[:5]] == ["correct"] * 5
     assert all(nodes[x]["status"] == "missing" for x in BACKWARD_ORDER[5:])
     assert body["first_wrong"] is None and body["solved"] == 5 and "22 are not in this cell" in body["message"]
+
+
+def test_a_cell_cannot_copy_the_true_gradient_of_a_later_node(client, batch):
+    # dh recovered from the true dhpreact, a node after it: only the nodes before the cell's first are given
+    body, nodes = post(client, batch, "dh = dhpreact / (1 - h**2)")
+    assert nodes["h"]["status"] == "error" and "dhpreact" in nodes["h"]["message"], nodes["h"]
+    assert "the true gradients of the nodes before the cell's first one" in nodes["h"]["message"]
+    top = BACKWARD_ORDER[:BACKWARD_ORDER.index("h")]
+    cell = "\n".join(derive.answer("atomic", x) for x in top) + "\ndh = dhpreact / (1 - h**2)"
+    body, nodes = post(client, batch, cell)
+    assert body["first_wrong"] == "h" and nodes["h"]["status"] == "error", body["message"]
+    assert all(nodes[x]["status"] == "correct" for x in top)
+    # what comes before the first node is in scope, as the notebook's earlier cells made it
+    body, nodes = post(client, batch, derive.answer("atomic", "h"))
+    assert nodes["h"]["status"] == "correct", nodes["h"]
+
+
+def test_fused_nodes_outside_the_cell_are_not_part_of_it(client, batch):
+    body, nodes = post(client, batch, derive.answer("fused", "hprebn"), "fused")
+    assert nodes["hprebn"]["status"] == "correct"
+    assert nodes["h"]["status"] == "missing" and nodes["h"]["message"] == "dh is not part of this cell."
+    assert not [n for n in body["nodes"] if "still to do" in n["message"]]
 
 
 def test_fused_cells_of_exercises_2_3_and_4(client, batch):

@@ -10,14 +10,6 @@ from backprop_ninja.model.graph import BACKWARD_ORDER, PARAMS
 from backprop_ninja.model.mlp import FUSED_ORDER
 
 
-@pytest.fixture(scope="module", params=["float32", "float64"])
-def batch(client, request):
-    sid = client.post("/api/sessions", json={"dtype": request.param}).json()["id"]
-    assert client.post(f"/api/sessions/{sid}/forward").status_code == 200
-    yield sid
-    client.delete(f"/api/sessions/{sid}")
-
-
 def fd(client, sid, node, code=None, mode="atomic", samples=6):
     r = client.post(f"/api/sessions/{sid}/finite-differences",
                     json={"node": node, "code": code, "mode": mode, "samples": samples})
@@ -32,7 +24,7 @@ def test_autograd_and_the_lecture_agree_with_the_numbers(client, batch, node):
     body = fd(client, batch, node, derive.answer("atomic", node))
     assert body["agree"] is True and body["yours_agree"] is True, body["message"]
     for s in body["samples"]:
-        assert abs(s["numeric"] - s["autograd"]) <= body["tolerance"] * max(1, abs(s["numeric"]))
+        assert abs(s["numeric"] - s["autograd"]) <= body["atol"] + body["tolerance"] * abs(s["numeric"])
     where = "from the start" if node in PARAMS else f"from {node} on"
     assert where in body["message"] and f"d{node}" in body["message"]
 
@@ -50,6 +42,24 @@ def test_a_wrong_line_disagrees(client, batch, node, code):
     assert body["agree"] is True and body["yours_agree"] is False, body["message"]
     assert "Yours differs" in body["message"]
     assert any(abs(s["yours"] - s["numeric"]) > body["tolerance"] for s in body["samples"])
+
+
+def test_the_tolerance_catches_a_slip_of_a_few_percent(client, batch):
+    # exercise 3 with 1/n where the lecture has n/(n-1): 3% off, and the gradients are ~1e-4
+    slip = derive.answer("fused", "hprebn").replace("n/(n-1)*", "")
+    body = fd(client, batch, "hprebn", slip, mode="fused", samples=20)
+    assert body["agree"] is True and body["yours_agree"] is False, body["message"]
+    off = [s for s in body["samples"] if abs(s["yours"] - s["numeric"]) > body["atol"] + body["tolerance"] * abs(s["numeric"])]
+    assert len(off) >= 16, body["samples"]
+    assert body["atol"] == 2e-8 and body["tolerance"] == 1e-6 and "2e-08 + 1e-06 x |numeric|" in body["message"]
+
+
+def test_a_sparse_gradient_is_sampled_where_it_is_not_zero(client, batch):
+    # dprobs is zero but for one entry a row: the random samples come from the non-zero entries, but one
+    body = fd(client, batch, "probs", "dprobs = -1.0 / (n * probs)", samples=6)
+    zeros = [s for s in body["samples"] if s["autograd"] == 0]
+    assert len(zeros) == 1 and "(4 non-zero, 1 zero)" in body["message"], body["message"]
+    assert body["agree"] is True and body["yours_agree"] is False  # the zero sample shows the one-hot missing
 
 
 def test_what_was_sampled_is_said_and_kept_for_the_step(client, batch):
