@@ -11,23 +11,30 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
-# Dependencies first, read from pyproject.toml, so code edits do not
-# reinstall torch. torch==2.13.0 (pinned there) must be the CPU wheel: the
-# extra index serves it; from PyPI alone pip would pull a multi-GB CUDA build.
+# torch first, exactly the build scripts/setup.sh installs, and its CPU
+# wheel: the extra index serves it (2.13.0+cpu); from PyPI alone pip would
+# pull a multi-GB CUDA build. pyproject.toml asks only torch>=2.1, so the
+# next step keeps this one.
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+
+# Then the dependencies, read from pyproject.toml (the base and the `server`
+# extra: the image is the web app), in a layer of their own so that code
+# edits do not reinstall them
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\\n')" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *p['optional-dependencies']['server'], sep='\\n')" \
       > requirements.txt \
- && pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt \
+ && pip install -r requirements.txt \
  && rm requirements.txt
 
-# the package backprop_ninja: the repository's top (__init__.py) and its parts
-COPY README.md __init__.py ./
+# the package backprop_ninja: the repository's top (__init__.py, check.py) and its parts
+COPY README.md __init__.py check.py ./
 COPY model ./model
 COPY server ./server
 COPY frontend ./frontend
+COPY notebook ./notebook
 # installed as a package (the model, the server, the pages as package data),
 # and the sources removed, so what runs is what `pip install .` gives anyone
-RUN pip install --no-deps . && rm -rf __init__.py model server frontend build ./*.egg-info
+RUN pip install --no-deps . && rm -rf __init__.py check.py model server frontend notebook build ./*.egg-info
 
 # uploaded word lists (server/sessions/datasets.py): on a volume, so links to them
 # outlive the container (user nobody has no home to keep them in)

@@ -395,7 +395,8 @@ function deriveRings(vnodes, derive, scale) {
     },
     {
       type: 'scatter', mode: 'text', name: 'first wrong', hoverinfo: 'skip',
-      x: wrong.map((n) => n.x), y: wrong.map((n) => n.y + 30), text: wrong.map(() => '<b>✗ first wrong</b>'),
+      // above the node, or below one of the top row, whose label is above it
+      x: wrong.map((n) => n.x), y: wrong.map((n) => n.y + (n.row < 0 ? -30 : 30)), text: wrong.map(() => '<b>✗ first wrong</b>'),
       textfont: { family: MONO, size: 12 * scale, color: DERIVE_RING.failing }, cliponaxis: false,
     },
   ];

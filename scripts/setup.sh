@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Create .venv and install the project (and, with --test, what the tests need:
-# pytest, playwright and Debian's chromium for the browser tests, curl and
-# iproute2's ip for the server's tests, redis-server for the rooms' test
-# across two server processes).
+# Create .venv and install the project with the web app (the `server` extra);
+# with --test, everything the tests need (the `test` extra: server, notebook,
+# JupyterLab, pytest, playwright), and Debian's chromium for the browser
+# tests, curl and iproute2's ip for the server's tests, redis-server for the
+# rooms' test across two server processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# torch first, and exactly this CPU build: the project's metadata asks only
+# torch>=2.1 (so a notebook keeps the torch it has), and a looser request on
+# a fresh venv can pull a multi-GB CUDA build. The Dockerfile pins the same.
+TORCH="torch==2.13.0"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# torch==2.13.0 is pinned in pyproject.toml: the CPU wheel (a looser spec can
-# pull a multi-GB CUDA build).
+install() { .venv/bin/pip install -q --disable-pip-version-check "$@"; }
+install "$TORCH"
 if [ "${1:-}" = "--test" ]; then
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+  install -e ".[test]"
   missing=""
   [ -x /usr/bin/chromium ] || missing="$missing chromium"
   command -v curl >/dev/null || missing="$missing curl"  # docs/api.md's curl recipe runs as a test
@@ -23,5 +28,5 @@ if [ "${1:-}" = "--test" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
   fi
 else
-  .venv/bin/pip install -q --disable-pip-version-check -e .
+  install -e ".[server]"
 fi

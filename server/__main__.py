@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import socket
 import sys
 import threading
 import webbrowser
 
 import torch
-from pydantic import ValidationError
 
 from backprop_ninja.model.data import DataError
 
 EXIT_USAGE = 2
+# the modules of pyproject.toml's `server` extra: a notebook install
+# (backprop-ninja[notebook]) has the program but not these
+SERVER_EXTRA = ("fastapi", "uvicorn", "websockets", "pydantic", "pydantic_settings", "plotly",
+                "latex2mathml", "segno", "redis")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,6 +35,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def fail(message: str) -> None:
     print(f"backprop-ninja: error: {message}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
+
+
+def require_server_extra() -> None:
+    """One sentence, not an ImportError's traceback, when the web app's packages are missing."""
+    missing = [m for m in SERVER_EXTRA if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(f"the web app needs the packages of the `server` extra ({', '.join(missing)} missing here): "
+             'install it with pip install "backprop-ninja[server]"')
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -58,9 +70,11 @@ def listen(host: str, port: int) -> socket.socket:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    require_server_extra()
     # many small tensors: one thread is fastest, and leaves cores to other sessions
     torch.set_num_threads(1)
     import uvicorn
+    from pydantic import ValidationError
 
     from .app import create_app
     from .schemas.common import MAX_WS_MESSAGE

@@ -8,11 +8,11 @@ from functools import lru_cache
 
 from latex2mathml.converter import convert as latex_to_mathml
 
-from backprop_ninja.model.atomic import LECTURE_ORDER
 from backprop_ninja.model.derivations import DERIVATIONS, FOR_NODE
-from backprop_ninja.model.graph import BACKWARD_ORDER, BY_NAME, NODES, Dims, branches, sources
+from backprop_ninja.model.graph import NODES, Dims
+from backprop_ninja.model.graphdata import graph_data
 from backprop_ninja.model import moments
-from backprop_ninja.model.mlp import FUSED_ORDER, MODES
+from backprop_ninja.model.mlp import MODES
 from backprop_ninja.model.texts import FUSED_GROUPS, NodeText, fill, float_note, group_text, node_text
 
 from .schemas.graph import (DerivationPublic, DerivationStepPublic, FusedGroupPublic, GraphPublic, MomentPublic,
@@ -40,16 +40,15 @@ def graph(dims: Dims, dtype: str) -> GraphPublic:
     """Pure in its arguments, so built once per config (~30 ms of texts; pages reuse few configs)."""
     # the atomic and lecture views differ only in the tape's order: they share their texts
     views = {mode: mode if mode != "lecture" else "atomic" for mode in MODES}
-    nodes = [NodePublic(name=n.name, kind=n.kind, inputs=list(n.inputs), consumers=list(sources(n.name)),
-                        shape=list(n.shape(dims)), forward=n.forward, backward=n.backward,
-                        branches=branches(n.name), explain=fill(n.explain, dims, dtype),
+    # the structure (model/graphdata.py, which the notebook widget draws too), then the texts of this config
+    base = graph_data(dims)
+    nodes = [NodePublic(**d, explain=fill(n.explain, dims, dtype),
                         views={m: _text(node_text(n.name, v, dims, dtype)) for m, v in views.items()},
-                        derivation=FOR_NODE.get(n.name), moment=_moment(moments.NODE.get(n.name))) for n in NODES]
-    groups = [FusedGroupPublic(name=g.name, members=list(g.members), output=g.output,
-                               shape=list(BY_NAME[g.members[-1]].shape(dims)), text=_text(group_text(g, dims, dtype)),
-                               moment=_moment(moments.FUSED.get(g.output)))
-              for g in FUSED_GROUPS]
-    return GraphPublic(nodes=nodes, backward_order=list(BACKWARD_ORDER), fused_order=list(FUSED_ORDER),
+                        derivation=FOR_NODE.get(n.name), moment=_moment(moments.NODE.get(n.name)))
+             for d, n in zip(base["nodes"], NODES)]
+    groups = [FusedGroupPublic(**d, text=_text(group_text(g, dims, dtype)), moment=_moment(moments.FUSED.get(g.output)))
+              for d, g in zip(base["fused_groups"], FUSED_GROUPS)]
+    return GraphPublic(nodes=nodes, backward_order=base["backward_order"], fused_order=base["fused_order"],
                        fused_groups=groups, float_note=float_note(dtype), derivations=_derivations(),
-                       lecture_order=[TapeItemPublic(node=n, branch=b) for n, b in LECTURE_ORDER],
+                       lecture_order=[TapeItemPublic(**t) for t in base["lecture_order"]],
                        chapters=[_moment(m) for m in moments.CHAPTERS])

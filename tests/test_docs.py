@@ -247,19 +247,45 @@ def test_the_images_command_serves_the_app_behind_its_token(tmp_path):
 def test_the_image_installs_the_projects_dependencies_then_its_parts():
     """The Dockerfile installs the dependencies in a layer of their own, listed
     by its `python -c` line from pyproject.toml (run here as the image's shell
-    runs it), then copies every folder the package is made of."""
+    runs it): the base and the `server` extra, the image being the web app.
+    Then it copies every module and folder the package is made of."""
     import tomllib
 
     dockerfile = (REPO / "Dockerfile").read_text()
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     line = re.search(r"^RUN (python -c .*?) \\$", dockerfile, re.M).group(1).replace("python", sys.executable, 1)
     listed = subprocess.run(["sh", "-c", line], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert listed.splitlines() == project["project"]["dependencies"], listed
+    wanted = project["project"]["dependencies"] + project["project"]["optional-dependencies"]["server"]
+    assert listed.splitlines() == wanted, listed
     copied = {src for srcs in re.findall(r"^COPY (.+) \./", dockerfile, re.M) for src in srcs.split()}
-    # the package's top is the repository's: its __init__.py, and a folder per part
-    parts = {"__init__.py"} | {p.split(".")[1] for p in project["tool"]["setuptools"]["packages"] if "." in p}
+    # the package's top is the repository's: its modules (__init__.py, ...), and a folder per part
+    tops = {p.name for p in REPO.glob("*.py")}
+    parts = tops | {p.split(".")[1] for p in project["tool"]["setuptools"]["packages"] if "." in p}
     assert project["tool"]["setuptools"]["package-dir"] == {"backprop_ninja": "."}
     assert parts <= copied, f"the image does not copy {parts - copied}"
+    absent = sorted(src for src in copied if not (REPO / src).exists())
+    assert not absent, f"the image copies what the repository does not have: {absent}"
+
+
+def test_our_machines_install_one_torch_build_first_and_the_metadata_accepts_it():
+    """setup.sh (so CI) and the Dockerfile install exactly the same CPU torch,
+    before the project; pyproject.toml asks a range (a notebook keeps its own
+    torch) that this build meets, so installing the project keeps it."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    dockerfile = (REPO / "Dockerfile").read_text()
+    pinned = re.search(r'^TORCH="torch==([\w.]+)"$', setup, re.M).group(1)
+    assert re.search(r'^install "\$TORCH"$', setup, re.M), "setup.sh does not install $TORCH"
+    assert setup.index('install "$TORCH"') < setup.index("install -e"), "setup.sh installs the project before torch"
+    docker_torch = re.search(r"^RUN pip install .*\btorch==([\w.]+)$", dockerfile, re.M)
+    assert docker_torch and docker_torch.group(1) == pinned, "the Dockerfile pins another torch than setup.sh"
+    assert docker_torch.start() < dockerfile.index("requirements.txt"), "the image installs torch after the rest"
+    (spec,) = [Requirement(r) for r in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+               if Requirement(r).name == "torch"]
+    assert spec.specifier.contains(pinned) and not str(spec.specifier).startswith("=="), spec
 
 # ---- benchmarks ------------------------------------------------------------------
 @pytest.mark.parametrize("cmd", sorted({c for _, c in COMMANDS if kind(c) == "benchmark"}), ids=str)

@@ -13,7 +13,13 @@ which the test checks.
 A learner's folder may hold a `model.py`, `torch.py` or `backprop_ninja.py`
 of their own: the server started there, from the wheel and from the
 editable install alike, imports none of them, in itself or in any child
-process (training workers, the sandbox)."""
+process (training workers, the sandbox).
+
+The dependencies are split as a notebook user needs them: the base is the
+model's (torch as a range, not our pinned build), the web app's are the
+`server` extra, the notebook's the `notebook` extra. A venv with the base
+and the notebook extra only (this venv's packages less the server extra's)
+runs the model, and its `backprop-ninja` says in one sentence what to install."""
 from __future__ import annotations
 
 import json
@@ -24,12 +30,15 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from importlib import metadata
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.conftest import CLIENT, REPO, free_port, stop_server, wait_healthy
 
@@ -93,19 +102,152 @@ def clean_env(tmp: Path) -> dict:
     return {**env, "BPN_DATA_DIR": str(tmp / "data"), "BPN_WORKERS": "1"}
 
 
+def project() -> dict:
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
 def test_wheel_installs_one_package_with_every_module_and_page(installed):
     """backprop_ninja and its dist-info, nothing else; in it, exactly the files
-    git knows of the package's top, model/, server/ and frontend/ (not the
-    front end's README), where the package maps them."""
+    git knows of the package's top (its modules) and of each part's folder
+    (model/, server/, frontend/, ...: the packages pyproject.toml lists), less
+    what it excludes (the front end's README), where the package maps them."""
     wheel = installed[0]
     names = set(zipfile.ZipFile(wheel).namelist())
     tops = {n.split("/")[0] for n in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"backprop_ninja"}, sorted(tops)
     shipped = {n for n in names if not n.split("/")[0].endswith(".dist-info")}
-    parts = ("model/", "server/", "frontend/")
+    setuptools = project()["tool"]["setuptools"]
+    parts = tuple(sorted({p.split(".")[1] + "/" for p in setuptools["packages"] if "." in p}))
+    assert {"model/", "server/", "frontend/"} <= set(parts), parts
+    excluded = {f"{pkg.split('.', 1)[1].replace('.', '/')}/{name}"
+                for pkg, names_ in setuptools.get("exclude-package-data", {}).items() for name in names_}
     expected = {f"backprop_ninja/{rel}" for rel in known()
-                if rel == "__init__.py" or rel.startswith(parts) and rel != "frontend/README.md"}
+                if ("/" not in rel and rel.endswith(".py")) or rel.startswith(parts) and rel not in excluded}
     assert shipped == expected, {"missing": sorted(expected - shipped), "extra": sorted(shipped - expected)}
+
+
+def requires(wheel: Path) -> dict[str, list[Requirement]]:
+    """The wheel's Requires-Dist, by extra ("" for the base)."""
+    with zipfile.ZipFile(wheel) as z:
+        (meta,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
+        text = z.read(meta).decode()
+    out: dict[str, list[Requirement]] = {extra: [] for extra in re.findall(r"^Provides-Extra: (\S+)$", text, re.M)}
+    out[""] = []
+    for line in re.findall(r"^Requires-Dist: (.+)$", text, re.M):
+        req = Requirement(line)
+        extra = next((e for e in out if e and req.marker and req.marker.evaluate({"extra": e})), "")
+        out[extra].append(req)
+    return out
+
+
+def closure(reqs: list[Requirement]) -> set[str]:
+    """Every distribution installing `reqs` pulls, read from the metadata of
+    this venv's installed packages (the test extra has them all installed)."""
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    todo = list(reqs)
+    while todo:
+        req = todo.pop()
+        key = (canonicalize_name(req.name), tuple(sorted(req.extras)))
+        if key in seen:
+            continue
+        seen.add(key)
+        for line in metadata.distribution(req.name).requires or []:
+            sub = Requirement(line)
+            if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in req.extras or {""}):
+                todo.append(sub)
+    return {name for name, _ in seen}
+
+
+WEB_ONLY = {"fastapi", "starlette", "uvicorn", "websockets", "pydantic", "pydantic-settings", "redis", "segno",
+            "latex2mathml", "httpx"}
+
+
+def test_the_base_is_the_model_and_the_extras_are_server_notebook_and_test(installed):
+    """The wheel's metadata: the base is what backprop_ninja.model imports, with
+    a torch range a notebook's torch meets (not our pinned build); the web
+    app's packages are the `server` extra; `notebook` pulls nothing of the
+    web app, down to its dependencies' dependencies; `test` is both and the tools."""
+    reqs = requires(installed[0])
+    assert {"server", "notebook", "test"} <= set(reqs), sorted(reqs)
+    base = {canonicalize_name(r.name): r for r in reqs[""]}
+    assert set(base) == {"torch", "numpy", "names", "tqdm"}, sorted(base)
+    torch_spec = base["torch"].specifier
+    assert not any(s.operator == "==" for s in torch_spec) and torch_spec.contains("2.1.0"), torch_spec
+    server = {canonicalize_name(r.name) for r in reqs["server"]}
+    assert {"fastapi", "uvicorn", "pydantic", "pydantic-settings", "plotly", "latex2mathml", "segno",
+            "redis", "websockets"} <= server, server
+    # what the program looks for before it says to install the extra: the extra itself
+    from backprop_ninja.server.__main__ import SERVER_EXTRA
+    assert set(SERVER_EXTRA) == {name.replace("-", "_") for name in server}, SERVER_EXTRA
+    notebook = {canonicalize_name(r.name) for r in reqs["notebook"]}
+    assert {"anywidget", "ipykernel", "nbclient", "nbformat", "plotly"} <= notebook, notebook
+    pulled = closure(reqs[""] + reqs["notebook"])
+    assert not pulled & WEB_ONLY, f"backprop-ninja[notebook] pulls the web app's {sorted(pulled & WEB_ONLY)}"
+    test = {canonicalize_name(r.name): r for r in reqs["test"]}
+    assert test["backprop-ninja"].extras >= {"server", "notebook"} and "jupyterlab" in test, sorted(test)
+
+
+@pytest.fixture(scope="module")
+def notebook_only(installed):
+    """A venv with the wheel and only the base and notebook dependencies: this
+    venv's packages, each linked into a folder of their own, less every
+    distribution that only the server extra pulls."""
+    wheel, _, _, src = installed
+    tmp = src.parent / "notebook-only"
+    reqs = requires(wheel)
+    web = closure(reqs["server"]) - closure(reqs[""] + reqs["notebook"])
+    assert {"fastapi", "uvicorn", "pydantic"} <= web, web
+    ours = Path(sysconfig.get_paths()["purelib"])
+    left_out = {"backprop_ninja"}  # the editable install's metadata and finder: the wheel's are used
+    for name in web:
+        dist = metadata.distribution(name)
+        left_out |= {Path(f).parts[0] for f in dist.files or [] if not Path(f).parts[0] == ".."}
+    deps = tmp / "deps"
+    deps.mkdir(parents=True)
+    for entry in ours.iterdir():
+        if entry.name not in left_out and not entry.name.startswith(("__editable__", "backprop_ninja")):
+            (deps / entry.name).symlink_to(entry)
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "deps.pth").write_text(f"{deps}\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
+                    "-q", str(wheel)], check=True, capture_output=True)
+    return venv
+
+
+def test_without_the_server_extra_the_model_runs_and_the_program_says_what_to_install(notebook_only, tmp_path):
+    py, env = notebook_only / "bin" / "python", clean_env(tmp_path)
+    lacks = subprocess.run([py, "-c", "import fastapi"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert lacks.returncode != 0, "the notebook-only venv has fastapi: the test proves nothing"
+    run = subprocess.run([py, "-c", "from backprop_ninja.model import MLP, Config\n"
+                          "m = MLP(Config(n_hidden=8)); m.forward(); m.backward()\n"
+                          "print(all(c.approx for c in m.checks().values()))"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.split()[-1] == "True", run.stderr[-2000:]
+    for argv in ([notebook_only / "bin" / "backprop-ninja", "--no-open", "--port", "0"],
+                 [py, "-m", "backprop_ninja.server", "--no-open", "--port", "0"]):
+        out = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        said = out.stderr.strip()
+        assert out.returncode == 2 and "Traceback" not in said, (out.returncode, said[-2000:])
+        assert len(said.splitlines()) == 1 and 'pip install "backprop-ninja[server]"' in said, said
+
+
+def test_without_the_server_extra_the_example_notebook_runs_and_is_checked(notebook_only, tmp_path):
+    """The notebook side whole, with the notebook extra only: the command-line
+    check runs the example notebook (bpn.check and bpn.show cells included)
+    in a kernel of that venv, and lists exercise 1 as to do."""
+    py, env = notebook_only / "bin" / "python", clean_env(tmp_path)
+    example = tmp_path / "my_exercise.ipynb"
+    shutil.copy(REPO / "examples" / "backprop_ninja.ipynb", example)
+    out = subprocess.run([py, "-m", "backprop_ninja.check", str(example)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-3000:])
+    assert "to do: dlogits" in out.stdout and "Traceback" not in out.stdout + out.stderr, out.stdout[-2000:]
 
 
 def test_the_installed_package_works_from_inside_a_checkout(installed):
