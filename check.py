@@ -1,6 +1,6 @@
 """`python -m backprop_ninja.check my_exercise.ipynb`: run a saved notebook top to
-bottom in a kernel and print the table of its last `bpn.check` (or of a check of
-its final namespace). Exit code 0: nothing wrong; 1: a wrong gradient; 2: the
+bottom in a kernel and print the table of the last `bpn.check` of each exercise
+(or of a check of its final namespace). Exit code 0: nothing wrong; 1: a wrong gradient; 2: the
 notebook could not be checked (no such file, a cell raised).
 
 Imported, this module is also callable: `backprop_ninja.check(globals())` is the

@@ -7,9 +7,16 @@ Each node comes with two runs of the learner's cell (made in the sandbox):
 - isolated: the same lines, but every gradient a line reads from upstream of
   its node replaced by the true one, so a node is judged on its own lines.
 A node wrong in the chained run but right in isolation is "affected": its own
-lines are right, it used a wrong gradient. Pure torch, like derive_check."""
+lines are right, it used a wrong gradient. Pure torch, like derive_check.
+
+The notebook's check (notebook/check.py) judges with the same pieces: the
+loop in lecture order (`in_lecture_order`), cmp's numbers (`cmp_numbers`),
+NodeCheck (its Row adds what a table shows), mistakes.in_place. Only its
+"right on its own" test differs: it has the learner's tensors, not their
+lines, so a node's own rule is applied to the learner's upstream gradients."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -34,8 +41,8 @@ class Run:
 @dataclass
 class NodeCheck:
     node: str
-    status: str  # "correct" | "wrong" | "affected" | "missing" | "error"
-    message: str
+    status: str  # "correct" | "wrong" | "affected" | "missing" | "error" (the notebook: "todo" for missing)
+    message: str = ""
     mistake: str | None = None
     mistake_label: str | None = None
     diagnosis: str | None = None
@@ -77,14 +84,23 @@ def _error(node: str, message: str, truth: list[tuple[Tensors, Tensors]]) -> Nod
 def _alone_right(node: str, run: Run) -> str:
     """Why a node whose own lines are right is wrong at the end of the cell, nothing upstream wrong."""
     if run.changed:
-        return (f"Your lines for d{node} are right, but a later line of the cell changed d{node} in place "
-                f"afterwards: a name bound to d{node} without .clone() (x = d{node}; x += ...) changes "
-                f"d{node} too.")
+        return f"Your lines for d{node} are right, but d{node} did not keep their result. {mistakes.in_place(node)}"
     if isinstance(run.chained, str):
         return (f"Your lines for d{node} are right with the true gradients upstream, but in your cell they "
                 f"failed: {run.chained}")
     return (f"Your lines for d{node} are right with the true gradients upstream, but in your cell they "
             "read a gradient that is not right where they run (assigned later, or changed since).")
+
+
+def cmp_numbers(y: torch.Tensor, true: torch.Tensor) -> tuple[bool, bool, float] | None:
+    """(exact, approximate, maxdiff) as the lecture's cmp prints them, which broadcasts a size-1 axis
+    (derive.fits); None when the shapes do not fit at all."""
+    if tuple(y.shape) != tuple(true.shape):
+        if not derive.fits(tuple(y.shape), tuple(true.shape)):
+            return None
+        y = y.reshape(true.shape)
+    diff = (y - true).abs()
+    return bool(torch.equal(y, true)), bool(torch.allclose(y, true)), float(diff.max()) if diff.numel() else 0.0
 
 
 def _cmp(yours: list[torch.Tensor] | str | None, truth: list[tuple[Tensors, Tensors]], node: str) -> Verdict | None:
@@ -93,19 +109,11 @@ def _cmp(yours: list[torch.Tensor] | str | None, truth: list[tuple[Tensors, Tens
     that is most of the time a cell with an early mistake takes."""
     if not isinstance(yours, list):
         return None
-    close = []
-    for y, (_, g) in zip(yours, truth):
-        true = g[node]
-        if tuple(y.shape) != tuple(true.shape):
-            if not derive.fits(tuple(y.shape), tuple(true.shape)):
-                return Verdict("wrong", "", shape_ok=False)
-            y = y.reshape(true.shape)
-        close.append((y, true))
-    (y, true), approx2 = close[0], bool(torch.allclose(*close[1]))
-    diff = (y - true).abs()
-    return Verdict("wrong", "", shape_ok=True, exact=bool(torch.equal(y, true)),
-                   approx=bool(torch.allclose(y, true)) and approx2,
-                   maxdiff=float(diff.max()) if diff.numel() else 0.0)
+    numbers = [cmp_numbers(y, g[node]) for y, (_, g) in zip(yours, truth)]
+    if any(x is None for x in numbers):
+        return Verdict("wrong", "", shape_ok=False)
+    exact, _, maxdiff = numbers[0]  # cmp's columns: the first batch's; approximate on both
+    return Verdict("wrong", "", shape_ok=True, exact=exact, approx=all(x[1] for x in numbers), maxdiff=maxdiff)
 
 
 def check_node(mode: str, node: str, run: Run, truth: list[tuple[Tensors, Tensors]], bad: set[str]) -> NodeCheck:
@@ -119,7 +127,11 @@ def check_node(mode: str, node: str, run: Run, truth: list[tuple[Tensors, Tensor
     used = [u for u in run.reads if u in bad]
     if alone is not None and alone.verdict == "correct":
         if not used:  # it reads no wrong gradient: nothing upstream to blame, its own lines say why
-            return _with(NodeCheck(node, "wrong", _alone_right(node, run), line=run.line), None, chained)
+            out = _with(NodeCheck(node, "wrong", _alone_right(node, run), line=run.line), None, chained)
+            if run.changed:
+                out.mistake, out.mistake_label, out.diagnosis = "in_place", mistakes.label("in_place"), \
+                    mistakes.in_place(node)
+            return out
         names = ", ".join("d" + u for u in used)
         return _with(NodeCheck(node, "affected", f"Wrong in your cell only because it uses {names}: with the "
                                f"true {names} your lines for d{node} are right.", affected_by=used,
@@ -132,23 +144,36 @@ def check_node(mode: str, node: str, run: Run, truth: list[tuple[Tensors, Tensor
     return _with(NodeCheck(node, "wrong", v.message, line=run.line), v, chained)
 
 
-def check_cell(mode: str, runs: dict[str, Run], truth: list[tuple[Tensors, Tensors]]) -> CellCheck:
-    """Every node of the mode's order, in lecture order. `runs` has the nodes the cell assigns."""
-    order = derive.ORDER[mode]
+def in_lecture_order(order: tuple[str, ...], judge_node: Callable[[str, set[str]], NodeCheck | None],
+                     unassigned: Callable[[str], NodeCheck]) -> tuple[list[NodeCheck], str | None]:
+    """The one walk of a cell's judgment, the web page's and the notebook's: each node in `order`, judged by
+    `judge_node(node, bad)` (None: the learner has not written it) knowing the nodes before it that are not
+    right; (every node's check, the first wrong one)."""
     nodes: list[NodeCheck] = []
     first_wrong: str | None = None
-    bad: set[str] = set()  # nodes not right in the learner's chained run
+    bad: set[str] = set()  # nodes not right in the learner's run
     for node in order:
-        run = runs.get(node)
-        if run is None or run.chained is None:
-            nodes.append(_unassigned(mode, node))
+        check = judge_node(node, bad)
+        if check is None:
+            nodes.append(unassigned(node))
             continue
-        check = check_node(mode, node, run, truth, bad)
         if check.status != "correct":
             bad.add(node)
             if first_wrong is None and check.status in ("wrong", "error"):
                 first_wrong = node
         nodes.append(check)
+    return nodes, first_wrong
+
+
+def check_cell(mode: str, runs: dict[str, Run], truth: list[tuple[Tensors, Tensors]]) -> CellCheck:
+    """Every node of the mode's order, in lecture order. `runs` has the nodes the cell assigns."""
+    order = derive.ORDER[mode]
+
+    def judge_node(node: str, bad: set[str]) -> NodeCheck | None:
+        run = runs.get(node)
+        return None if run is None or run.chained is None else check_node(mode, node, run, truth, bad)
+
+    nodes, first_wrong = in_lecture_order(order, judge_node, lambda node: _unassigned(mode, node))
     solved = sum(c.status == "correct" for c in nodes)
     message = summary(nodes, first_wrong) if runs else (
         f"The cell assigns none of the gradients of this exercise (d{order[0]} to d{order[-1]}): nothing to check.")

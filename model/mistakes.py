@@ -58,7 +58,20 @@ LABELS: dict[str, str] = {
     "max_spread": "logit_maxes branch on every column",
     "max_sign": "logit_maxes branch with the wrong sign",
     "max_scaled": "logit_maxes branch scaled",
+    "in_place": "changed in place later (.clone() missing)",
 }
+
+
+def in_place(node: str, other: str | None = None) -> str:
+    """Why d<node> is wrong although its own lines are right: a later in-place line changed it, through
+    `other` (a d-variable holding the same tensor) when that is known (the notebook sees the tensors), through
+    some name bound to it when not (the web page's cell sees only that d<node> changed after its line)."""
+    if other is None:
+        return (f"A later line of the cell changed d{node} in place afterwards: a name bound to d{node} without "
+                f".clone() (x = d{node}; x += ...) changes d{node} too.")
+    return (f"d{node} and d{other} are the same tensor: d{other} = d{node} without .clone() (or the other way "
+            f"round), so a later in-place line on one, such as d{other} += ..., changed the other too. Write "
+            f"d{other} = d{node}.clone() before adding to it.")
 
 
 def label(kind: str) -> str:

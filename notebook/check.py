@@ -4,14 +4,10 @@ learner's own forward tensors, in the lecture's order, with the first wrong
 node, its named mistake (model/mistakes.py, the catalogue of Derive it) and
 the nodes wrong only because they used it.
 
-The true gradients come from the model's hand-written backward (the registry
-in model/graph.py, run by model/atomic.py's BackwardStepper) on the learner's
-forward tensors, never from their .grad. Two rules are evaluated the way
-autograd rounds them (tanh's by the kernel autograd calls, log's as a
-division; see AUTOGRAD_ROUNDING). So every true gradient is bit-equal to what
-autograd gives for those tensors (tests/notebook/test_check_oracle.py), and
-the exact / approximate / maxdiff columns are the ones the lecture's `cmp`
-prints in the same notebook.
+The true gradients come from truth.py (the model's hand-written backward on
+the learner's forward tensors, never their .grad); this module judges the
+learner's against them, walking the nodes as the web page's whole-cell check
+does (model/cell_check.py).
 """
 from __future__ import annotations
 
@@ -23,33 +19,24 @@ from dataclasses import dataclass, field
 import torch
 
 from backprop_ninja.model import derive, mistakes
-from backprop_ninja.model.atomic import BackwardStepper
+from backprop_ninja.model.cell_check import NodeCheck, cmp_numbers, in_lecture_order
 from backprop_ninja.model.derive_check import judge
-from backprop_ninja.model.fused import dhprebn_fused, dlogits_fused
-from backprop_ninja.model.graph import BACKWARD_ORDER, BY_NAME, Dims, Tensors, sources
+from backprop_ninja.model.graph import BACKWARD_ORDER, BY_NAME, Dims, Tensors
 from backprop_ninja.model.hints import hints as _hints
 from backprop_ninja.model.result import torch_threads
 from backprop_ninja.model.views import FUSED_ORDER
 
 from . import render
-from .find import MODES, ORDERS, TITLES, CheckError, forward_of, read, read_leaves
+from .find import MODES, ORDERS, TITLES, CheckError, forward_of, node_name, read, read_leaves
+from .truth import AUTOGRAD_ROUNDING, own_rule, true_grads, upstream  # noqa: F401 (AUTOGRAD_ROUNDING: re-exported)
 
 STATUSES = ("correct", "wrong", "affected", "todo")
 
 
 @dataclass
-class Row:
-    """One node of the exercise, as the table shows it."""
-    node: str
-    status: str  # "correct" | "wrong" | "affected" | "todo"
-    exact: bool | None = None
-    approx: bool | None = None
-    maxdiff: float | None = None
-    mistake: str | None = None  # a kind of mistakes.LABELS, e.g. "one_branch"
-    mistake_label: str | None = None
-    diagnosis: str | None = None
-    affected_by: list[str] = field(default_factory=list)  # the wrong upstream gradients it used
-    message: str = ""
+class Row(NodeCheck):
+    """One node of the exercise, as the table shows it: the web page's NodeCheck (status "correct" | "wrong" |
+    "affected" | "todo"; mistake a kind of mistakes.LABELS), and what the table adds."""
     note: str | None = None  # correct, but worth a word (a size-1 axis, a branch near zero)
     shape: tuple[int, ...] | None = None  # the learner's shape
     given: bool = False  # dloss, which the lecture's cell does not write: taken as 1
@@ -76,7 +63,7 @@ class Report:
 
     def row(self, node: str) -> Row:
         """The row of a node, by its name or its gradient's ("hprebn" or "dhprebn")."""
-        node = node[1:] if node.startswith("d") and node[1:] in BY_NAME else node
+        node = node_name(node)
         for r in self.rows:
             if r.node == node:
                 return r
@@ -142,59 +129,15 @@ def _ipython():
         return None
 
 
-# ---- the truth ------------------------------------------------------------------------
-# Two rules of the registry, evaluated the way autograd rounds them (the same derivative, other rounding):
-# tanh's (1 - h**2) * dh by the kernel autograd calls, which rounds 1 - h² once; and log's (1/probs) * dlogprobs
-# as a division, which differs from the product unless 1/n is a power of two (batch 32 hides it; 100 shows it).
-AUTOGRAD_ROUNDING = {
-    "hpreact": lambda v, g: torch.ops.aten.tanh_backward(g["h"], v["h"]),
-    "probs": lambda v, g: g["logprobs"] / v["probs"],
-}
-
-
-def true_grads(values: Tensors) -> Tensors:
-    """d<node> for every node, by the hand-written backward on these forward values: bit-equal to
-    autograd's for them (tests/notebook/test_check_oracle.py), so `exact` means what it means in cmp."""
-    stepper = BackwardStepper(values)
-    while not stepper.done:
-        name = stepper.step()
-        if name in AUTOGRAD_ROUNDING:
-            stepper.grads[name] = AUTOGRAD_ROUNDING[name](values, stepper.grads)
-    return stepper.grads
-
-
-def upstream(mode: str, node: str) -> tuple[str, ...]:
-    """The gradients d<node>'s own line reads."""
-    if mode == "fused" and node == "logits":
-        return ()  # exercise 2 starts from the loss itself
-    if mode == "fused" and node == "hprebn":
-        return ("hpreact",)
-    return tuple(s for s in sources(node) if s)
-
-
-def own_rule(mode: str, node: str, v: Tensors, g: Tensors) -> torch.Tensor:
-    """d<node> by its own line, from the gradients in `g` (the learner's, where they wrote them)."""
-    if mode == "fused" and node == "logits":
-        return dlogits_fused(v["logits"], v["Yb"])
-    if mode == "fused" and node == "hprebn":
-        return dhprebn_fused(g["hpreact"], v["bnraw"], v["bngain"], v["bnvar_inv"])
-    parts = list(BY_NAME[node].bwd(v, g).values())  # in code order: `=` then `+=`
-    return parts[0] if len(parts) == 1 else parts[0] + parts[1]
-
-
 # ---- one node ---------------------------------------------------------------------------
 def _numbers(node: str, y: torch.Tensor, t: torch.Tensor) -> Row:
     """exact / approximate / maxdiff as the lecture's cmp prints them (it broadcasts a size-1 axis)."""
     row = Row(node, "wrong", shape=tuple(y.shape))
-    if tuple(y.shape) != tuple(t.shape):
-        if not derive.fits(tuple(y.shape), tuple(t.shape)):
-            row.exact = row.approx = False
-            return row
-        y = y.reshape(t.shape)
-    diff = (y - t).abs()
-    row.exact = bool(torch.equal(y, t))
-    row.approx = bool(torch.allclose(y, t))
-    row.maxdiff = float(diff.max()) if diff.numel() else 0.0
+    numbers = cmp_numbers(y, t)
+    if numbers is None:
+        row.exact = row.approx = False
+    else:
+        row.exact, row.approx, row.maxdiff = numbers
     return row
 
 
@@ -274,38 +217,33 @@ def _aliased(row: Row, storage: dict[str, int]) -> None:
         return
     later = [k for k in BACKWARD_ORDER[BACKWARD_ORDER.index(row.node) + 1:] if k in others]
     other = (later or others)[0]
-    row.mistake, row.mistake_label = "in_place", "changed in place later (.clone() missing)"
-    row.diagnosis = (f"d{row.node} and d{other} are the same tensor: d{other} = d{row.node} without .clone() (or "
-                     f"the other way round), so a later in-place line on one, such as d{other} += ..., changed the "
-                     f"other too. Write d{other} = d{row.node}.clone() before adding to it.")
+    row.mistake, row.mistake_label, row.diagnosis = "in_place", mistakes.label("in_place"), mistakes.in_place(row.node, other)
 
 
 def classify(exercise: int, v: Tensors, true: Tensors, yours: dict,
              storage: dict[str, int] | None = None) -> tuple[list[Row], str | None]:
-    """Every node of the exercise in the lecture's order, and the first wrong one."""
+    """Every node of the exercise in the lecture's order, and the first wrong one: the web page's walk
+    (model.cell_check.in_lecture_order), each node judged on the learner's tensors."""
     mode = MODES[exercise]
-    rows: list[Row] = []
-    bad: set[str] = set()
-    first: str | None = None
-    for node in ORDERS[exercise]:
+
+    def judge_node(node: str, bad: set[str]) -> Row | None:
         y = yours.get(node)
         if y is None:
-            given = exercise == 1 and node == "loss"  # backprop starts at dloss = 1; the cell does not write it
-            rows.append(Row(node, "correct" if given else "todo", given=given,
-                            message="dloss = 1: backprop starts here." if given else f"d{node} is not written yet."))
-            continue
+            return None
         if isinstance(y, str):  # not a float tensor: wrong, and the sentence says why
             row = Row(node, "wrong", exact=False, approx=False, message=y)
         else:
             row = _judge_node(mode, node, y, v, true, yours, bad)
         if row.status == "wrong" and row.mistake is None:
             _aliased(row, storage or {})
-        if row.status != "correct":
-            bad.add(node)
-            if first is None and row.status == "wrong":
-                first = node
-        rows.append(row)
-    return rows, first
+        return row
+
+    def unassigned(node: str) -> Row:
+        given = exercise == 1 and node == "loss"  # backprop starts at dloss = 1; the cell does not write it
+        return Row(node, "correct" if given else "todo", given=given,
+                   message="dloss = 1: backprop starts here." if given else f"d{node} is not written yet.")
+
+    return in_lecture_order(ORDERS[exercise], judge_node, unassigned)
 
 
 # ---- the API -----------------------------------------------------------------------------
@@ -374,7 +312,7 @@ def hint(node: str, level: int = 1, mode: str | None = None, ns: Mapping | None 
     lecture's (batch 32, n_embd 10, n_hidden 64, block_size 3, vocab 27). `mode`: "atomic"
     (exercise 1) or "fused" (exercises 2 and 3: dlogits and dhprebn in one step); left out, it is
     "atomic", or read from `ns` (fused from exercise 2 on)."""
-    name = node[1:] if isinstance(node, str) and node.startswith("d") and node[1:] in BY_NAME else node
+    name = node_name(node)
     if not isinstance(name, str) or name not in BY_NAME or BY_NAME[name].kind == "data":
         raise CheckError(f"No gradient {node!r} in the lecture: the names are "
                          f"{', '.join('d' + n for n in ORDERS[1])}.") from None

@@ -73,6 +73,12 @@ class Found:
     storage: dict[str, int] = field(default_factory=dict)  # where each d-tensor's numbers live (aliases)
 
 
+def node_name(name):
+    """The node a name stands for: "dhprebn" (its gradient's name) and "hprebn" are both "hprebn"; anything
+    else comes back as it is, for the caller to refuse with its own sentence."""
+    return name[1:] if isinstance(name, str) and name.startswith("d") and name[1:] in BY_NAME else name
+
+
 def names_list(names) -> str:
     names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -142,8 +148,16 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5 * scale + 1e-12))
 
 
-def _problem(name: str, t, ref: torch.Tensor, dims: Dims, dtype: torch.dtype) -> str | None:
-    """Why the learner's forward tensor `t` cannot be this forward's `name`, or None."""
+def _rows_of(emb: torch.Tensor, c: torch.Tensor) -> bool:
+    """Every row of emb is a row of C (bit-equal): an embedding of some batch, if not of this Xb."""
+    rows = emb.reshape(-1, c.shape[1])
+    return bool((rows[:, None, :] == c[None, :, :]).all(-1).any(-1).all())
+
+
+def _problem(name: str, t, ref: torch.Tensor, dims: Dims, dtype: torch.dtype,
+             c: torch.Tensor | None = None) -> str | None:
+    """Why the learner's forward tensor `t` cannot be this forward's `name`, or None (`c`: C, to tell a new
+    batch from an update at emb)."""
     if not isinstance(t, torch.Tensor):
         return f"{name} is a {type(t).__name__}, not a torch tensor: rerun the forward cell."
     if tuple(t.shape) != tuple(ref.shape):
@@ -158,6 +172,9 @@ def _problem(name: str, t, ref: torch.Tensor, dims: Dims, dtype: torch.dtype) ->
                 "lines and before the update, or rerun the forward cell." if name in _READS_PARAMS else
                 " Is it from another batch, or was the line changed? Rerun the forward cell as the lecture "
                 "writes it.")
+        if name == "emb" and c is not None and _rows_of(_detach(t), c):
+            then = (" Every row of it is a row of C, of other characters: a new batch (Xb) was drawn after the "
+                    "forward pass ran. Rerun the forward cell after drawing the batch, then the backward cell.")
         return f"{name} does not follow from the tensors it is made of by the lecture's line `{line}`.{then}"
     return None
 
@@ -176,7 +193,7 @@ def assemble(ns: Mapping, leaves: Tensors, dims: Dims, dtype: torch.dtype,
         v[name] = ref
         problem = None
         for alias in (a for a in ALIASES.get(name, (name,)) if a in ns):  # the first that fits
-            problem = _problem(name, ns[alias], ref, dims, dtype)
+            problem = _problem(name, ns[alias], ref, dims, dtype, c=v["C"])
             if problem is None:
                 v[name] = _detach(ns[alias])
                 break
@@ -284,6 +301,60 @@ def gradients(src: Mapping, exercise: int, dtype: torch.dtype) -> dict[str, torc
     return out
 
 
+# ---- gradients of an earlier batch -----------------------------------------------------
+# The forward cell run again (a new batch) after the backward cell leaves every d... of the old batch in the
+# namespace: judged against the new batch, they would all be "wrong" for a reason no mistake names. The first
+# gradient tells: the lecture's dlogprobs is -1/n at (i, Yb[i]) and 0 elsewhere, and dlogits is negative at
+# (i, Yb[i]) alone. Those marks at other labels in most rows, and the rest of the numbers not this forward's
+# either (a learner indexing other labels in the new batch's forward is a mistake, judged as one), say: old batch.
+def _float(x, like: torch.Tensor) -> torch.Tensor | None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or tuple(x.shape) != tuple(like.shape):
+        return None
+    return _detach(x).to(like.dtype)
+
+
+def _off_labels(cols: torch.Tensor, yb: torch.Tensor) -> bool:
+    return 2 * int((cols != yb).sum()) >= yb.numel() > 0
+
+
+def _stale_dlogprobs(src: Mapping, v: Tensors) -> bool:
+    d = _float(src.get("dlogprobs"), v["logprobs"])
+    if d is None or not bool(((d != 0).sum(1) == 1).all()):
+        return False
+    n, cols = d.shape[0], (d != 0).to(torch.int8).argmax(1)
+    marks = d[torch.arange(n), cols]
+    if not torch.allclose(marks, torch.full_like(marks, -1.0 / n)) or not _off_labels(cols, v["Yb"]):
+        return False
+    dprobs = _float(src.get("dprobs"), v["probs"])  # made from this forward's probs: a mistake of this batch
+    return dprobs is None or not _close(dprobs, d / v["probs"])
+
+
+def _stale_dlogits(src: Mapping, v: Tensors) -> bool:
+    d = _float(src.get("dlogits"), v["logits"])
+    if d is None or not bool(((d < 0).sum(1) == 1).all()):
+        return False
+    n, cols = d.shape[0], (d < 0).to(torch.int8).argmax(1)
+    if not _off_labels(cols, v["Yb"]):
+        return False
+    marks = torch.zeros_like(d)
+    marks[torch.arange(n), cols] = 1.0 / n
+    return not _close(d + marks, torch.softmax(v["logits"], 1) / n)  # softmax of this forward's logits: a mistake
+
+
+def stale(src: Mapping, v: Tensors, exercise: int) -> str | None:
+    """The sentence for gradients of an earlier forward pass (another batch), or None."""
+    # exercise 4's loop leaves exercise 1's dlogprobs of another model in scope: only its own dlogits count there
+    # (exercise 2 reads no gradient of exercise 1's cell; exercise 3's dhpreact comes out of it)
+    tests = (("dlogits", _stale_dlogits),) if exercise in (2, 4) else (("dlogprobs", _stale_dlogprobs),
+                                                                       ("dlogits", _stale_dlogits))
+    for name, test in tests:
+        if test(src, v):
+            return (f"Your {name} is from an earlier forward pass: it marks the labels of another batch, not this "
+                    "batch's Yb. The forward cell ran again (a new batch) after your backward lines: rerun your "
+                    "backward cell after the forward cell, then check.")
+    return None
+
+
 def read(ns: Mapping | None, tensors: Mapping, caller: Mapping, exercise: int | None) -> Found:
     """Everything check needs. `ns` is globals() (or None: the caller's globals are used);
     keyword `tensors` override it, and when they hold any d-variable, only those are checked."""
@@ -308,6 +379,9 @@ def read(ns: Mapping | None, tensors: Mapping, caller: Mapping, exercise: int | 
     if own:  # only the gradients passed: the namespace's own d-variables are not this call's
         src = {k: x for k, x in merged.items() if k not in GRAD_NAMES and k != "grads"}
         src.update({k: tensors[k] for k in own})
+    old = stale(src, values, ex)
+    if old is not None:
+        raise CheckError(old)
     found = Found(ex, why, values, dims, dtype)
     found.yours = gradients(src, ex, dtype)
     found.storage = {k[1:]: x.untyped_storage().data_ptr() for k, x in src.items()

@@ -170,6 +170,79 @@ function absdiff(view, at) {
   return out;
 }
 
+/** One node's panel: its verdict, message, cmp line, |yours − true| and, at logits, the dlogits rows. */
+function showNode(ctx, name) {
+  const panel = ctx.ui.panel;
+  if (!name) { panel.hidden = true; return Promise.resolve(); }
+  const ref = ctx.G.gradNameOf(ctx.graph, name);
+  const n = ctx.graph.nodes.find((x) => x.name === ref);
+  const row = ctx.rows[ref];
+  panel.hidden = false;
+  panel.dataset.node = ref;
+  const title = node('h3', { class: 'bpn-node-title' }, node('code', { text: n.kind === 'data' ? ref : `d${ref}` }),
+    ` (${n.shape.join(', ')})`, row ? node('span', { class: `bpn-badge ${row.status}`, 'data-testid': 'bpn-verdict',
+      text: row.verdict }) : null);
+  const parts = [title];
+  if (n.kind === 'data') {
+    parts.push(node('p', { text: `${ref} is data (the batch's character indices): no gradient flows into it.` }));
+  } else if (!row) {
+    parts.push(node('p', { text: `${ctx.info.title}: this check covers ${ctx.info.order.map((x) => `d${x}`).join(', ')}. `
+      + `d${ref} is not checked here.` }));
+  } else {
+    if (row.message) parts.push(node('p', { class: 'bpn-message', text: row.message }));
+    if (row.diagnosis) parts.push(node('p', { class: 'bpn-diagnosis', 'data-testid': 'bpn-diagnosis', text: row.diagnosis }));
+    if (row.note) parts.push(node('p', { class: 'bpn-note', text: row.note }));
+    if (row.status !== 'todo' && !row.given) {
+      parts.push(node('p', { class: 'bpn-cmp', text: `exact: ${py(row.exact)} | approximate: ${py(row.approx)} | `
+        + `maxdiff: ${row.maxdiff_text}` }));
+    }
+  }
+  const at = ctx.model.get('diff_index')[ref];
+  // |yours − true| where there is one: not for a value that is no float tensor or has another shape (the message says)
+  const written = Boolean(at) && row && row.status !== 'todo' && !row.given;
+  const plot = node('div', { class: 'plot bpn-diff', 'data-testid': 'bpn-diff' });
+  if (written) parts.push(plot);
+  const showDl = ref === 'logits' && ctx.dlState.rowData;
+  if (showDl) {
+    const box = dlogitsBox();
+    parts.push(box);
+    ctx.dl = { box, view: null };
+  } else ctx.dl = null;
+  // the last node's figures go: Plotly keeps a window listener per plot until it is purged
+  for (const gd of panel.querySelectorAll('.js-plotly-plot')) globalThis.Plotly.purge(gd);
+  panel.replaceChildren(...parts);
+  const jobs = [];
+  if (written) {
+    const diffMount = ctx.theme.mount(plot);
+    const r = { absdiff: absdiff(ctx.model.get('diffs'), at), maxdiff: at.maxdiff,
+      verdict: row.status === 'correct' ? 'correct' : 'wrong', fromCell: false };
+    jobs.push(diffMount.show(ctx.R.diffFigure(r, ref, ctx.ctxState, false)).then(() => { plot.dataset.rendered = ref; }));
+  }
+  if (showDl) jobs.push(drawDlogits(ctx));
+  return Promise.all(jobs);
+}
+
+/** The dlogits heatmap and row inspector in the open logits panel (ctx.dl), made on first use. */
+function drawDlogits(ctx) {
+  if (!ctx.dl) return Promise.resolve();
+  if (!ctx.dl.view) {
+    ctx.dl.view = ctx.D.createDlogitsView(ctx.dl.box, { onRow: (i) => { ctx.dlState.row = i; drawDlogits(ctx); } });
+    ctx.dl.box.querySelector('[data-action=sort]').addEventListener('click', () => {
+      ctx.dlState.sortByLoss = !ctx.dlState.sortByLoss;
+      drawDlogits(ctx);
+    });
+    if (ctx.dlState.row === null) { // open on the row the net gets most wrong
+      const m = ctx.D.dlogitsModel(ctx.dlState.rowData, ctx.batch.vocab);
+      ctx.dlState.row = m ? m.byLoss[0] : null;
+    }
+  }
+  const done = ctx.dl.view.render(ctx.dlState);
+  // the pages' caption speaks of the stepper's backward pass; here it is the exercise 2 formula on your probs
+  ctx.dl.box.querySelector('[data-field=source]').textContent = 'the true dlogits, (probs − onehot(Yb)) / n from your '
+    + 'forward pass\'s probs: what yours should be, and the push and pull each row puts on the characters';
+  return done;
+}
+
 async function render({ model, el }) {
   const t0 = performance.now();
   const times = { start: t0 };
@@ -202,80 +275,11 @@ async function render({ model, el }) {
   const state = { graph, mode: view.mode, frame: view.frame, computed: view.computed, checks: view.checks,
     derive: view.derive, selected: model.get('selected') || null, present: false, step: 0, batch: 0 };
 
-  let dl = null;
   const dlState = { session: { vocab: batch.vocab }, rowData: batch.probs ? { probs: batch.probs, Yb: batch.Yb, Xb: batch.Xb } : null,
     sortByLoss: false, row: null, present: false };
+  // what a node's panel needs (showNode, drawDlogits); dl: the open dlogits box, if any
+  const ctx = { model, ui, info, graph, rows, batch, ctxState, dlState, dl: null, G, R, D, theme };
 
-  function showNode(name) {
-    const panel = ui.panel;
-    if (!name) { panel.hidden = true; return Promise.resolve(); }
-    const ref = G.gradNameOf(graph, name);
-    const n = graph.nodes.find((x) => x.name === ref);
-    const row = rows[ref];
-    panel.hidden = false;
-    panel.dataset.node = ref;
-    const title = node('h3', { class: 'bpn-node-title' }, node('code', { text: n.kind === 'data' ? ref : `d${ref}` }),
-      ` (${n.shape.join(', ')})`, row ? node('span', { class: `bpn-badge ${row.status}`, 'data-testid': 'bpn-verdict',
-        text: row.verdict }) : null);
-    const parts = [title];
-    if (n.kind === 'data') {
-      parts.push(node('p', { text: `${ref} is data (the batch's character indices): no gradient flows into it.` }));
-    } else if (!row) {
-      parts.push(node('p', { text: `${info.title}: this check covers ${info.order.map((x) => `d${x}`).join(', ')}. `
-        + `d${ref} is not checked here.` }));
-    } else {
-      if (row.message) parts.push(node('p', { class: 'bpn-message', text: row.message }));
-      if (row.diagnosis) parts.push(node('p', { class: 'bpn-diagnosis', 'data-testid': 'bpn-diagnosis', text: row.diagnosis }));
-      if (row.note) parts.push(node('p', { class: 'bpn-note', text: row.note }));
-      if (row.status !== 'todo' && !row.given) {
-        parts.push(node('p', { class: 'bpn-cmp', text: `exact: ${py(row.exact)} | approximate: ${py(row.approx)} | `
-          + `maxdiff: ${row.maxdiff_text}` }));
-      }
-    }
-    const at = model.get('diff_index')[ref];
-    // |yours − true| where there is one: not for a value that is no float tensor or has another shape (the message says)
-    const written = Boolean(at) && row && row.status !== 'todo' && !row.given;
-    const plot = node('div', { class: 'plot bpn-diff', 'data-testid': 'bpn-diff' });
-    if (written) parts.push(plot);
-    const showDl = ref === 'logits' && dlState.rowData;
-    if (showDl) {
-      const box = dlogitsBox();
-      parts.push(box);
-      dl = { box, view: null };
-    } else dl = null;
-    // the last node's figures go: Plotly keeps a window listener per plot until it is purged
-    for (const gd of panel.querySelectorAll('.js-plotly-plot')) globalThis.Plotly.purge(gd);
-    panel.replaceChildren(...parts);
-    const jobs = [];
-    if (written) {
-      const diffMount = theme.mount(plot);
-      const r = { absdiff: absdiff(model.get('diffs'), at), maxdiff: at.maxdiff,
-        verdict: row.status === 'correct' ? 'correct' : 'wrong', fromCell: false };
-      jobs.push(diffMount.show(R.diffFigure(r, ref, ctxState, false)).then(() => { plot.dataset.rendered = ref; }));
-    }
-    if (showDl) jobs.push(drawDlogits());
-    return Promise.all(jobs);
-  }
-
-  function drawDlogits() {
-    if (!dl) return Promise.resolve();
-    if (!dl.view) {
-      dl.view = D.createDlogitsView(dl.box, { onRow: (i) => { dlState.row = i; drawDlogits(); } });
-      dl.box.querySelector('[data-action=sort]').addEventListener('click', () => {
-        dlState.sortByLoss = !dlState.sortByLoss;
-        drawDlogits();
-      });
-      if (dlState.row === null) { // open on the row the net gets most wrong
-        const m = D.dlogitsModel(dlState.rowData, batch.vocab);
-        dlState.row = m ? m.byLoss[0] : null;
-      }
-    }
-    const done = dl.view.render(dlState);
-    // the pages' caption speaks of the stepper's backward pass; here it is the exercise 2 formula on your probs
-    dl.box.querySelector('[data-field=source]').textContent = 'the true dlogits, (probs − onehot(Yb)) / n from your '
-      + 'forward pass\'s probs: what yours should be, and the push and pull each row puts on the characters';
-    return done;
-  }
 
   const graphView = G.createGraphView(ui.graph, ui.labels, {
     onSelect: (name) => {
@@ -283,22 +287,24 @@ async function render({ model, el }) {
       model.set('selected', name);
       model.save_changes();
       graphView.render(state);
-      showNode(name);
+      showNode(ctx, name);
     },
   });
-  model.on('change:selected', () => {
+  const onSelected = () => {
     const name = model.get('selected') || null;
     if (name === state.selected) return;
     state.selected = name;
     graphView.render(state);
-    showNode(name);
-  });
+    showNode(ctx, name);
+  };
+  model.on('change:selected', onSelected);
   await graphView.render(state);
   times.drawn = performance.now();
   el.dataset.firstDrawMs = String(Math.round(times.drawn - t0));
   el.dataset.assetsMs = String(Math.round(times.assets - t0));
-  if (state.selected) await showNode(state.selected);
-  return () => { model.off('change:selected'); };
+  if (state.selected) await showNode(ctx, state.selected);
+  // anywidget scopes off() to this view already; the handler named says so here too: other views keep theirs
+  return () => { model.off('change:selected', onSelected); };
 }
 
 export default { initialize, render };

@@ -31,13 +31,14 @@ import torch
 import traitlets
 from ipywidgets import widget_serialization
 
+from backprop_ninja.model import derive
 from backprop_ninja.model.diagnostics import summary
 from backprop_ninja.model.graph import BY_NAME, Branches
 from backprop_ninja.model.graphdata import graph_data
 
 from . import render
 from .check import Report, report
-from .find import ORDERS, CheckError
+from .find import ORDERS, CheckError, node_name
 
 ENTRIES = ("graph.js", "deriveresult.js", "dlogits.js")  # the views the widget draws; the rest are their imports
 IMPORT = re.compile(r"""(?:from|import)\s*\(?\s*(['"])\./([\w.-]+\.js)\1""")
@@ -122,9 +123,7 @@ def _fit(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor | None:
     """y in t's shape when they differ by size-1 axes only (as cmp broadcasts them), else None."""
     if tuple(y.shape) == tuple(t.shape):
         return y
-    if [s for s in y.shape if s != 1] != [s for s in t.shape if s != 1]:
-        return None
-    return y.reshape(t.shape)
+    return y.reshape(t.shape) if derive.fits(tuple(y.shape), tuple(t.shape)) else None
 
 
 def _diff(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor | None:
@@ -268,7 +267,7 @@ def show(ns=None, exercise: int | None = None, *, node: str | None = None, **ten
     rep = report(ns, exercise, _depth=2, **tensors)
     names = {**(sys._getframe(1).f_globals if ns is None else ns), **tensors}
     if node is not None:
-        name = node[1:] if isinstance(node, str) and node.startswith("d") and node[1:] in BY_NAME else node
+        name = node_name(node)
         if not isinstance(name, str) or name not in BY_NAME:
             raise CheckError(f"node={node!r} is not a node of the lecture's graph: give a name such as "
                              "'hprebn' or 'dhprebn'.")

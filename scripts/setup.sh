@@ -7,9 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-# torch first, and exactly this CPU build: the project's metadata asks only
-# torch>=2.1 (so a notebook keeps the torch it has), and a looser request on
-# a fresh venv can pull a multi-GB CUDA build. The Dockerfile pins the same.
+# torch first, pinned to one version: the project's metadata asks only
+# torch>=2.1 (so a notebook keeps the torch it has). Which build of 2.13.0 pip
+# gets depends on where pip looks: the machine this project is developed on
+# has pip configured with a local wheel of the CPU build, so it gets that one;
+# plain PyPI on Linux gives the CUDA build (several GB). Elsewhere, for the
+# CPU build, install torch 2.13.0 into .venv from PyTorch's CPU-only index
+# (pytorch.org's install selector gives the command) before running this
+# script: `torch==2.13.0` is then satisfied already. The Dockerfile pins the
+# same version.
 TORCH="torch==2.13.0"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 install() { .venv/bin/pip install -q --disable-pip-version-check "$@"; }

@@ -131,8 +131,9 @@ def split(tree: ast.Module, order: tuple[str, ...]) -> list[Statement]:
 
 # ---- running it ----------------------------------------------------------------------
 # what a cell's line can read, said after a NameError
-IN_SCOPE = ("the forward values, n and the other sizes, torch and F, the true gradients of the nodes before "
-            "the cell's first one, and the gradients that earlier lines of the cell assign")
+IN_SCOPE = ("the forward values, n and the other sizes, torch and F, the gradients that earlier lines of the "
+            "cell assign, and the true gradients of the nodes upstream of this line's node that the cell "
+            "does not write itself")
 
 
 def _execute(program: CodeType, env: dict) -> str | None:
@@ -152,13 +153,27 @@ def _same(a, b) -> bool:
     return bool(((a == b) | (a.isnan() & b.isnan())).all())
 
 
-def chained(stmts: list[Statement], env: dict) -> tuple[dict, set[str], list[str]]:
+def show_given(st: Statement, env: dict, given: dict, order: tuple[str, ...]) -> None:
+    """Before a statement: the true gradients of the nodes the cell never assigns, as the
+    notebook's earlier cells would have left them, but only those upstream of the
+    statement's node. A later node's truth is not in scope, or a line could copy it back
+    (dh = dhpreact / (1 - h**2) from the true dhpreact)."""
+    target = order.index(st.owner[0]) if st.owner else -1
+    for x, t in given.items():
+        if order.index(x) < target:
+            env["d" + x] = t.clone()  # fresh: a line may change it in place
+        else:
+            env.pop("d" + x, None)
+
+
+def chained(stmts: list[Statement], env: dict, given: dict, order: tuple[str, ...]) -> tuple[dict, set[str], list[str]]:
     """The cell as written: ({node: final value or error}, nodes changed after their last line,
     errors of statements that belong to no node)."""
     errors: dict[str, str] = {}
     last: dict[str, object] = {}  # each node's value right after the last line that assigns it
     unowned: list[str] = []
     for st in stmts:
+        show_given(st, env, given, order)
         err = _execute(st.program, env)
         if err is not None:
             for x in st.owner:
@@ -173,11 +188,12 @@ def chained(stmts: list[Statement], env: dict) -> tuple[dict, set[str], list[str
     return out, changed, unowned
 
 
-def isolated(stmts: list[Statement], env: dict, truth: dict, order: tuple[str, ...]) -> dict:
+def isolated(stmts: list[Statement], env: dict, truth: dict, given: dict, order: tuple[str, ...]) -> dict:
     """Each statement with the true gradients upstream of its node: {node: its own value or error}."""
     errors: dict[str, str] = {}
     last: dict[str, object] = {}
     for st in stmts:
+        show_given(st, env, given, order)
         if st.owner:
             target = order.index(st.owner[0])  # owners are in order: the first is the most upstream
             for x in st.reads:
@@ -221,14 +237,6 @@ def prepare(job: dict) -> tuple[list[Statement], set[str]]:
     return stmts, {x for st in stmts for x in st.writes}
 
 
-def before_first(order: tuple[str, ...], assigned: set[str]) -> tuple[str, ...]:
-    """The nodes before the first one the cell assigns: their true gradients are in scope,
-    as the notebook's earlier cells would have made them. A later node's truth is not, or a
-    line could copy it back (dh = dhpreact / (1 - h**2) from the true dhpreact)."""
-    first = min((order.index(x) for x in assigned), default=0)
-    return order[:first]
-
-
 def run(job: dict) -> dict:
     """{"status": "ok", "nodes", "chained", "isolated", "changed", "unowned"}, or a failure."""
     dtype, order, limit = getattr(torch, job["dtype"]), tuple(job["order"]), job["max_numel"]
@@ -239,14 +247,11 @@ def run(job: dict) -> dict:
         unowned: list[str] = []
         for arrays, true_arrays in zip(job["scopes"], job["truths"]):
             truth = tensors(true_arrays)
-            given = {"d" + x: truth[x] for x in before_first(order, assigned)}  # as earlier cells would have them
-
-            def fresh() -> dict:  # each run its own copies: a line may change a tensor in place
-                return environment({**tensors(arrays), **{k: t.clone() for k, t in given.items()}})
-            out, moved, failed = chained(stmts, fresh())
+            given = {x: truth[x] for x in order if x not in assigned}  # shown to each line by show_given
+            out, moved, failed = chained(stmts, environment(tensors(arrays)), given, order)
             runs["chained"].append({x: pack(x, v, dtype, limit) for x, v in out.items()})
-            runs["isolated"].append({x: pack(x, v, dtype, limit)
-                                     for x, v in isolated(stmts, fresh(), truth, order).items()})
+            runs["isolated"].append({x: pack(x, v, dtype, limit) for x, v in
+                                     isolated(stmts, environment(tensors(arrays)), truth, given, order).items()})
             changed |= moved
             unowned = unowned or failed
     except Failed as err:

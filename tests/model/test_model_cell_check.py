@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from backprop_ninja.model import cell_check, derive
+from backprop_ninja.model import cell_check, derive, mistakes
 from backprop_ninja.model.config import Config
 from backprop_ninja.model.graph import BACKWARD_ORDER, consumers
 from backprop_ninja.model.mlp import FUSED_ORDER, MLP
@@ -144,3 +144,23 @@ def test_nan_is_wrong(truth):
 def test_a_cell_with_no_gradient(truth):
     checked = cell_check.check_cell("fused", {}, truth)
     assert checked.solved == 0 and "assigns none of the gradients" in checked.message and "dlogits to dC" in checked.message
+
+
+def test_a_node_changed_later_is_named_in_place_as_in_the_notebook(truth):
+    """The web page's cell and the notebook's check name the same mistake, from the one catalogue."""
+    bent = [t + 1.0 for t in right(truth, "bndiff")]
+    checked = cell_check.check_cell("atomic", runs(truth, bndiff=cell_check.Run(
+        bent, right(truth, "bndiff"), reads=reads("bndiff"), changed=True)), truth)
+    bndiff = next(c for c in checked.nodes if c.node == "bndiff")
+    assert bndiff.mistake == "in_place" and bndiff.mistake_label == mistakes.LABELS["in_place"]
+    assert bndiff.diagnosis == mistakes.in_place("bndiff") and ".clone()" in bndiff.diagnosis
+    assert "in place" in checked.message or "changed in place later" in checked.message
+
+
+def test_cmp_numbers_are_the_lectures_cmp(truth):
+    t = truth[0][1]["bnmeani"]
+    assert cell_check.cmp_numbers(t.clone(), t) == (True, True, 0.0)
+    assert cell_check.cmp_numbers(t.reshape(-1), t) == (True, True, 0.0)  # cmp broadcasts a size-1 axis
+    exact, approx, maxdiff = cell_check.cmp_numbers(t + 1e-3, t)
+    assert not exact and not approx and maxdiff == pytest.approx(1e-3, rel=1e-2)
+    assert cell_check.cmp_numbers(t.T @ t, t) is None

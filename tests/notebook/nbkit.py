@@ -12,6 +12,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from backprop_ninja.model.graph import BY_NAME, FORWARD_ORDER
+from backprop_ninja.notebook.cli import this_python
 from benchmarks.derive_bench import lecture_cell
 
 META = "backprop_ninja"
@@ -83,8 +84,9 @@ W1 = torch.randn((n_embd * block_size, n_hidden), generator=g) * (5/3) / ((n_emb
 b1 = torch.randn(n_hidden, generator=g) * 0.1
 W2 = torch.randn((n_hidden, vocab_size), generator=g) * 0.1
 b2 = torch.randn(vocab_size, generator=g) * 0.1
-bngain = torch.randn((1, n_hidden)) * 0.1 + 1.0
-bnbias = torch.randn((1, n_hidden)) * 0.1
+g_bn = torch.Generator().manual_seed(2147483647)  # seeded, as the example notebook: the same numbers each run
+bngain = torch.randn((1, n_hidden), generator=g_bn) * 0.1 + 1.0
+bnbias = torch.randn((1, n_hidden), generator=g_bn) * 0.1
 parameters = [C, W1, b1, W2, b2, bngain, bnbias]
 if "{dtype}" == "float64":
     parameters = [p.double() for p in parameters]
@@ -157,8 +159,9 @@ def execute(cells: list[tuple[str, str]], cwd: str, timeout: int = 300) -> dict:
     notebook goes on after a cell fails); {tag: the executed cell}."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src, metadata={"tags": [tag]}) for tag, src in cells]
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": cwd}}).execute()
+    # the kernel is this interpreter (cli.this_python), not a kernelspec named python3 of another Python
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", kernel_manager_class=this_python(),
+                   allow_errors=True, resources={"metadata": {"path": cwd}}).execute()
     return {cell.metadata["tags"][0]: cell for cell in nb.cells}
 
 

@@ -53,14 +53,21 @@ def test_every_node_has_a_planted_mistake():
     assert list(PLANTED) == list(BACKWARD_ORDER)
 
 
+# planted lines that raise in the learner's cell (benchmarks/derive_bench.py's PLANTED), and torch's message
+RAISES = {"embcat": "cannot be multiplied"}
+
+
 @pytest.mark.parametrize("node", BACKWARD_ORDER)
 def test_a_mistake_planted_at_any_node_is_the_first_wrong(forward, node):
     ns = run(exercise1(node), ns=dict(forward))
     r = bpn.report(ns)
     before = BACKWARD_ORDER[:BACKWARD_ORDER.index(node)]
     assert all(r.row(b).status == "correct" for b in before)
-    if r.row(node).status == "todo":  # the planted line itself raised: nothing of it to check
-        assert isinstance(ns["_error"], RuntimeError) and r.first_wrong is None
+    if node in RAISES:  # the planted line itself raises: the cell stops there, as in a notebook
+        assert isinstance(ns["_error"], RuntimeError) and RAISES[node] in str(ns["_error"])
+        after = BACKWARD_ORDER[BACKWARD_ORDER.index(node):]  # it and every line after it: not written
+        assert [r.row(x).status for x in after] == ["todo"] * len(after) and r.first_wrong is None
+        assert r.ok and f"to do: d{node}" in flat(r.text())
         return
     assert r.first_wrong == node and r.row(node).status == "wrong" and r.row(node).message
     assert f"First wrong node: d{node}" in r.text()
@@ -208,3 +215,22 @@ def test_hint_gives_derive_its_hints_for_the_notebooks_sizes():
                           (("dprobs", 1, "other"), "mode is 'atomic'")):
         with pytest.raises(CheckError, match=message):
             bpn.hint(*args)
+
+
+def test_other_labels_in_this_batchs_forward_are_a_mistake_not_an_old_batch(forward):
+    """dlogprobs / dlogits that mark other labels than Yb but were made from this forward (dprobs from this
+    probs, dlogits from this softmax) are judged wrong as usual; the sentence about an earlier batch is for
+    gradients whose other numbers are not this forward's either."""
+    ns = run("dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb.flip(0)] = -1.0/n\n"
+             "dprobs = (1.0/probs) * dlogprobs", ns=dict(forward))
+    assert (ns["Yb"].flip(0) != ns["Yb"]).sum() * 2 >= ns["Yb"].numel()
+    r = bpn.report(ns)
+    assert r.first_wrong == "logprobs" and r.row("probs").status == "affected"
+    ns = run("loss_fast = F.cross_entropy(logits, Yb)\ndlogits = F.softmax(logits, 1)\n"
+             "dlogits[range(n), Yb.flip(0)] -= 1\ndlogits /= n", ns=dict(forward))
+    r = bpn.report(ns)
+    assert r.exercise == 2 and r.first_wrong == "logits"
+    # the same numbers, no dprobs of this forward beside it: an earlier batch
+    ns = run("dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb.flip(0)] = -1.0/n", ns=dict(forward))
+    with pytest.raises(CheckError, match="^Your dlogprobs is from an earlier forward pass"):
+        bpn.report(ns)

@@ -3,6 +3,8 @@ runs top to bottom in a real kernel and the table is printed; the exit code
 says right (0), wrong (1) or could not check (2, with a sentence)."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -63,3 +65,19 @@ def test_what_is_not_a_notebook(tmp_path):
     out = cli("notes.ipynb", cwd=tmp_path)
     assert out.returncode == 2 and "notes.ipynb is not a notebook that Jupyter can read" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_kernel_is_this_python_whatever_kernelspec_is_named_python3(tmp_path):
+    """A user's own kernelspec named python3 (here one whose kernel cannot start, as one for another Python
+    without backprop_ninja) does not take the check's place: the notebook runs in this interpreter."""
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", "import sys; sys.exit('not the check kernel')", "{connection_file}"],
+        "display_name": "Python 3 (another one)", "language": "python"}))
+    path = save(tmp_path / "mine.ipynb", starter(), FORWARD, exercise1(), "bpn.check(globals())")
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "jupyter")}
+    out = subprocess.run([sys.executable, "-m", "backprop_ninja.check", path], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.rstrip().endswith("26 of 26 correct")

@@ -200,3 +200,53 @@ def test_other_sizes_hint(other_sizes):
     text = other_sizes["hint"].outputs[0]["data"]["text/plain"]
     assert text == hints("atomic", "bndiff2", Dims(n=8, block=4, embd=5, hidden=16, vocab=27), "float64")[2]
     assert "1/7" in text
+
+
+NEW_BATCH = "ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)\nXb, Yb = Xtr[ix], Ytr[ix]\n" + FORWARD
+STALE = ("is from an earlier forward pass: it marks the labels of another batch, not this batch's Yb. The forward "
+         "cell ran again (a new batch) after your backward lines: rerun your backward cell after the forward cell, "
+         "then check.")
+
+
+def test_gradients_of_an_earlier_batch_are_one_sentence_not_eleven_wrong_nodes(tmp_path):
+    """The forward cell run again (a new batch) and check called without rerunning the backward cell: one
+    sentence says the gradients are the old batch's (not "dlogprobs: right numbers, wrong places"); the
+    backward cell run again, all is correct. The same for exercise 2's dlogits."""
+    cells = execute([("starter", starter()), ("forward", FORWARD), ("ex1", exercise1()),
+                     ("new_batch", NEW_BATCH), ("check_stale", CHECK),
+                     ("ex1_again", exercise1()), ("check_again", CHECK),
+                     ("ex2", EXERCISE2.format(dim=1)),
+                     ("new_batch_2", NEW_BATCH + "loss_fast = F.cross_entropy(logits, Yb)\n"), ("check_stale_2", CHECK),
+                     ("ex2_again", EXERCISE2.format(dim=1)), ("check_again_2", CHECK)], str(tmp_path))
+    err = error(cells["check_stale"])
+    assert err is not None and err.ename == "CheckError", cells["check_stale"].outputs
+    assert err.evalue == "Your dlogprobs " + STALE
+    assert len(err.traceback) == 1 and not shown(cells["check_stale"])
+    assert "26 of 26 correct" in only_table(cells["check_again"])["text"]
+    err = error(cells["check_stale_2"])
+    assert err is not None and err.evalue == "Your dlogits " + STALE, cells["check_stale_2"].outputs
+    table = only_table(cells["check_again_2"])
+    assert table["meta"]["exercise"] == 2 and "1 of 1 correct" in table["text"]
+
+
+def test_notes_and_sentences_name_the_cause(tmp_path):
+    """dlogits without its logit_maxes branch passes cmp: the gradients after it are not called rounding; in
+    float64 the rounding note does not advise float64; a new batch drawn without rerunning the forward is
+    said to be that (not an update of the parameters)."""
+    no_max = exercise1().replace(
+        "dlogits += F.one_hot(logits.max(1).indices, num_classes=logits.shape[1]) * dlogit_maxes\n", "")
+    assert no_max != exercise1()
+    draw = "ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)\nXb, Yb = Xtr[ix], Ytr[ix]"
+    cells = execute([("starter", starter()), ("forward", FORWARD), ("no_max", no_max), ("check_no_max", CHECK),
+                     ("draw", draw), ("check_drawn", CHECK),
+                     ("starter64", starter(dtype="float64")), ("forward64", FORWARD), ("ex1_64", exercise1()),
+                     ("check64", CHECK)], str(tmp_path))
+    text = flat(only_table(cells["check_no_max"])["text"])
+    assert "dlogits: Correct to rounding, but the branch through logit_maxes is missing." in text, text
+    assert "Approximate, not exact" not in text, text
+    err = error(cells["check_drawn"])
+    assert err is not None and "a new batch (Xb) was drawn after the forward pass ran" in err.evalue, err
+    assert "parameters changed" not in err.evalue
+    text = flat(only_table(cells["check64"])["text"])
+    assert re.search(r"Approximate, not exact \(\d+ gradients, dhpreact to dC\): rounding, not a mistake", text), text
+    assert "In float64" not in text

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+import contextlib
 
 import httpx
 import nbformat
@@ -57,12 +57,6 @@ def learner_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on loopback serving a folder with the learner's notebook; yields (base URL, index of the show cell)."""
@@ -75,24 +69,33 @@ def lab(tmp_path_factory):
     for rel, value in SETTINGS.items():
         (settings / rel).parent.mkdir(parents=True, exist_ok=True)
         (settings / rel).write_text(json.dumps(value))
-    port = free_port()
     # nothing of the user's own Jupyter or IPython setup is read or written
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython")}
     log = open(root / "lab.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        # port 0: the server takes a port the system gives it and writes it to its runtime file, read below
+        # (no port chosen here and released before the server binds it, which another process could take)
+        [sys.executable, "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}", "--ServerApp.open_browser=False",
          f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
          f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
          *(["--allow-root"] if os.geteuid() == 0 else [])],  # a container's CI runs as root
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    info = home / "runtime" / f"jpserver-{proc.pid}.json"
     try:
         deadline = time.monotonic() + 90
+        base = None
         while True:
             assert proc.poll() is None, (root / "lab.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "JupyterLab did not start:\n" + (root / "lab.log").read_text()[-3000:]
+            if base is None:
+                with contextlib.suppress(OSError, ValueError):  # not written yet, or half written
+                    base = f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
+                if base is None:
+                    time.sleep(0.3)
+                    continue
             try:
                 if httpx.get(f"{base}/api/status", params={"token": TOKEN}, timeout=2).status_code == 200:
                     break
@@ -273,4 +276,29 @@ def test_a_front_end_without_widget_references_asks_the_kernel(lab, page):
     click_node(page, 0, "bndiff2")
     page.wait_for_function(f"() => document.querySelector('{WIDGET} [data-testid=bpn-diff]')?.dataset.rendered === 'bndiff2'",
                            timeout=10_000)
+    assert [u for u in page.requests if off_machine(u)] == []
+
+
+def test_a_second_view_of_the_same_widget_keeps_following_it(lab, page):
+    """The same widget shown in two cells, the first cell's output cleared (its view goes): the second view
+    still follows the widget, a node selected from the kernel opens there."""
+    base, show_at = lab
+    page.goto(f"{base}/lab/tree/learner.ipynb?token={TOKEN}")
+    page.wait_for_function(READY, timeout=90_000)
+    page.evaluate(f"""(k) => {{ {PANEL}.content.activeCellIndex = k;
+      return {APP}.commands.execute('notebook:run-all-above'); }}""", show_at)
+    page.wait_for_function(READY, timeout=120_000)
+    sources = ["w = bpn.show(globals())\ndisplay(w)", "display(w)", "w.selected = 'bndiff2'"]
+    page.evaluate(f"""(sources) => {{ const m = {PANEL}.content.model.sharedModel;
+      sources.forEach((source, j) => m.insertCell(m.cells.length, {{cell_type: 'code', source}})); }}""", sources)
+    first = show_at + 1
+    for k in (first, first + 1):
+        run_show_cell(page, k)
+        page.wait_for_function(READY, timeout=60_000)
+    page.wait_for_function(DRAWN, arg=2, timeout=60_000)
+    page.evaluate(f"(k) => {PANEL}.content.widgets[k].model.outputs.clear()", first)  # the first view goes
+    page.wait_for_function(f"() => document.querySelectorAll('{WIDGET}').length === 1", timeout=10_000)
+    run_show_cell(page, first + 2)
+    page.wait_for_function(f"""() => {{ const d = document.querySelector('{WIDGET} [data-testid=bpn-node]');
+      return d && d.dataset.node === 'bndiff2' && !d.hidden; }}""", timeout=15_000)
     assert [u for u in page.requests if off_machine(u)] == []

@@ -182,7 +182,8 @@ def test_the_base_is_the_model_and_the_extras_are_server_notebook_and_test(insta
     from backprop_ninja.server.__main__ import SERVER_EXTRA
     assert set(SERVER_EXTRA) == {name.replace("-", "_") for name in server}, SERVER_EXTRA
     notebook = {canonicalize_name(r.name) for r in reqs["notebook"]}
-    assert {"anywidget", "ipykernel", "nbclient", "nbformat", "plotly"} <= notebook, notebook
+    # ipywidgets and traitlets: notebook/widget.py imports them itself
+    assert {"anywidget", "ipywidgets", "traitlets", "ipykernel", "nbclient", "nbformat", "plotly"} <= notebook, notebook
     pulled = closure(reqs[""] + reqs["notebook"])
     assert not pulled & WEB_ONLY, f"backprop-ninja[notebook] pulls the web app's {sorted(pulled & WEB_ONLY)}"
     test = {canonicalize_name(r.name): r for r in reqs["test"]}

@@ -140,18 +140,24 @@ def test_nodes_not_in_the_cell_are_missing(client, batch):
 
 
 def test_a_cell_cannot_copy_the_true_gradient_of_a_later_node(client, batch):
-    # dh recovered from the true dhpreact, a node after it: only the nodes before the cell's first are given
+    # dh recovered from the true dhpreact, a node after it: only the nodes upstream of a line's node are given
     body, nodes = post(client, batch, "dh = dhpreact / (1 - h**2)")
     assert nodes["h"]["status"] == "error" and "dhpreact" in nodes["h"]["message"], nodes["h"]
-    assert "the true gradients of the nodes before the cell's first one" in nodes["h"]["message"]
+    assert "the true gradients of the nodes upstream of this line's node" in nodes["h"]["message"]
+    # ... also when the cell writes a later node too
+    body, nodes = post(client, batch, "dh = dhpreact / (1 - h**2)\n" + derive.answer("atomic", "C"))
+    assert nodes["h"]["status"] == "error" and "dhpreact" in nodes["h"]["message"], nodes["h"]
     top = BACKWARD_ORDER[:BACKWARD_ORDER.index("h")]
     cell = "\n".join(derive.answer("atomic", x) for x in top) + "\ndh = dhpreact / (1 - h**2)"
     body, nodes = post(client, batch, cell)
     assert body["first_wrong"] == "h" and nodes["h"]["status"] == "error", body["message"]
     assert all(nodes[x]["status"] == "correct" for x in top)
-    # what comes before the first node is in scope, as the notebook's earlier cells made it
+    # what comes before a node is in scope, as the notebook's earlier cells made it, also in a cell
+    # that skips nodes in the middle
     body, nodes = post(client, batch, derive.answer("atomic", "h"))
     assert nodes["h"]["status"] == "correct", nodes["h"]
+    body, nodes = post(client, batch, derive.answer("atomic", "h") + "\n" + derive.answer("atomic", "embcat"))
+    assert nodes["h"]["status"] == nodes["embcat"]["status"] == "correct", body["message"]
 
 
 def test_fused_nodes_outside_the_cell_are_not_part_of_it(client, batch):
