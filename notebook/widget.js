@@ -33,7 +33,11 @@ async function importAll(sources) {
 /** plotly.js sets window.Plotly itself; a page that has one already keeps it. */
 async function loadPlotly(bytes) {
   if (globalThis.Plotly) return;
-  await import(blobUrl(bytes));
+  // a classic script, as the pages load it: the browser compiles it off the main thread
+  await new Promise((resolve, reject) => {
+    const s = Object.assign(document.createElement('script'), { src: blobUrl(bytes), onload: resolve, onerror: reject });
+    document.head.append(s);
+  });
   if (!globalThis.Plotly) throw new Error('plotly.js did not load');
 }
 
