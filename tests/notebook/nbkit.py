@@ -8,6 +8,8 @@ at will), exercises 2 and 3's fused lines and exercise 4's training loop.
 each cell by its tag, with what the learner sees in its outputs."""
 from __future__ import annotations
 
+import textwrap
+
 import nbformat
 from nbclient import NotebookClient
 
@@ -95,24 +97,27 @@ for p in parameters:
     p.requires_grad = True
 """
 
+# exercise 4's fused forward (cross-entropy in one call, BatchNorm in three lines)
+FUSED_FORWARD = """emb = C[Xb]
+embcat = emb.view(emb.shape[0], -1)
+hprebn = embcat @ W1 + b1
+bnmean = hprebn.mean(0, keepdim=True)
+bnvar = hprebn.var(0, keepdim=True, unbiased=True)
+bnvar_inv = (bnvar + 1e-5)**-0.5
+bnraw = (hprebn - bnmean) * bnvar_inv
+hpreact = bngain * bnraw + bnbias
+h = torch.tanh(hpreact)
+logits = h @ W2 + b2
+loss = F.cross_entropy(logits, Yb)
+"""
+
 # exercise 4: the fused forward, the fused backward by hand, no autograd; check each step before the update
 EXERCISE4_LOOP = """
 with torch.no_grad():
     for i in range({steps}):
         ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)
         Xb, Yb = Xtr[ix], Ytr[ix]
-        emb = C[Xb]
-        embcat = emb.view(emb.shape[0], -1)
-        hprebn = embcat @ W1 + b1
-        bnmean = hprebn.mean(0, keepdim=True)
-        bnvar = hprebn.var(0, keepdim=True, unbiased=True)
-        bnvar_inv = (bnvar + 1e-5)**-0.5
-        bnraw = (hprebn - bnmean) * bnvar_inv
-        hpreact = bngain * bnraw + bnbias
-        h = torch.tanh(hpreact)
-        logits = h @ W2 + b2
-        loss = F.cross_entropy(logits, Yb)
-
+""" + textwrap.indent(FUSED_FORWARD, " " * 8) + """
         dlogits = F.softmax(logits, 1)
         dlogits[range(n), Yb] -= 1
         dlogits /= n

@@ -14,7 +14,7 @@ from backprop_ninja.model.mlp import FUSED_ORDER
 from backprop_ninja.model.result import torch_threads
 from backprop_ninja.notebook import report
 
-from nbkit import FORWARD, starter
+from nbkit import FORWARD, FUSED_FORWARD, starter
 
 SIZES = [dict(), dict(block=4, embd=5, hidden=16, batch=8), dict(block=2, embd=7, hidden=200, batch=100),
          dict(hidden=33, batch=7)]
@@ -57,18 +57,7 @@ def test_the_truth_never_reads_grad():
     assert all(torch.equal(before[k], after[k]) for k in BACKWARD_ORDER)
 
 
-EXERCISE4_FORWARD = """
-emb = C[Xb]
-embcat = emb.view(emb.shape[0], -1)
-hprebn = embcat @ W1 + b1
-bnmean = hprebn.mean(0, keepdim=True)
-bnvar = hprebn.var(0, keepdim=True, unbiased=True)
-bnvar_inv = (bnvar + 1e-5)**-0.5
-bnraw = (hprebn - bnmean) * bnvar_inv
-hpreact = bngain * bnraw + bnbias
-h = torch.tanh(hpreact)
-logits = h @ W2 + b2
-loss = F.cross_entropy(logits, Yb)
+EXERCISE4_FORWARD = FUSED_FORWARD + """
 for t in [emb, embcat, hprebn, hpreact, h, logits]:
     t.retain_grad()
 loss.backward()
